@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make serve` and `make test`. Everything else is here too.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# On these machines the CPU build of torch lies in /opt/wheels; elsewhere pip uses PyPI.
+FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup serve test lint bench-model demo-config clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip==26.3"
+	$(PY) -m pip install --quiet --no-deps $(FIND_LINKS) -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo-config: setup
+	$(PY) -m serving.cli demo --output .cache/demo
+
+# Builds the demo model once (cached by its recipe hash), then serves it on 127.0.0.1:8000.
+serve: demo-config
+	$(PY) -m serving.cli --config_path .cache/demo/config.json $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m ruff check graphs calculators serving tests
+
+bench-model: setup
+	$(PY) -m serving.cli build-model synthetic
+
+clean:
+	rm -rf $(VENV) .cache

@@ -1,0 +1,93 @@
+"""DetokenizerCalculator: new token ids per step -> new text per step, stop strings applied."""
+
+from __future__ import annotations
+
+from calculators.llm.resource import LLMResource
+from calculators.packets import Generation, GenerationRequest, TextChunk, TextDelta
+from calculators.text_stream import IncrementalDecoder, StopMatcher
+from graphs import Calculator, Contract, InputSet, Options, default_registry
+
+
+class DetokenizerOptions(Options):
+    skip_special_tokens: bool = True
+
+
+class _Choice:
+    __slots__ = ("decoder", "stops", "finished")
+
+    def __init__(self, decoder: IncrementalDecoder, stops: StopMatcher) -> None:
+        self.decoder = decoder
+        self.stops = stops
+        self.finished = False
+
+
+@default_registry.calculator()
+class DetokenizerCalculator(Calculator):
+    """Incremental and UTF-8 safe (never half a character); holds back only text that could
+    still become a stop string. When every choice has hit a stop string it sends a packet on
+    `STOP` (a back edge into the LLM node) so the engine stops generating.
+
+    Example node:
+        node { calculator: "DetokenizerCalculator" input_stream: "REQUEST:request"
+               input_stream: "GENERATION:generation" output_stream: "TEXT:text"
+               output_stream: "STOP:stop" input_side_packet: "LLM:llm" }
+    """
+
+    contract = Contract.of(
+        inputs=("REQUEST", "GENERATION"),
+        outputs=("TEXT", "STOP"),
+        side_packets=("LLM",),
+        optional=("STOP",),
+        options=DetokenizerOptions,
+    )
+
+    _choices: dict[int, _Choice]
+    _request: GenerationRequest | None = None
+    _stopped = False
+
+    async def open(self) -> None:
+        self._choices = {}
+
+    def _choice(self, index: int) -> _Choice:
+        choice = self._choices.get(index)
+        if choice is None:
+            assert self._request is not None
+            llm: LLMResource = self.ctx.side_packets["LLM"]
+            params = self._request.params
+            decoder = IncrementalDecoder(llm.tokenizer.token_bytes, llm.tokenizer.decode, self.ctx.options.skip_special_tokens)
+            choice = self._choices[index] = _Choice(decoder, StopMatcher(params.stop_strings(), params.include_stop_str_in_output))
+        return choice
+
+    async def process(self, inputs: InputSet) -> None:
+        if "REQUEST" in inputs:
+            self._request = inputs["REQUEST"].value
+        generation: Generation | None = inputs.value("GENERATION")
+        if generation is None:
+            return
+        deltas: list[TextDelta] = []
+        for delta in generation.deltas:
+            choice = self._choice(delta.index)
+            if choice.finished:
+                continue
+            text = choice.stops.push(choice.decoder.feed(delta.token_ids))
+            finish = delta.finish_reason
+            if choice.stops.stopped:
+                finish = "stop"
+            elif finish is not None:
+                text += choice.stops.push(choice.decoder.flush()) + choice.stops.flush()
+                if choice.stops.stopped:
+                    finish = "stop"
+            choice.finished = finish is not None
+            deltas.append(TextDelta(delta.index, text, len(delta.token_ids), finish))
+        if deltas:
+            self.ctx.emit("TEXT", TextChunk(tuple(deltas), generation.prompt_tokens), inputs.timestamp)
+        self._maybe_stop_engine()
+
+    def _maybe_stop_engine(self) -> None:
+        assert self._request is not None
+        n = self._request.params.n
+        all_stopped = len(self._choices) == n and all(c.finished for c in self._choices.values())
+        some_by_string = any(c.stops.stopped for c in self._choices.values())
+        if all_stopped and some_by_string and not self._stopped:
+            self._stopped = True
+            self.ctx.emit("STOP", True)

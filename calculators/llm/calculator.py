@@ -1,0 +1,67 @@
+"""ContinuousBatchingLLMCalculator: prompt tokens in, one packet of new tokens per engine step out."""
+
+from __future__ import annotations
+
+from calculators.llm.engine_client import RequestStream
+from calculators.llm.options import LLMOptions
+from calculators.llm.protocol import Finish
+from calculators.llm.resource import LLMResource, create_llm_resource
+from calculators.packets import Generation, Prompt, TokenDelta
+from graphs import Calculator, Contract, InputSet, default_registry
+
+_FINISH = {Finish.NONE: None, Finish.STOP: "stop", Finish.LENGTH: "length"}
+
+
+@default_registry.calculator()
+class ContinuousBatchingLLMCalculator(Calculator):
+    """Client of the engine worker process that owns the ContinuousBatchingPipeline.
+
+    The `LLM` side packet (engine worker + tokenizer) is built once per servable from this
+    node's options (OVMS's LLMCalculatorOptions fields). A packet on the `STOP` back edge
+    (sent by the detokenizer when a stop string matched) ends the engine request; so does
+    closing the run (client gone).
+
+    Example node:
+        node { calculator: "ContinuousBatchingLLMCalculator"
+               input_stream: "TOKENS:prompt" input_stream: "STOP:stop"
+               input_stream_info { tag_index: "STOP:0" back_edge: true }
+               output_stream: "GENERATION:generation" input_side_packet: "LLM:llm"
+               node_options { [type.googleapis.com/mediapipe.LLMCalculatorOptions] { models_path: "./" } } }
+    """
+
+    contract = Contract.of(
+        inputs=("TOKENS", "STOP"),
+        outputs=("GENERATION",),
+        side_packets=("LLM",),
+        optional=("STOP",),
+        options=LLMOptions,
+        providers={"LLM": create_llm_resource},
+    )
+
+    _stream: RequestStream | None = None
+
+    async def process(self, inputs: InputSet) -> None:
+        if "STOP" in inputs:
+            if self._stream is not None:
+                self._stream.cancel()
+            return
+        prompt: Prompt = inputs["TOKENS"].value
+        llm: LLMResource = self.ctx.side_packets["LLM"]
+        self._stream = llm.engine.submit(prompt.token_ids, prompt.engine_config)
+        self.ctx.spawn(self._pump(self._stream, prompt))
+
+    async def _pump(self, stream: RequestStream, prompt: Prompt) -> None:
+        prompt_tokens = len(prompt.token_ids)
+        n = prompt.request.params.n
+        while (out := await stream.next()) is not None:
+            deltas = [TokenDelta(d.index, d.token_ids, _FINISH[d.finish]) for d in out.deltas]
+            if out.finished:  # every choice gets a finish reason, even if its last read was empty
+                seen = {d.index for d in deltas if d.finish_reason}
+                deltas = [d if d.finish_reason else TokenDelta(d.index, d.token_ids, "stop") for d in deltas]
+                deltas += [TokenDelta(i, [], "stop") for i in range(n) if i not in seen and i not in {d.index for d in deltas}]
+            if deltas:
+                self.ctx.emit("GENERATION", Generation(tuple(deltas), prompt_tokens))
+
+    async def close(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()

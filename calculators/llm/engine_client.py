@@ -1,0 +1,228 @@
+"""asyncio client of one engine worker process.
+
+One reader task decodes the worker's per-step messages and hands each request's part to
+that request's `RequestStream`; nothing here blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import os
+import socket
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from calculators.llm.protocol import HEADER, Finish, FromWorker, Status, ToWorker, decode, encode, frame
+from calculators.llm.worker import WorkerSpec, worker_main
+from graphs.errors import EngineError, InvalidRequestError, OverloadedError, UnavailableError
+
+log = logging.getLogger("ovserve.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceDelta:
+    index: int
+    token_ids: list[int]
+    finish: Finish
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutput:
+    """What one engine step produced for one request (possibly nothing but a final status)."""
+
+    deltas: tuple[SequenceDelta, ...]
+    finished: bool
+
+
+def _merge(first: StepOutput, second: StepOutput) -> StepOutput:
+    by_index: dict[int, SequenceDelta] = {d.index: d for d in first.deltas}
+    for d in second.deltas:
+        prev = by_index.get(d.index)
+        by_index[d.index] = d if prev is None else SequenceDelta(d.index, prev.token_ids + d.token_ids, d.finish)
+    return StepOutput(tuple(by_index.values()), second.finished)
+
+
+class RequestStream:
+    """The engine side of one request: iterate for step outputs; `cancel()` stops it."""
+
+    def __init__(self, client: EngineClient, request_id: int) -> None:
+        self._client = client
+        self.request_id = request_id
+        self._items: deque[StepOutput | BaseException] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.done = False
+
+    def _push(self, item: StepOutput | BaseException) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def next(self) -> StepOutput | None:
+        """The next step output; None once the request has ended."""
+        while not self._items:
+            if self.done:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
+        item = self._items.popleft()
+        while self._items and isinstance(item, StepOutput) and not item.finished:
+            # The consumer fell behind: hand over every step that is waiting, as one.
+            following = self._items[0]
+            if isinstance(following, BaseException):
+                break
+            self._items.popleft()
+            item = _merge(item, following)
+        if isinstance(item, BaseException):
+            self.done = True
+            raise item
+        if item.finished:
+            self.done = True
+        return item
+
+    def cancel(self) -> None:
+        """Stop generating and free the request's KV cache (idempotent)."""
+        if not self.done:
+            self.done = True
+            self._client._cancel(self.request_id)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class EngineClient:
+    def __init__(self, spec: WorkerSpec) -> None:
+        self.spec = spec
+        self.info: dict[str, Any] = {}
+        self.last_stats: dict[str, Any] = {}
+        self._streams: dict[int, RequestStream] = {}
+        self._ids = itertools.count(1)
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._dead: str | None = None
+
+    @classmethod
+    async def start(cls, spec: WorkerSpec) -> EngineClient:
+        client = cls(spec)
+        await client._start()
+        return client
+
+    async def _start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # never fork a process running OpenVINO threads
+        parent, child = ctx.Pipe(duplex=True)  # a Unix socketpair underneath
+        process = ctx.Process(target=worker_main, args=(self.spec, child), name="ovserve-engine", daemon=True)
+        process.start()
+        child.close()
+        self._process = process
+        sock = socket.socket(fileno=os.dup(parent.fileno()))
+        parent.close()
+        reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=2**26)
+        kind, payload = await self._read_message(reader)
+        if kind == FromWorker.FATAL:
+            await self._reap()
+            raise UnavailableError(f"engine failed to load {self.spec.models_path}: {payload[0]}")
+        self.info = payload[0]
+        self._reader_task = asyncio.get_running_loop().create_task(self._read_loop(reader), name="engine-reader")
+
+    @staticmethod
+    async def _read_message(reader: asyncio.StreamReader) -> tuple[int, list[Any]]:
+        try:
+            (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
+            message = decode(await reader.readexactly(size))
+        except asyncio.IncompleteReadError:
+            raise UnavailableError("engine worker exited") from None
+        return message[0], message[1:]
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                kind, payload = await self._read_message(reader)
+                if kind == FromWorker.STEP:
+                    self.last_stats = payload[1]
+                    for update in payload[0]:
+                        self._dispatch(update)
+                elif kind == FromWorker.REJECTED:
+                    stream = self._streams.pop(payload[0], None)
+                    if stream is not None:
+                        stream._push(InvalidRequestError(f"the engine refused the request: {payload[1]}"))
+        except UnavailableError as exc:
+            code = self._process.exitcode if self._process else None
+            self._fail_all(f"{exc} (exit code {code})")
+        except Exception as exc:  # a bug here must not leave requests waiting forever
+            log.exception("engine reader failed")
+            self._fail_all(f"engine client failed: {exc}")
+
+    def _dispatch(self, update: list[Any]) -> None:
+        request_id, status, outputs = update[0], update[1], update[2]
+        stream = self._streams.get(request_id)
+        if stream is None:
+            return  # cancelled meanwhile
+        deltas = tuple(SequenceDelta(o[0], o[1], Finish(o[2])) for o in outputs)
+        if status == Status.RUNNING:
+            stream._push(StepOutput(deltas, False))
+            return
+        del self._streams[request_id]
+        if status == Status.FINISHED or status == Status.CANCELLED:
+            stream._push(StepOutput(deltas, True))
+        elif status == Status.IGNORED:
+            stream._push(OverloadedError("the engine could not schedule the request (not enough KV cache)"))
+        else:
+            stream._push(EngineError(f"generation failed: {update[3] if len(update) > 3 else 'unknown error'}"))
+
+    def _fail_all(self, reason: str) -> None:
+        self._dead = reason
+        log.error("engine worker for %s is gone: %s", self.spec.models_path, reason)
+        streams, self._streams = self._streams, {}
+        for stream in streams.values():
+            stream._push(UnavailableError(reason))
+
+    # -- requests -----------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        return self._dead is None
+
+    @property
+    def active_requests(self) -> int:
+        return len(self._streams)
+
+    def submit(self, token_ids: list[int], config: dict[str, Any]) -> RequestStream:
+        if self._dead is not None or self._writer is None:
+            raise UnavailableError(f"engine is not available: {self._dead or 'not started'}")
+        request_id = next(self._ids)
+        stream = RequestStream(self, request_id)
+        self._streams[request_id] = stream
+        self._writer.write(frame(encode([ToWorker.ADD, request_id, token_ids, config])))
+        return stream
+
+    def _cancel(self, request_id: int) -> None:
+        if self._streams.pop(request_id, None) is not None and self._writer is not None and self._dead is None:
+            self._writer.write(frame(encode([ToWorker.CANCEL, request_id])))
+
+    async def aclose(self) -> None:
+        if self._writer is not None and self._dead is None:
+            try:
+                self._writer.write(frame(encode([ToWorker.SHUTDOWN])))
+                await self._writer.drain()
+            except ConnectionError:
+                pass
+        await self._reap()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            await asyncio.gather(self._reader_task, return_exceptions=True)
+        if self._writer is not None:
+            self._writer.close()
+        self._fail_all("engine shut down") if self._streams else None
+
+    async def _reap(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, process.join, 10)
+        if process.is_alive():
+            process.kill()
+            await loop.run_in_executor(None, process.join, 5)

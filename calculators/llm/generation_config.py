@@ -1,0 +1,70 @@
+"""The one place where OpenAI request fields become openvino-genai `GenerationConfig` fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
+from graphs.errors import InvalidRequestError
+
+
+def max_new_tokens(
+    params: ChatCompletionRequest | CompletionRequest,
+    prompt_tokens: int,
+    context_length: int | None,
+    max_tokens_limit: int,
+) -> int:
+    """How many tokens to generate: the request's limit, checked against the context window."""
+    requested = params.token_limit()
+    param = "max_completion_tokens" if getattr(params, "max_completion_tokens", None) else "max_tokens"
+    if context_length is not None and prompt_tokens >= context_length:
+        raise InvalidRequestError(
+            f"the prompt has {prompt_tokens} tokens; this model's context length is {context_length} tokens",
+            param="messages" if isinstance(params, ChatCompletionRequest) else "prompt",
+            code="context_length_exceeded",
+        )
+    room = None if context_length is None else context_length - prompt_tokens
+    if requested is None:
+        return min(max_tokens_limit, room) if room is not None else max_tokens_limit
+    if requested > max_tokens_limit:
+        raise InvalidRequestError(f"{param} is {requested}; this servable allows at most {max_tokens_limit}", param=param)
+    if room is not None and requested > room:
+        raise InvalidRequestError(
+            f"this model's context length is {context_length} tokens; the prompt has {prompt_tokens} "
+            f"and {param} asks for {requested} more",
+            param=param,
+            code="context_length_exceeded",
+        )
+    return requested
+
+
+def engine_config(params: ChatCompletionRequest | CompletionRequest, new_tokens: int) -> dict[str, Any]:
+    """GenerationConfig fields for the request (unset fields keep the model's defaults).
+
+    Stop strings are not passed: the detokenizer finds them in text (exactly, across chunk
+    boundaries) and stops the engine request.
+    """
+    config: dict[str, Any] = {"max_new_tokens": new_tokens}
+    if params.temperature is not None:
+        config["do_sample"] = params.temperature > 0.0
+        if params.temperature > 0.0:
+            config["temperature"] = params.temperature
+    if params.top_p is not None:
+        config["top_p"] = params.top_p
+    if params.top_k is not None:
+        config["top_k"] = params.top_k if params.top_k > 0 else 2**31 - 1  # -1 and 0 mean "no top-k"
+    if params.min_p is not None:
+        config["min_p"] = params.min_p
+    if params.repetition_penalty is not None:
+        config["repetition_penalty"] = params.repetition_penalty
+    if params.presence_penalty is not None:
+        config["presence_penalty"] = params.presence_penalty
+    if params.frequency_penalty is not None:
+        config["frequency_penalty"] = params.frequency_penalty
+    if params.seed is not None:
+        config["rng_seed"] = params.seed & 0xFFFFFFFFFFFFFFFF
+    if params.ignore_eos:
+        config["ignore_eos"] = True
+    if params.n > 1:
+        config["num_return_sequences"] = params.n
+    return config

@@ -1,0 +1,47 @@
+"""Node options of the LLM calculators: the field names of OVMS's `LLMCalculatorOptions`,
+so an OVMS `graph.pbtxt` means the same here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from graphs.calculator import Options
+
+
+class LLMOptions(Options):
+    models_path: str
+    device: str = "CPU"
+    plugin_config: str = ""  # JSON object of OpenVINO properties
+    cache_size: Annotated[int, Field(ge=0)] = 8  # GB of KV cache
+    max_num_seqs: Annotated[int, Field(ge=1)] = 256
+    max_num_batched_tokens: Annotated[int, Field(ge=1)] = 256
+    dynamic_split_fuse: bool = True
+    enable_prefix_caching: bool = False
+    best_of_limit: Annotated[int, Field(ge=1)] = 20
+    max_tokens_limit: Annotated[int, Field(ge=1)] = 4096
+    pipeline_type: Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None = None
+    # Accepted so OVMS graphs parse; the resource refuses the ones not served yet, by name.
+    draft_models_path: str | None = None
+    draft_device: str | None = None
+    draft_max_num_batched_tokens: int | None = None
+    draft_cache_size: int | None = None
+    draft_max_num_seqs: int | None = None
+    draft_dynamic_split_fuse: bool | None = None
+    draft_block_size: int | None = None
+    response_parser: str | None = None
+    tool_parser: str | None = None
+    reasoning_parser: str | None = None
+    enable_tool_guided_generation: bool | None = None
+    kv_cache_precision: str | None = None
+    max_ngram_size: int | None = None
+    cache_eviction_config: dict[str, object] | None = None
+
+    def unsupported(self) -> list[str]:
+        """Options set here that this version does not serve (each needs its own work)."""
+        names = ["draft_models_path", "response_parser", "tool_parser", "reasoning_parser", "cache_eviction_config"]
+        found = [n for n in names if getattr(self, n) is not None]
+        if self.pipeline_type not in (None, "LM_CB", "AUTO"):
+            found.append(f"pipeline_type={self.pipeline_type}")
+        return found

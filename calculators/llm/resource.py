@@ -1,0 +1,91 @@
+"""The LLM side packet: one engine worker plus the model's tokenizer, shared by every run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from calculators.llm.engine_client import EngineClient
+from calculators.llm.model_files import ModelTokenizer
+from calculators.llm.options import LLMOptions
+from calculators.llm.worker import WorkerSpec
+from graphs.calculator import ResourceContext
+from graphs.errors import UnavailableError
+
+log = logging.getLogger("ovserve.llm")
+
+
+@dataclass
+class LLMResource:
+    options: LLMOptions
+    model_dir: Path
+    engine: EngineClient
+    tokenizer: ModelTokenizer
+    eos_token_ids: frozenset[int]
+
+    @property
+    def context_length(self) -> int | None:
+        return self.tokenizer.context_length
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+
+
+def check_device(device: str) -> None:
+    """Fail clearly when a plain device name is not on this machine (HETERO:/MULTI:/AUTO pass)."""
+    if ":" in device or device.startswith(("AUTO", "HETERO", "MULTI", "BATCH")):
+        return
+    import openvino as ov
+
+    available = ov.Core().available_devices
+    if device not in available and not any(d.split(".")[0] == device for d in available):
+        raise UnavailableError(f"device {device!r} is not available here; available devices: {', '.join(available)}")
+
+
+def _plugin_config(text: str) -> dict[str, object]:
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UnavailableError(f"plugin_config is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise UnavailableError("plugin_config must be a JSON object")
+    return value
+
+
+async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMResource:
+    unsupported = options.unsupported()
+    if unsupported:
+        raise UnavailableError(f"node {ctx.node_name!r}: options not supported yet: {', '.join(unsupported)}")
+    model_dir = (ctx.base_path / options.models_path).resolve()
+    if not (model_dir / "openvino_model.xml").is_file():
+        raise UnavailableError(f"no OpenVINO model (openvino_model.xml) in {model_dir}")
+    check_device(options.device)
+    spec = WorkerSpec(
+        models_path=str(model_dir),
+        device=options.device,
+        scheduler={
+            "cache_size": options.cache_size,
+            "max_num_seqs": options.max_num_seqs,
+            "max_num_batched_tokens": options.max_num_batched_tokens,
+            "dynamic_split_fuse": options.dynamic_split_fuse,
+            "enable_prefix_caching": options.enable_prefix_caching,
+        },
+        properties=_plugin_config(options.plugin_config),
+        log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+    )
+    loop = asyncio.get_running_loop()
+    # The tokenizer loads in a thread while the worker process compiles the model.
+    tokenizer_future = loop.run_in_executor(None, ModelTokenizer.load, model_dir)
+    engine = await EngineClient.start(spec)
+    try:
+        tokenizer = await tokenizer_future
+    except Exception:
+        await engine.aclose()
+        raise
+    log.info("servable %s: engine ready on %s (%s)", ctx.servable_name, options.device, model_dir)
+    return LLMResource(options, model_dir, engine, tokenizer, frozenset(engine.info.get("eos_token_ids", [])))

@@ -1,0 +1,163 @@
+"""The engine worker process: owns one ContinuousBatchingPipeline and runs its step loop.
+
+It runs in its own (spawned) process because `step()` holds the GIL for the whole step
+(DESIGN.md fact 1). Loop: take every pending command, run one step, then send ONE message
+with the new tokens of every request that has any. When nothing is running it blocks on
+the connection, so an idle server costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from calculators.llm.protocol import Finish, FromWorker, Status, ToWorker, decode, encode
+
+log = logging.getLogger("ovserve.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """Everything the worker needs to build its pipeline (picklable: crosses the spawn)."""
+
+    models_path: str
+    device: str = "CPU"
+    scheduler: dict[str, Any] = field(default_factory=dict)  # SchedulerConfig fields
+    properties: dict[str, Any] = field(default_factory=dict)  # plugin_config
+    log_level: str = "INFO"
+
+
+# GenerationConfig fields copied from the model's defaults into every request's config.
+_DEFAULT_FIELDS = (
+    "eos_token_id", "stop_token_ids", "do_sample", "temperature", "top_p", "top_k",
+    "repetition_penalty", "min_p",
+)  # fmt: skip
+
+
+class _Engine:
+    def __init__(self, spec: WorkerSpec, conn: Connection) -> None:
+        import openvino_genai as ov_genai  # imported here: only the worker process needs it
+
+        self.ov_genai = ov_genai
+        self.conn = conn
+        scheduler = ov_genai.SchedulerConfig()
+        for key, value in spec.scheduler.items():
+            setattr(scheduler, key, value)
+        self.pipe = ov_genai.ContinuousBatchingPipeline(spec.models_path, scheduler, spec.device, spec.properties)
+        base = self.pipe.get_config()
+        # Unset limits come back as SIZE_MAX, which the constructor cannot take back: drop them.
+        self.defaults = {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
+        self.handles: dict[int, Any] = {}
+        # per request: engine sequence id -> index in the response's `choices`
+        self.seq_index: dict[int, dict[int, int]] = {}
+        status = ov_genai.GenerationStatus
+        self.status_map = {
+            status.RUNNING: Status.RUNNING,
+            status.FINISHED: Status.FINISHED,
+            status.IGNORED: Status.IGNORED,
+            status.CANCEL: Status.CANCELLED,
+            status.STOP: Status.FINISHED,
+        }
+        reason = ov_genai.GenerationFinishReason
+        self.finish_map = {reason.NONE: Finish.NONE, reason.STOP: Finish.STOP, reason.LENGTH: Finish.LENGTH}
+
+    def info(self) -> dict[str, Any]:
+        eos = self.defaults.get("eos_token_id", -1)
+        stop_ids = sorted(set(self.defaults.get("stop_token_ids", ())) | ({eos} if eos >= 0 else set()))
+        return {"eos_token_ids": stop_ids}
+
+    def send(self, message: list[Any]) -> None:
+        self.conn.send_bytes(encode(message))
+
+    # -- commands -----------------------------------------------------------------------
+    def handle_command(self, message: list[Any]) -> bool:
+        kind = message[0]
+        if kind == ToWorker.ADD:
+            self.add(message[1], message[2], message[3])
+        elif kind == ToWorker.CANCEL:
+            handle = self.handles.pop(message[1], None)
+            self.seq_index.pop(message[1], None)
+            if handle is not None:
+                handle.cancel()
+        elif kind == ToWorker.SHUTDOWN:
+            return False
+        return True
+
+    def add(self, request_id: int, token_ids: list[int], kwargs: dict[str, Any]) -> None:
+        import openvino as ov
+        import numpy as np
+
+        try:
+            config = self.ov_genai.GenerationConfig(**self.defaults)
+            config.update_generation_config(**kwargs)
+            config.validate()
+            tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
+            self.handles[request_id] = self.pipe.add_request(request_id, tensor, config)
+            self.seq_index[request_id] = {}
+        except Exception as exc:  # the engine refused this request only; others go on
+            self.send([FromWorker.REJECTED, request_id, str(exc)])
+
+    # -- the step loop ------------------------------------------------------------------
+    def collect(self) -> list[Any]:
+        updates: list[Any] = []
+        done: list[int] = []
+        for request_id, handle in self.handles.items():
+            status = self.status_map.get(handle.get_status(), Status.FAILED)
+            outputs: list[Any] = []
+            if handle.can_read():
+                indices = self.seq_index[request_id]
+                for seq_id, out in handle.read().items():
+                    index = indices.setdefault(seq_id, len(indices))
+                    outputs.append([index, list(out.generated_ids), self.finish_map.get(out.finish_reason, Finish.NONE), None])
+            if status != Status.RUNNING:
+                done.append(request_id)
+            if outputs or status != Status.RUNNING:
+                updates.append([request_id, status, outputs])
+        for request_id in done:
+            del self.handles[request_id]
+            del self.seq_index[request_id]
+        return updates
+
+    def run(self) -> None:
+        conn = self.conn
+        while True:
+            # Block only when idle; otherwise take what is pending and step.
+            wait: float | None = None if not self.handles else 0
+            while conn.poll(wait):
+                if not self.handle_command(decode(conn.recv_bytes())):
+                    return
+                wait = 0
+            if not self.handles:
+                continue
+            started = time.perf_counter()
+            try:
+                self.pipe.step()
+            except Exception as exc:  # a failed step fails the requests in it, not the worker
+                log.exception("engine step failed")
+                failed = [[rid, Status.FAILED, [], str(exc)] for rid in self.handles]
+                self.handles.clear()
+                self.seq_index.clear()
+                self.send([FromWorker.STEP, failed, {}])
+                continue
+            step_s = time.perf_counter() - started
+            updates = self.collect()
+            if updates:
+                self.send([FromWorker.STEP, updates, {"step_s": step_s, "running": len(self.handles)}])
+
+
+def worker_main(spec: WorkerSpec, conn: Connection) -> None:
+    """Entry point of the spawned engine process."""
+    logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s [engine] %(message)s")
+    try:
+        engine = _Engine(spec, conn)
+    except Exception as exc:
+        conn.send_bytes(encode([FromWorker.FATAL, f"{type(exc).__name__}: {exc}"]))
+        return
+    engine.send([FromWorker.READY, engine.info()])
+    try:
+        engine.run()
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the server went away: nothing left to serve

@@ -1,0 +1,54 @@
+"""OpenAIRequestCalculator: HTTP body -> validated request, or a clear 400."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from pydantic import ValidationError
+
+from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
+from calculators.packets import GenerationRequest, HttpRequestPayload
+from graphs import Calculator, Contract, InputSet, default_registry
+from graphs.errors import InvalidRequestError
+
+
+def _describe(error: ValidationError) -> InvalidRequestError:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"])
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        message = f"unsupported field: {location}"
+    elif kind == "missing":
+        message = f"missing required field: {location}"
+    else:
+        message = f"invalid value for {location}: {first['msg']}"
+    more = len(error.errors()) - 1
+    if more:
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return InvalidRequestError(message, param=location or None)
+
+
+@default_registry.calculator()
+class OpenAIRequestCalculator(Calculator):
+    """Validates an OpenAI chat or completions body.
+
+    Example node:
+        node { calculator: "OpenAIRequestCalculator"
+               input_stream: "HTTP_REQUEST_PAYLOAD:input" output_stream: "REQUEST:request" }
+    """
+
+    contract = Contract.of(inputs=("HTTP_REQUEST_PAYLOAD",), outputs=("REQUEST",))
+
+    async def process(self, inputs: InputSet) -> None:
+        payload: HttpRequestPayload = inputs["HTTP_REQUEST_PAYLOAD"].value
+        schema = ChatCompletionRequest if payload.endpoint == "chat/completions" else CompletionRequest
+        try:
+            params = schema.model_validate(payload.body)
+        except ValidationError as exc:
+            raise _describe(exc) from None
+        if params.stream_options is not None and not params.stream:
+            raise InvalidRequestError("stream_options is only allowed when stream is true", param="stream_options")
+        prefix = "chatcmpl-" if payload.endpoint == "chat/completions" else "cmpl-"
+        request = GenerationRequest(payload.endpoint, params, prefix + uuid.uuid4().hex, int(time.time()))
+        self.ctx.emit("REQUEST", request, inputs.timestamp)

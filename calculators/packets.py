@@ -1,0 +1,81 @@
+"""The values that flow between the stock text-generation calculators (frozen data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
+
+Endpoint = Literal["chat/completions", "completions"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequestPayload:
+    """Graph input `HTTP_REQUEST_PAYLOAD`: the parsed JSON body the front end received."""
+
+    endpoint: Endpoint
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponsePayload:
+    """Graph output `HTTP_RESPONSE_PAYLOAD`: a whole JSON body, or SSE events when streaming."""
+
+    body: bytes
+    streaming: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """A validated request (output of OpenAIRequestCalculator)."""
+
+    endpoint: Endpoint
+    params: ChatCompletionRequest | CompletionRequest
+    id: str
+    created: int
+
+    @property
+    def stream(self) -> bool:
+        return self.params.stream
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """Tokenized prompt plus the generation settings for the engine (TokenizerCalculator)."""
+
+    request: GenerationRequest
+    token_ids: list[int]
+    max_new_tokens: int
+    engine_config: dict[str, Any]  # GenerationConfig fields
+
+
+@dataclass(frozen=True, slots=True)
+class TokenDelta:
+    index: int  # choice index
+    token_ids: list[int]
+    finish_reason: str | None  # "stop" / "length" once this sequence has ended
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """New tokens of one engine step (ContinuousBatchingLLMCalculator)."""
+
+    deltas: tuple[TokenDelta, ...]
+    prompt_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    index: int
+    text: str
+    token_count: int  # tokens behind this delta (usage counting)
+    finish_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TextChunk:
+    """New text of one step (DetokenizerCalculator)."""
+
+    deltas: tuple[TextDelta, ...]
+    prompt_tokens: int

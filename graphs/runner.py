@@ -1,0 +1,253 @@
+"""One graph run per request, on asyncio.
+
+Every node runs as one task. A node gets an input set when each of its (non back-edge)
+inputs either has a packet or is closed; the set holds the packets with the smallest
+timestamp (MediaPipe's default input policy, with stream closure standing in for timestamp
+bounds). Back-edge inputs are delivered on their own as soon as they arrive, so a node can
+be told something (e.g. "stop") while work it spawned is still running. A node closes once
+its inputs are closed and drained and its spawned tasks are done; then its outputs close.
+The run ends when every graph output stream has closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphs.calculator import Calculator, InputSet
+from graphs.config import StreamRef
+from graphs.packet import Packet
+from graphs.validate import ValidatedGraph, ValidatedNode
+
+
+@dataclass(frozen=True, slots=True)
+class OutputPacket:
+    stream: StreamRef  # the graph's output_stream entry this came from
+    packet: Packet
+
+
+class _Slot:
+    """One input of one node: a FIFO of packets plus whether its producer is done."""
+
+    __slots__ = ("key", "back_edge", "packets", "open")
+
+    def __init__(self, key: str, back_edge: bool) -> None:
+        self.key = key
+        self.back_edge = back_edge
+        self.packets: deque[Packet] = deque()
+        self.open = True
+
+
+_END = object()
+
+
+class _Stream:
+    """Fan-out of one named stream to the slots that consume it and/or the graph output."""
+
+    __slots__ = ("name", "consumers", "outputs", "last_timestamp")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.consumers: list[tuple[_NodeRun, _Slot]] = []
+        self.outputs: list[StreamRef] = []
+        self.last_timestamp = -1
+
+
+class _NodeRun:
+    def __init__(self, node: ValidatedNode, run: GraphRun) -> None:
+        self.node = node
+        self.run = run
+        self.node_name = node.name
+        self.options = node.options
+        self.side_packets = {
+            ref.tag: run.side_packets[ref.name] for ref in node.config.input_side_packets if ref.name in run.side_packets
+        }
+        self.slots: dict[str, _Slot] = {}
+        for ref in node.config.input_streams:
+            key = _tag_key(ref)
+            self.slots[key] = _Slot(key, ref.tag_index in node.config.back_edges)
+        self.sync_slots = [s for s in self.slots.values() if not s.back_edge]
+        self.back_slots = [s for s in self.slots.values() if s.back_edge]
+        self.outputs: dict[str, _Stream] = {}
+        self.wakeup = asyncio.Event()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    # -- CalculatorContext --------------------------------------------------------------
+    def has_output(self, tag: str) -> bool:
+        return tag in self.outputs
+
+    def emit(self, tag: str, value: Any, timestamp: int | None = None) -> None:
+        stream = self.outputs.get(tag)
+        if stream is None:
+            return  # optional output not connected in this graph
+        ts = stream.last_timestamp + 1 if timestamp is None else timestamp
+        if ts <= stream.last_timestamp:
+            raise RuntimeError(
+                f"node {self.node_name!r}: timestamp {ts} on stream {stream.name!r} is not after {stream.last_timestamp}"
+            )
+        stream.last_timestamp = ts
+        packet = Packet(value, ts)
+        for consumer, slot in stream.consumers:
+            slot.packets.append(packet)
+            consumer.wakeup.set()
+        for ref in stream.outputs:
+            self.run._outputs.put_nowait(OutputPacket(ref, packet))
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.run._fail(task.exception())  # type: ignore[arg-type]
+        self.wakeup.set()
+
+    # -- scheduling ---------------------------------------------------------------------
+    def _next_set(self) -> InputSet | None:
+        for slot in self.back_slots:
+            if slot.packets:
+                packet = slot.packets.popleft()
+                return InputSet({slot.key: packet}, packet.timestamp)
+        if not self.sync_slots:
+            return None
+        heads: list[_Slot] = []
+        for slot in self.sync_slots:
+            if slot.packets:
+                heads.append(slot)
+            elif slot.open:
+                return None  # wait: this input may still bring a packet for an earlier timestamp
+        if not heads:
+            return None
+        ts = min(s.packets[0].timestamp for s in heads)
+        return InputSet({s.key: s.packets.popleft() for s in heads if s.packets[0].timestamp == ts}, ts)
+
+    def _finished_inputs(self) -> bool:
+        return all(not s.open and not s.packets for s in self.sync_slots) and not any(s.packets for s in self.back_slots)
+
+    async def main(self) -> None:
+        calculator: Calculator | None = None
+        try:
+            calculator = self.node.calculator(self)
+            await calculator.open()
+            while True:
+                self.wakeup.clear()
+                while (inputs := self._next_set()) is not None:
+                    await calculator.process(inputs)
+                if self._finished_inputs() and not self.tasks:
+                    break
+                await self.wakeup.wait()
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            try:
+                if calculator is not None:
+                    await calculator.close()
+            finally:
+                self.run._close_outputs(self)
+
+
+def _tag_key(ref: StreamRef) -> str:
+    return ref.tag if ref.index == 0 else f"{ref.tag}:{ref.index}"
+
+
+class GraphRun:
+    """A started run: iterate it for output packets; `aclose()` cancels what is left."""
+
+    def __init__(self, graph: ValidatedGraph, side_packets: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+        self.graph = graph
+        self.side_packets = side_packets
+        self._outputs: asyncio.Queue[Any] = asyncio.Queue()
+        self._error: BaseException | None = None
+        self._open_outputs = {ref.name for ref in graph.config.output_streams}
+        self._nodes = [_NodeRun(node, self) for node in graph.nodes]
+        streams: dict[str, _Stream] = {}
+
+        def stream(name: str) -> _Stream:
+            return streams.setdefault(name, _Stream(name))
+
+        for nr in self._nodes:
+            for ref in nr.node.config.output_streams:
+                nr.outputs[_tag_key(ref)] = stream(ref.name)
+            for ref in nr.node.config.input_streams:
+                stream(ref.name).consumers.append((nr, nr.slots[_tag_key(ref)]))
+        for ref in graph.config.output_streams:
+            stream(ref.name).outputs.append(ref)
+        # Graph input streams: one packet each at timestamp 0, then closed.
+        for ref in graph.config.input_streams:
+            s = streams.get(ref.name)
+            for key in (ref.tag, ref.name):
+                if key in inputs:
+                    packet = Packet(inputs[key], 0)
+                    break
+            else:
+                packet = None
+            if s is not None:
+                for _, slot in s.consumers:
+                    if packet is not None:
+                        slot.packets.append(packet)
+                    slot.open = False
+                for out in s.outputs:
+                    if packet is not None:
+                        self._outputs.put_nowait(OutputPacket(out, packet))
+                    self._output_closed(out.name)
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(nr.main(), name=f"node:{nr.node_name}") for nr in self._nodes]
+        for task in self._tasks:
+            task.add_done_callback(self._node_done)
+        if not self._open_outputs:
+            self._outputs.put_nowait(_END)
+
+    def _node_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._fail(task.exception())  # type: ignore[arg-type]
+
+    def _fail(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+            for task in self._tasks:
+                task.cancel()
+            self._outputs.put_nowait(_END)
+
+    def _output_closed(self, name: str) -> None:
+        if name in self._open_outputs:
+            self._open_outputs.discard(name)
+            if not self._open_outputs:
+                self._outputs.put_nowait(_END)
+
+    def _close_outputs(self, nr: _NodeRun) -> None:
+        for stream in nr.outputs.values():
+            for consumer, slot in stream.consumers:
+                slot.open = False
+                consumer.wakeup.set()
+            for ref in stream.outputs:
+                self._output_closed(ref.name)
+
+    def __aiter__(self) -> AsyncIterator[OutputPacket]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[OutputPacket]:
+        while True:
+            item = await self._outputs.get()
+            if item is _END:
+                if self._error is not None:
+                    raise self._error
+                return
+            yield item
+
+    async def aclose(self) -> None:
+        """Cancel every node still running and wait until each has closed."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def start_run(graph: ValidatedGraph, side_packets: Mapping[str, Any], inputs: Mapping[str, Any]) -> GraphRun:
+    """Start one run: `inputs` maps a graph input stream's tag or name to its single packet."""
+    return GraphRun(graph, side_packets, inputs)

@@ -1,0 +1,62 @@
+"""The aiohttp application factory, used by the CLI and by tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from graphs.errors import NotFoundError, OvserveError
+from serving import health, openai_routes
+from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
+from serving.servable import ServableManager
+from serving.settings import Settings
+from serving.state import SERVABLES, SETTINGS
+
+log = logging.getLogger("ovserve.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves in OpenAI's shape; anything unexpected is a logged 500."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return error_response(NotFoundError(f"no route for {request.method} {request.path}"))
+    except web.HTTPMethodNotAllowed as exc:
+        return error_response(MethodNotAllowedError(f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}"))
+    except web.HTTPRequestEntityTooLarge as exc:
+        return error_response(RequestTooLargeError(f"request body is larger than the limit of {exc.max_size} bytes"))
+    except web.HTTPException:
+        raise
+    except OvserveError as exc:
+        return error_response(exc)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(internal_error())
+
+
+def create_app(settings: Settings, servables: ServableManager) -> web.Application:
+    """The REST application. Servables load in the background once it starts, so liveness
+    answers at once and readiness turns true when every servable has loaded."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[errors_middleware])
+    app[SETTINGS] = settings
+    app[SERVABLES] = servables
+
+    async def servables_ctx(app: web.Application) -> AsyncIterator[None]:
+        loading = asyncio.get_running_loop().create_task(servables.load_all(), name="load-servables")
+        yield
+        loading.cancel()
+        await asyncio.gather(loading, return_exceptions=True)
+        await servables.aclose()
+
+    app.cleanup_ctx.append(servables_ctx)
+    openai_routes.add_routes(app)
+    health.add_routes(app)
+    return app

@@ -1,0 +1,157 @@
+"""`ovserve`: the server (OVMS's flag names) and its helper subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from graphs.errors import GraphConfigError
+from serving.config_file import ConfigFileError
+from serving.settings import LLMFlags, Settings
+
+log = logging.getLogger("ovserve")
+
+SUBCOMMANDS = {"demo": "serving.demo", "build-model": "serving.model_builder"}
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ovserve",
+        description="OpenVINO model server with MediaPipe-style graphs. Subcommands: "
+        "`ovserve demo` (build the demo model and write its config), `ovserve build-model`.",
+    )
+    source = parser.add_argument_group("what to serve (one of)")
+    source.add_argument("--config_path", type=Path, help="OVMS config.json listing servables")
+    source.add_argument("--model_path", type=Path, help="one model folder (OpenVINO IR + tokenizer, or with graph.pbtxt)")
+    source.add_argument("--model_name", help="name of the --model_path model (default: the folder name)")
+    server = parser.add_argument_group("server")
+    server.add_argument("--rest_port", type=_port, default=8000, help="REST port (0 picks a free one) [8000]")
+    server.add_argument("--rest_bind_address", default="127.0.0.1", help="REST bind address [127.0.0.1]")
+    server.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="[INFO]")
+    server.add_argument("--max_request_size", type=int, default=16 * 1024 * 1024, help="largest request body in bytes [16 MiB]")
+    llm = parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)")
+    llm.add_argument("--target_device", help="CPU, GPU, NPU, AUTO, HETERO:… [CPU]")
+    llm.add_argument("--plugin_config", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}')
+    llm.add_argument("--cache_size", type=int, help="KV cache size in GB")
+    llm.add_argument("--max_num_seqs", type=int, help="most sequences in one batch")
+    llm.add_argument("--max_num_batched_tokens", type=int, help="most tokens in one step")
+    llm.add_argument("--enable_prefix_caching", type=_bool, help="true/false")
+    llm.add_argument("--dynamic_split_fuse", type=_bool, help="true/false")
+    llm.add_argument("--max_tokens_limit", type=int, help="largest max_tokens a request may ask for")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        config_path=args.config_path,
+        model_path=args.model_path,
+        model_name=args.model_name,
+        rest_port=args.rest_port,
+        rest_bind_address=args.rest_bind_address,
+        log_level=args.log_level,
+        max_body_bytes=args.max_request_size,
+        llm=LLMFlags(
+            target_device=args.target_device,
+            plugin_config=args.plugin_config,
+            cache_size=args.cache_size,
+            max_num_seqs=args.max_num_seqs,
+            max_num_batched_tokens=args.max_num_batched_tokens,
+            enable_prefix_caching=args.enable_prefix_caching,
+            dynamic_split_fuse=args.dynamic_split_fuse,
+            max_tokens_limit=args.max_tokens_limit,
+        ),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        import importlib
+
+        module = importlib.import_module(SUBCOMMANDS[argv[0]])
+        return int(module.main(argv[1:]))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.config_path is None) == (args.model_path is None):
+        parser.error("give exactly one of --config_path or --model_path")
+    if args.model_name and args.model_path is None:
+        parser.error("--model_name needs --model_path")
+    settings = settings_from_args(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    from serving.loading import build_servables
+
+    try:
+        servables, problems = build_servables(settings)
+    except (GraphConfigError, ConfigFileError) as exc:
+        print(f"ovserve: {exc}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"ovserve: not serving this graph: {problem}", file=sys.stderr)
+    if not servables:
+        return 2
+    return asyncio.run(serve(settings, servables))
+
+
+async def serve(settings: Settings, servable_list: list) -> int:  # type: ignore[type-arg]
+    from aiohttp import web
+
+    from serving.app import create_app
+    from serving.servable import ServableManager, State
+
+    servables = ServableManager(servable_list)
+    app = create_app(settings, servables)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=log if settings.log_level == "DEBUG" else None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.rest_bind_address, settings.rest_port)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.rest_port
+    # Tests and scripts read this line to find a port picked with --rest_port 0.
+    print(f"ovserve: REST listening on http://{settings.rest_bind_address}:{port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    exit_code = 0
+
+    async def watch_loading() -> None:
+        nonlocal exit_code
+        while any(s.state is State.LOADING for s in servables):
+            await asyncio.sleep(0.1)
+        if not any(s.state is State.AVAILABLE for s in servables):
+            log.error("no servable could be loaded; exiting")
+            exit_code = 1
+            stop.set()
+        else:
+            print("ovserve: ready", flush=True)
+
+    watcher = loop.create_task(watch_loading())
+    await stop.wait()
+    watcher.cancel()
+    log.info("shutting down")
+    await runner.cleanup()
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

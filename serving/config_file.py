@@ -1,0 +1,107 @@
+"""OVMS's `config.json`: which servables to load, from which folders.
+
+Accepted: `model_config_list: [{"config": {...}}]` (an entry whose folder holds a graph is a
+graph servable) and the older `mediapipe_config_list: [{...}]`. Paths are relative to the
+config file's folder. Unknown keys are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(_Strict):
+    name: str
+    base_path: str
+    graph_path: str | None = None
+    target_device: str | None = None
+    plugin_config: dict[str, Any] | str | None = None
+
+
+class ModelEntry(_Strict):
+    config: ModelConfig
+
+
+class MediapipeEntry(_Strict):
+    name: str
+    base_path: str | None = None
+    graph_path: str | None = None
+    subconfig: str | None = None
+
+
+class ConfigFile(_Strict):
+    model_config_list: list[ModelEntry] = []
+    mediapipe_config_list: list[MediapipeEntry] = []
+    monitoring: dict[str, Any] | None = None  # OVMS metrics settings (served by a later issue)
+
+
+@dataclass(frozen=True, slots=True)
+class ServableSpec:
+    name: str
+    base_path: Path  # folder that relative paths in the graph resolve against
+    graph_path: Path
+
+
+class ConfigFileError(Exception):
+    pass
+
+
+def _describe(error: ValidationError, path: Path) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"unknown key {where!r}")
+        else:
+            lines.append(f"{where}: {item['msg']}")
+    return f"{path}: " + "; ".join(lines)
+
+
+def _graph_path(base: Path, graph_path: str | None) -> Path:
+    if graph_path is None:
+        return base / "graph.pbtxt"
+    candidate = Path(graph_path)
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def load_config_file(path: Path) -> list[ServableSpec]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigFileError(f"config file not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(f"{path}: not valid JSON: {exc}") from None
+    try:
+        config = ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigFileError(_describe(exc, path)) from None
+    root = path.resolve().parent
+    specs: list[ServableSpec] = []
+    for entry in config.model_config_list:
+        base = (root / entry.config.base_path).resolve()
+        graph = _graph_path(base, entry.config.graph_path)
+        if not graph.is_file():
+            raise ConfigFileError(
+                f"{path}: model {entry.config.name!r}: no graph at {graph} (only graph servables are served: "
+                "put a graph.pbtxt in base_path, or use ovserve --model_path for a bare model folder)"
+            )
+        specs.append(ServableSpec(entry.config.name, base, graph))
+    for mp in config.mediapipe_config_list:
+        base = (root / (mp.base_path or mp.name)).resolve()
+        specs.append(ServableSpec(mp.name, base, _graph_path(base, mp.graph_path)))
+    names = [s.name for s in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigFileError(f"{path}: servable names used twice: {', '.join(duplicates)}")
+    if not specs:
+        raise ConfigFileError(f"{path}: no servables (model_config_list and mediapipe_config_list are empty)")
+    return specs

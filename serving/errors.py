@@ -1,0 +1,57 @@
+"""The one place that renders errors: OpenAI's `{"error": {...}}` shape with an honest status."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from graphs.errors import (
+    EngineError,
+    InvalidRequestError,
+    NotFoundError,
+    OverloadedError,
+    OvserveError,
+    UnavailableError,
+)
+
+_STATUS: dict[type[OvserveError], int] = {
+    InvalidRequestError: 400,
+    NotFoundError: 404,
+    OverloadedError: 503,
+    UnavailableError: 503,
+    EngineError: 500,
+}
+
+
+class RequestTooLargeError(InvalidRequestError):
+    status = 413
+
+
+class MethodNotAllowedError(InvalidRequestError):
+    status = 405
+
+
+def status_of(error: OvserveError) -> int:
+    explicit = getattr(error, "status", None)
+    if isinstance(explicit, int):
+        return explicit
+    for cls in type(error).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
+
+
+def error_body(error: OvserveError) -> dict[str, object]:
+    return {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.code}}
+
+
+def error_response(error: OvserveError) -> web.Response:
+    status = status_of(error)
+    headers = {"Retry-After": "1"} if status in (429, 503) else None
+    return web.Response(
+        status=status, body=msgspec.json.encode(error_body(error)), content_type="application/json", headers=headers
+    )
+
+
+def internal_error() -> OvserveError:
+    return OvserveError("internal server error; the server log has the details")

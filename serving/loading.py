@@ -1,0 +1,58 @@
+"""Turn settings into servables: config.json entries, or one model folder (single-model mode)."""
+
+from __future__ import annotations
+
+import dataclasses
+from importlib import resources
+from pathlib import Path
+
+import calculators  # noqa: F401 - registers the stock calculators
+from graphs import GraphConfig, GraphConfigError
+from graphs.pbtxt import load_graph, parse_graph
+from serving.config_file import load_config_file
+from serving.servable import Servable, make_servable
+from serving.settings import Settings
+
+STOCK_LLM_GRAPH = "llm.pbtxt"
+
+
+def stock_graph(name: str) -> GraphConfig:
+    text = resources.files("graphs.stock").joinpath(name).read_text(encoding="utf-8")
+    return parse_graph(text, source=f"graphs/stock/{name}")
+
+
+def single_model_graph(model_path: Path, settings: Settings) -> GraphConfig:
+    """The stock LLM graph pointed at `model_path`, with the CLI's LLM flags applied."""
+    graph = stock_graph(STOCK_LLM_GRAPH)
+    overrides = {"models_path": str(model_path.resolve()), **settings.llm.node_options()}
+    nodes = tuple(
+        dataclasses.replace(node, options={**node.options, **overrides})
+        if node.calculator == "ContinuousBatchingLLMCalculator"
+        else node
+        for node in graph.nodes
+    )
+    return dataclasses.replace(graph, nodes=nodes)
+
+
+def build_servables(settings: Settings) -> tuple[list[Servable], list[GraphConfigError]]:
+    """Parse and validate every graph: the valid servables, and what was wrong with the others.
+
+    Raises GraphConfigError in single-model mode, ConfigFileError for a bad config.json.
+    """
+    if settings.config_path is not None:
+        specs = load_config_file(settings.config_path)
+        servables: list[Servable] = []
+        problems: list[GraphConfigError] = []
+        for spec in specs:
+            try:
+                servables.append(make_servable(spec.name, spec.base_path, load_graph(spec.graph_path)))
+            except GraphConfigError as exc:
+                problems.append(exc)
+        return servables, problems
+    assert settings.model_path is not None
+    model_path = settings.model_path.resolve()
+    name = settings.model_name or model_path.name
+    own_graph = model_path / "graph.pbtxt"
+    if own_graph.is_file():  # as OVMS: a model folder with a graph serves that graph
+        return [make_servable(name, model_path, load_graph(own_graph))], []
+    return [make_servable(name, model_path, single_model_graph(model_path, settings))], []

@@ -1,0 +1,113 @@
+"""OpenAI-compatible routes: /v3 (and /v1) chat/completions, completions, models."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayload
+from graphs.errors import InvalidRequestError, OvserveError
+from serving.errors import RequestTooLargeError, error_body, error_response, internal_error
+from serving.servable import ServableManager, State
+from serving.state import SERVABLES
+
+log = logging.getLogger("ovserve.http")
+
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_json_decode = msgspec.json.Decoder().decode
+_json_encode = msgspec.json.Encoder().encode
+
+
+async def _read_json(request: web.Request) -> dict[str, Any]:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise RequestTooLargeError(f"request body is larger than the limit of {exc.max_size} bytes") from None
+    if not raw:
+        raise InvalidRequestError("request body is empty; expected a JSON object")
+    try:
+        body = _json_decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("request body must be a JSON object")
+    return body
+
+
+async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    try:
+        body = await _read_json(request)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequestError("missing required field: model", param="model")
+        servable = request.app[SERVABLES].get(model)
+        if "HTTP_REQUEST_PAYLOAD" not in servable.input_tags:
+            raise InvalidRequestError(f"model {model!r} does not serve {endpoint}", param="model")
+        run = servable.start({"HTTP_REQUEST_PAYLOAD": HttpRequestPayload(endpoint, body)})
+    except OvserveError as exc:
+        return error_response(exc)
+
+    response: web.StreamResponse | None = None
+    try:
+        async for out in run:
+            payload: HttpResponsePayload = out.packet.value
+            if not payload.streaming:
+                return web.Response(body=payload.body, content_type="application/json")
+            if response is None:
+                response = web.StreamResponse(headers=_SSE_HEADERS)
+                await response.prepare(request)
+            await response.write(payload.body)
+        if response is None:  # the graph ended without an answer: our bug, not the client's
+            raise RuntimeError(f"graph of {servable.name!r} produced no response")
+    except (ConnectionResetError, ConnectionError):
+        log.debug("client went away; request cancelled")
+        raise
+    except Exception as exc:
+        error = exc if isinstance(exc, OvserveError) else internal_error()
+        if not isinstance(exc, OvserveError):
+            log.exception("request to %s failed", servable.name)
+        if response is None:
+            return error_response(error)
+        # Headers are gone: report in-band, as vLLM does, then end the stream properly.
+        await response.write(b"data: " + _json_encode(error_body(error)) + b"\n\ndata: [DONE]\n\n")
+    finally:
+        await run.aclose()
+    await response.write_eof()
+    return response
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "chat/completions")
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "completions")
+
+
+def _model_card(servable: Any) -> dict[str, Any]:
+    return {"id": servable.name, "object": "model", "created": servable.created, "owned_by": "ovserve"}
+
+
+async def list_models(request: web.Request) -> web.Response:
+    manager: ServableManager = request.app[SERVABLES]
+    data = [_model_card(s) for s in manager if s.state is State.AVAILABLE]
+    return web.json_response({"object": "list", "data": data})
+
+
+async def get_model(request: web.Request) -> web.Response:
+    try:
+        servable = request.app[SERVABLES].get(request.match_info["model"])
+    except OvserveError as exc:
+        return error_response(exc)
+    return web.json_response(_model_card(servable))
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in ("/v3", "/v1"):
+        app.router.add_post(f"{prefix}/chat/completions", chat_completions)
+        app.router.add_post(f"{prefix}/completions", completions)
+        app.router.add_get(f"{prefix}/models", list_models)
+        app.router.add_get(f"{prefix}/models/{{model:.+}}", get_model)

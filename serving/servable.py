@@ -1,0 +1,119 @@
+"""A servable: one validated graph plus the side packets (engine workers, tokenizers) it runs on."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphs import GraphConfig, ResourceContext
+from graphs.errors import NotFoundError, UnavailableError
+from graphs.runner import GraphRun, start_run
+from graphs.validate import ValidatedGraph
+
+log = logging.getLogger("ovserve.servable")
+
+
+class State(enum.Enum):
+    LOADING = "loading"
+    AVAILABLE = "available"
+    FAILED = "failed"
+    UNLOADED = "unloaded"
+
+
+@dataclass
+class Servable:
+    name: str
+    base_path: Path
+    graph: ValidatedGraph
+    state: State = State.LOADING
+    error: str | None = None
+    created: int = field(default_factory=lambda: int(time.time()))
+    side_packets: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_tags(self) -> set[str]:
+        return {ref.tag for ref in self.graph.config.input_streams}
+
+    async def load(self) -> None:
+        """Build every side packet a node's contract provides (once, shared by the nodes)."""
+        try:
+            for node in self.graph.nodes:
+                providers = node.calculator.contract.providers
+                for ref in node.config.input_side_packets:
+                    provider = providers.get(ref.tag)
+                    if provider is None or ref.name in self.side_packets:
+                        continue
+                    ctx = ResourceContext(self.base_path, self.name, node.name)
+                    self.side_packets[ref.name] = await provider(node.options, ctx)
+        except Exception as exc:
+            self.state = State.FAILED
+            self.error = str(exc) if not isinstance(exc, UnavailableError) else exc.message
+            log.error("servable %s failed to load: %s", self.name, self.error)
+            await self.aclose()
+            self.state = State.FAILED
+            return
+        self.state = State.AVAILABLE
+        log.info("servable %s is available", self.name)
+
+    def start(self, inputs: dict[str, Any]) -> GraphRun:
+        if self.state is State.LOADING:
+            raise UnavailableError(f"model {self.name!r} is still loading")
+        if self.state is not State.AVAILABLE:
+            raise UnavailableError(f"model {self.name!r} is not available: {self.error or self.state.value}")
+        return start_run(self.graph, self.side_packets, inputs)
+
+    async def aclose(self) -> None:
+        packets, self.side_packets = self.side_packets, {}
+        for value in packets.values():
+            close = getattr(value, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:
+                    log.exception("closing a resource of %s failed", self.name)
+        if self.state is State.AVAILABLE:
+            self.state = State.UNLOADED
+
+
+class ServableManager:
+    """The servables of one server, by name."""
+
+    def __init__(self, servables: Iterable[Servable]) -> None:
+        self._servables = {s.name: s for s in servables}
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._servables.values())
+
+    def get(self, name: str) -> Servable:
+        servable = self._servables.get(name)
+        if servable is None:
+            raise NotFoundError(f"model {name!r} not found", param="model", code="model_not_found")
+        return servable
+
+    def find(self, name: str) -> Servable | None:
+        return self._servables.get(name)
+
+    @property
+    def ready(self) -> bool:
+        """Nothing is still loading and something serves (servables that failed are logged)."""
+        states = [s.state for s in self._servables.values()]
+        return State.LOADING not in states and State.AVAILABLE in states
+
+    async def load_all(self) -> None:
+        await asyncio.gather(*(s.load() for s in self._servables.values()))
+
+    async def aclose(self) -> None:
+        await asyncio.gather(*(s.aclose() for s in self._servables.values()))
+
+
+def make_servable(name: str, base_path: Path, config: GraphConfig) -> Servable:
+    """Validate (raises GraphConfigError listing every problem) and wrap a graph config."""
+    from graphs.validate import validate
+
+    return Servable(name, base_path, validate(config))

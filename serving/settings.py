@@ -1,0 +1,45 @@
+"""Server settings: what the CLI parsed, as frozen data (tests build them directly)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class LLMFlags:
+    """Single-model mode: values that override the stock graph's LLM node options."""
+
+    target_device: str | None = None
+    plugin_config: str | None = None
+    cache_size: int | None = None
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    enable_prefix_caching: bool | None = None
+    dynamic_split_fuse: bool | None = None
+    max_tokens_limit: int | None = None
+
+    def node_options(self) -> dict[str, object]:
+        pairs = {
+            "device": self.target_device,
+            "plugin_config": self.plugin_config,
+            "cache_size": self.cache_size,
+            "max_num_seqs": self.max_num_seqs,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "enable_prefix_caching": self.enable_prefix_caching,
+            "dynamic_split_fuse": self.dynamic_split_fuse,
+            "max_tokens_limit": self.max_tokens_limit,
+        }
+        return {k: v for k, v in pairs.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    config_path: Path | None = None
+    model_path: Path | None = None
+    model_name: str | None = None
+    rest_port: int = 8000
+    rest_bind_address: str = "127.0.0.1"
+    log_level: str = "INFO"
+    max_body_bytes: int = 16 * 1024 * 1024
+    llm: LLMFlags = field(default_factory=LLMFlags)
