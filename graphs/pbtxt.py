@@ -3,7 +3,8 @@
 protobuf's own `text_format` parser does the work, against our `.proto` files in `graphs/proto`,
 so comments, commas, single quotes, `[type.googleapis.com / pkg.Msg]` Any blocks (spaces around
 `/` included) and `[pkg.Msg.ext]` extension blocks behave exactly as in MediaPipe and OVMS.
-This module only turns the parsed message into our frozen dataclasses.
+No pre-processing of the text is needed: the tokenizer skips whitespace between the tokens of a
+type URL. This module only turns the parsed message into our frozen dataclasses.
 """
 
 from __future__ import annotations

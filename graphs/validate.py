@@ -102,7 +102,8 @@ def _expand_node(node: NodeConfig, label: str, registry: Registry, depth: int, p
     try:
         children = subgraph.expand(node, options)
     except GraphConfigError as exc:
-        problems.extend(f"{label}: {problem}" for problem in exc.problems)
+        # An expander's own problems usually name the node already; add the label only when not.
+        problems.extend(p if p.startswith("node ") else f"{label}: {p}" for p in exc.problems)
         return [node]
     except ValueError as exc:
         problems.append(f"{label}: cannot expand subgraph: {exc}")
@@ -301,4 +302,7 @@ def _describe_cycle(
     for node, ref in [*cycle[1:], closing]:
         text += f" -[{ref}]-> {labels[node]}"
     hint = f'input_stream_info {{ tag_index: "{closing[1].tag_index}" back_edge: true }}'
-    return f"cycle without a back edge: {text}; if the last stream loops back on purpose, mark it with {hint}"
+    return (
+        f"cycle without a back edge: {text}; if the last stream loops back on purpose, "
+        f"mark it in {labels[closing[0]]} with {hint}"
+    )

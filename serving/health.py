@@ -15,6 +15,12 @@ async def ready(request: web.Request) -> web.Response:
     return web.Response(status=200 if request.app[SERVABLES].ready else 503)
 
 
+async def debug_stats(request: web.Request) -> web.Response:
+    """Servable states and engine figures (in-flight requests, last step time, cancellations)."""
+    return web.json_response({"servables": {s.name: s.stats() for s in request.app[SERVABLES]}})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/v2/health/live", live)
     app.router.add_get("/v2/health/ready", ready)
+    app.router.add_get("/debug/stats", debug_stats)

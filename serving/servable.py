@@ -61,6 +61,10 @@ class Servable:
         self.state = State.AVAILABLE
         log.info("servable %s is available", self.name)
 
+    def stats(self) -> dict[str, Any]:
+        resources = {name: v.stats() for name, v in self.side_packets.items() if callable(getattr(v, "stats", None))}
+        return {"state": self.state.value, "error": self.error, "resources": resources}
+
     def start(self, inputs: dict[str, Any]) -> GraphRun:
         if self.state is State.LOADING:
             raise UnavailableError(f"model {self.name!r} is still loading")

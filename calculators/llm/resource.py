@@ -30,6 +30,10 @@ class LLMResource:
     def context_length(self) -> int | None:
         return self.tokenizer.context_length
 
+    def stats(self) -> dict[str, object]:
+        """Engine figures for /debug/stats: requests in flight here and in the worker."""
+        return {"alive": self.engine.alive, "active_requests": self.engine.active_requests, **self.engine.last_stats}
+
     async def aclose(self) -> None:
         await self.engine.aclose()
 

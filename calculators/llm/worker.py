@@ -51,6 +51,7 @@ class _Engine:
         # Unset limits come back as SIZE_MAX, which the constructor cannot take back: drop them.
         self.defaults = {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
         self.handles: dict[int, Any] = {}
+        self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0}
         # per request: engine sequence id -> index in the response's `choices`
         self.seq_index: dict[int, dict[int, int]] = {}
         status = ov_genai.GenerationStatus
@@ -82,6 +83,7 @@ class _Engine:
             self.seq_index.pop(message[1], None)
             if handle is not None:
                 handle.cancel()
+                self.counts["cancelled"] += 1
         elif kind == ToWorker.SHUTDOWN:
             return False
         return True
@@ -96,6 +98,7 @@ class _Engine:
             config.validate()
             tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
             self.handles[request_id] = self.pipe.add_request(request_id, tensor, config)
+            self.counts["added"] += 1
             self.seq_index[request_id] = {}
         except Exception as exc:  # the engine refused this request only; others go on
             self.send([FromWorker.REJECTED, request_id, str(exc)])
@@ -116,21 +119,28 @@ class _Engine:
                 done.append(request_id)
             if outputs or status != Status.RUNNING:
                 updates.append([request_id, status, outputs])
+        self.counts["finished"] += len(done)
         for request_id in done:
             del self.handles[request_id]
             del self.seq_index[request_id]
         return updates
 
+    def stats(self, step_s: float = 0.0) -> dict[str, Any]:
+        return {"step_s": step_s, "running": len(self.handles), **self.counts}
+
     def run(self) -> None:
         conn = self.conn
         while True:
             # Block only when idle; otherwise take what is pending and step.
-            wait: float | None = None if not self.handles else 0
+            busy = bool(self.handles)
+            wait: float | None = None if not busy else 0
             while conn.poll(wait):
                 if not self.handle_command(decode(conn.recv_bytes())):
                     return
                 wait = 0
             if not self.handles:
+                if busy:  # just went idle (e.g. the last request was cancelled): say so
+                    self.send([FromWorker.STEP, [], self.stats()])
                 continue
             started = time.perf_counter()
             try:
@@ -138,14 +148,15 @@ class _Engine:
             except Exception as exc:  # a failed step fails the requests in it, not the worker
                 log.exception("engine step failed")
                 failed = [[rid, Status.FAILED, [], str(exc)] for rid in self.handles]
+                self.counts["failed"] += len(failed)
                 self.handles.clear()
                 self.seq_index.clear()
-                self.send([FromWorker.STEP, failed, {}])
+                self.send([FromWorker.STEP, failed, self.stats()])
                 continue
             step_s = time.perf_counter() - started
             updates = self.collect()
             if updates:
-                self.send([FromWorker.STEP, updates, {"step_s": step_s, "running": len(self.handles)}])
+                self.send([FromWorker.STEP, updates, self.stats(step_s)])
 
 
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:

@@ -3,9 +3,11 @@
 isort:skip_file
 MediaPipe's CalculatorGraphConfig, as far as graph.pbtxt files for OVMS and ovserve use it.
 
-Regenerate the Python modules after editing any .proto here (from the repository root):
-  python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. graphs/proto/*.proto
-with grpcio-tools==1.85.1 (bundles protoc 35.1; gencode 7.35.1 runs on the protobuf 7.36.x runtime).
+Regenerate the Python modules after editing any .proto here (from the repository root, with
+grpcio-tools==1.85.1 and mypy-protobuf==5.1.0 installed, so that protoc-gen-mypy is on PATH):
+  python -m grpc_tools.protoc -I . --python_out=. --mypy_out=. graphs/proto/*.proto
+grpcio-tools 1.85.1 bundles protoc 35.1, whose gencode (7.35.1) runs on the protobuf 7.36.x runtime;
+mypy-protobuf writes the .pyi stubs (protoc's own --pyi_out stubs do not pass mypy --strict).
 
 Written for ovserve after MediaPipe's framework/calculator.proto and stream_handler.proto: the field
 names and numbers match MediaPipe's so text written for MediaPipe parses the same way. proto2 so that

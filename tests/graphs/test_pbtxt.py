@@ -179,7 +179,10 @@ def test_nested_messages_enums_and_floats() -> None:
 
 
 def test_pooling_alias_is_normalized() -> None:
-    text = 'node { calculator: "E" node_options { [type.googleapis.com/mediapipe.EmbeddingsCalculatorOVOptions] { pooling: LAST_TOKEN } } }'
+    text = (
+        'node { calculator: "E" node_options {'
+        " [type.googleapis.com/mediapipe.EmbeddingsCalculatorOVOptions] { pooling: LAST_TOKEN } } }"
+    )
     assert only_node_options(text)[1] == {"pooling": "LAST"}
 
 
@@ -298,7 +301,8 @@ def test_unknown_option_field() -> None:
 
 def test_option_of_wrong_type() -> None:
     error = parse_error(
-        'node { calculator: "C"\n node_options { [type.googleapis.com/mediapipe.LLMCalculatorOptions] { max_num_seqs: "x" } } }'
+        'node { calculator: "C"\n'
+        ' node_options { [type.googleapis.com/mediapipe.LLMCalculatorOptions] { max_num_seqs: "x" } } }'
     )
     (problem,) = error.problems
     assert problem.startswith("2:") and "Couldn't parse integer" in problem
@@ -306,7 +310,8 @@ def test_option_of_wrong_type() -> None:
 
 def test_unknown_options_type_names_it_and_the_known_types() -> None:
     error = parse_error(
-        'node {\n  calculator: "C"\n  node_options: {\n    [type.googleapis.com / mediapipe.FooOptions]: { a: 1 }\n  }\n}\n'
+        'node {\n  calculator: "C"\n  node_options: {\n'
+        "    [type.googleapis.com / mediapipe.FooOptions]: { a: 1 }\n  }\n}\n"
     )
     (problem,) = error.problems
     assert problem.startswith("4:5: unknown options type 'mediapipe.FooOptions'; known types: ")
@@ -347,7 +352,8 @@ node { input_stream: "x" }
         "6:34: node \"n\" (C): malformed input_stream_info tag_index 'lower'",
         'node "n" (C): a node takes one options message, got mediapipe.RerankCalculatorOVOptions, '
         "ovserve.TokenizerCalculatorOptions",
-        "5:17: node \"n\" (C): input_stream: malformed stream spec 'TAG:x:y' (expected NAME, TAG:NAME or TAG:INDEX:NAME)",
+        "5:17: node \"n\" (C): input_stream: malformed stream spec 'TAG:x:y' "
+        "(expected NAME, TAG:NAME or TAG:INDEX:NAME)",
         "node #2: no calculator",
         "1:15: graph input_stream: malformed stream spec 'bad spec' (expected NAME, TAG:NAME or TAG:INDEX:NAME)",
     ]

@@ -299,7 +299,7 @@ def test_cycle_without_back_edge() -> None:
     )
     assert problems_of(config) == [
         'cycle without a back edge: node "a" (Relay) -[x]-> node "b" (Relay) -[y]-> node "c" (Relay) '
-        '-[z]-> node "a" (Relay); if the last stream loops back on purpose, mark it with '
+        '-[z]-> node "a" (Relay); if the last stream loops back on purpose, mark it in node "a" (Relay) with '
         'input_stream_info { tag_index: ":0" back_edge: true }'
     ]
 
@@ -316,7 +316,7 @@ def test_self_loop_without_back_edge() -> None:
     text = GOOD.replace('input_stream_info { tag_index: "LOOPBACK" back_edge: true }', "")
     assert problems_of(text) == [
         'cycle without a back edge: node "llm" (Generate) -[LOOPBACK:loop]-> node "llm" (Generate); '
-        "if the last stream loops back on purpose, mark it with "
+        'if the last stream loops back on purpose, mark it in node "llm" (Generate) with '
         'input_stream_info { tag_index: "LOOPBACK:0" back_edge: true }'
     ]
 
@@ -325,8 +325,8 @@ def test_back_edge_on_missing_input() -> None:
     text = GOOD.replace('tag_index: "LOOPBACK"', 'tag_index: "LOOPBACK:1"')
     problems = problems_of(text)
     assert (
-        'node "llm" (Generate): input_stream_info marks "LOOPBACK:1" as a back edge, but the node has no such input stream'
-        in problems
+        'node "llm" (Generate): input_stream_info marks "LOOPBACK:1" as a back edge, '
+        "but the node has no such input stream" in problems
     )
     assert any(p.startswith("cycle without a back edge") for p in problems)
 
@@ -346,7 +346,8 @@ def test_bad_options_one_problem_per_field() -> None:
     )
     assert problems_of(config) == [
         'node "llm" (Generate): option models_path: Field required',
-        'node "llm" (Generate): option max_num_seqs: Input should be a valid integer, unable to parse string as an integer',
+        'node "llm" (Generate): option max_num_seqs: Input should be a valid integer, '
+        "unable to parse string as an integer",
         'node "llm" (Generate): option bogus: Extra inputs are not permitted',
     ]
 
@@ -369,7 +370,12 @@ def test_all_problems_are_reported_at_once() -> None:
     text = """
     input_stream: "HTTP_REQUEST_PAYLOAD:input"
     output_stream: "HTTP_RESPONSE_PAYLOAD:output"
-    node { name: "request" calculator: "Requets" input_stream: "HTTP_REQUEST_PAYLOAD:input" output_stream: "PROMPT:prompt" }
+    node {
+      name: "request"
+      calculator: "Requets"
+      input_stream: "HTTP_REQUEST_PAYLOAD:input"
+      output_stream: "PROMPT:prompt"
+    }
     node {
       name: "llm"
       calculator: "Generate"
@@ -392,7 +398,7 @@ def test_all_problems_are_reported_at_once() -> None:
         'node "llm" (Respond): input side packet "ENGINE:engin" is neither a graph input_side_packet '
         "nor built by any node's provider",
         'cycle without a back edge: node "llm" (Generate) -[LOOPBACK:loop]-> node "llm" (Generate); '
-        "if the last stream loops back on purpose, mark it with "
+        'if the last stream loops back on purpose, mark it in node "llm" (Generate) with '
         'input_stream_info { tag_index: "LOOPBACK:0" back_edge: true }',
     ]
 
@@ -605,3 +611,15 @@ def test_ovms_embeddings_and_rerank_graphs_validate(
     registry.add_calculator(OVMSNode, calculator)
     (result,) = validate(load_graph(DATA / filename), registry).nodes
     assert result.options.model_dump()["models_path"] == "./"
+
+
+def test_subgraph_expander_graph_config_error() -> None:
+    def expand(node_config: NodeConfig, options: Options) -> tuple[NodeConfig, ...]:
+        raise GraphConfigError("<subgraph>", ['node "x" (Sub): needs A', "needs B"])
+
+    registry = make_registry()
+    registry.add_subgraph(Subgraph("Sub", NoOptions, expand))
+    assert problems_of(graph(node("Sub", name="x")), registry) == [
+        'node "x" (Sub): needs A',
+        'node "x" (Sub): needs B',
+    ]

@@ -1,0 +1,1 @@
+"""Generated protobuf modules for graph configs; see README.md here for how to regenerate them."""
