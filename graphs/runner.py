@@ -74,6 +74,7 @@ class _NodeRun:
         self.outputs: dict[str, _Stream] = {}
         self.wakeup = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.closing = False  # in its final clean-up: a further cancel() would cut close() short
 
     # -- CalculatorContext --------------------------------------------------------------
     def has_output(self, tag: str) -> bool:
@@ -142,6 +143,7 @@ class _NodeRun:
                     break
                 await self.wakeup.wait()
         finally:
+            self.closing = True
             for task in list(self.tasks):
                 task.cancel()
             if self.tasks:
@@ -211,9 +213,14 @@ class GraphRun:
     def _fail(self, error: BaseException) -> None:
         if self._error is None:
             self._error = error
-            for task in self._tasks:
-                task.cancel()
+            self._cancel_nodes()
             self._outputs.put_nowait(_END)
+
+    def _cancel_nodes(self) -> None:
+        # Only nodes not yet closing: cancelling one inside its clean-up would skip close().
+        for nr, task in zip(self._nodes, self._tasks, strict=True):
+            if not nr.closing:
+                task.cancel()
 
     def _output_closed(self, name: str) -> None:
         if name in self._open_outputs:
@@ -243,8 +250,7 @@ class GraphRun:
 
     async def aclose(self) -> None:
         """Cancel every node still running and wait until each has closed."""
-        for task in self._tasks:
-            task.cancel()
+        self._cancel_nodes()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 

@@ -480,7 +480,7 @@ def _train_tiny(model: Any, examples: list[tuple[list[int], int]], spec: dict[st
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        loss_value = float(out.loss)
+        loss_value = float(out.loss.detach())
         if step % 50 == 0 or step == spec["steps"] - 1:
             logger.info("tiny model: step %d loss %.5f", step, loss_value)
     model.eval()

@@ -12,7 +12,7 @@ from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayloa
 from graphs.errors import InvalidRequestError, OvserveError
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error
 from serving.servable import ServableManager, State
-from serving.state import SERVABLES
+from serving.state import SERVABLES, SETTINGS
 
 log = logging.getLogger("ovserve.http")
 
@@ -24,8 +24,9 @@ _json_encode = msgspec.json.Encoder().encode
 async def _read_json(request: web.Request) -> dict[str, Any]:
     try:
         raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise RequestTooLargeError(f"request body is larger than the limit of {exc.max_size} bytes") from None
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
     if not raw:
         raise InvalidRequestError("request body is empty; expected a JSON object")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -13,9 +14,17 @@ from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
 
 
+# pydantic adds the union member it tried to a location (`prompt.str`, `content.list[TextPart]`)
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|[A-Z]\w*)$")
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc if isinstance(part, int) or not _TYPE_TAG.match(part))
+
+
 def _describe(error: ValidationError) -> InvalidRequestError:
     first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"])
+    location = _location(first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":
         message = f"unsupported field: {location}"

@@ -1,0 +1,194 @@
+"""Raw HTTP against a real server: SSE framing, error shapes and codes, cancellation."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from serving.model_builder import TINY_PROMPTS
+from tests.e2e.server import Server
+
+CHAT = "/v3/chat/completions"
+
+
+def post(server: Server, path: str, body: bytes | dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    try:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        conn.request("POST", path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def get(server: Server, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def user(content: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": content}]
+
+
+def assert_openai_error(status: int, body: bytes, expected_status: int, param: str | None = None) -> dict[str, Any]:
+    assert status == expected_status, body
+    error = json.loads(body)["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"]
+    if param is not None:
+        assert error["param"] == param, error
+    return error  # type: ignore[no-any-return]
+
+
+def test_sse_framing(server: Server) -> None:
+    status, headers, body = post(server, CHAT, {"model": "tiny", "messages": user("Say this is a test"), "stream": True})
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/event-stream")
+    text = body.decode()
+    assert text.endswith("data: [DONE]\n\n")
+    events = text.split("\n\n")[:-1]
+    assert all(e.startswith("data: ") and "\n" not in e for e in events)
+    payloads = [json.loads(e[len("data: ") :]) for e in events[:-1]]
+    content = "".join(p["choices"][0]["delta"].get("content", "") for p in payloads)
+    assert content == TINY_PROMPTS["Say this is a test"]
+    assert payloads[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert payloads[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_v1_alias_and_plain_prompt_list(server: Server) -> None:
+    status, _, body = post(server, "/v1/completions", {"model": "tiny", "prompt": ["The capital of France is"], "max_tokens": 3})
+    assert status == 200, body
+    assert json.loads(body)["choices"][0]["text"].startswith(" Paris")
+
+
+def test_text_content_parts(server: Server) -> None:
+    messages = [{"role": "user", "content": [{"type": "text", "text": "Say this "}, {"type": "text", "text": "is a test"}]}]
+    status, _, body = post(server, CHAT, {"model": "tiny", "messages": messages})
+    assert status == 200, body
+    assert json.loads(body)["choices"][0]["message"]["content"] == TINY_PROMPTS["Say this is a test"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        (b"{not json", 400, None),
+        (b"", 400, None),
+        (b"[1, 2]", 400, None),
+        (b'{"model": "tiny", "messages": [{"role": "user", "content": "\xff\xfe"}]}', 400, None),
+        ({"messages": user("hi")}, 400, "model"),
+        ({"model": "nope", "messages": user("hi")}, 404, "model"),
+        ({"model": "tiny", "messages": []}, 400, "messages"),
+        ({"model": "tiny"}, 400, "messages"),
+        ({"model": "tiny", "messages": "hi"}, 400, "messages"),
+        ({"model": "tiny", "messages": [{"role": "wizard", "content": "hi"}]}, 400, "messages.0.role"),
+        ({"model": "tiny", "messages": user("hi"), "max_tokens": -1}, 400, "max_tokens"),
+        ({"model": "tiny", "messages": user("hi"), "max_tokens": "ten"}, 400, "max_tokens"),
+        ({"model": "tiny", "messages": user("hi"), "max_tokens": 10**30}, 400, "max_tokens"),
+        ({"model": "tiny", "messages": user("hi"), "temperature": 3}, 400, "temperature"),
+        ({"model": "tiny", "messages": user("hi"), "top_p": 0}, 400, "top_p"),
+        ({"model": "tiny", "messages": user("hi"), "n": 0}, 400, "n"),
+        ({"model": "tiny", "messages": user("hi"), "stop": [""]}, 400, "stop"),
+        ({"model": "tiny", "messages": user("hi"), "stream": "yes"}, 400, "stream"),
+        ({"model": "tiny", "messages": user("hi"), "stream_options": {"include_usage": True}}, 400, "stream_options"),
+        ({"model": "tiny", "messages": user("hi"), "frobnicate": 1}, 400, "frobnicate"),
+        ({"model": "tiny", "messages": user("hi"), "max_tokens": 5000}, 400, "max_tokens"),
+        ({"model": "tiny", "messages": user("word " * 2000)}, 400, "messages"),
+        ({"model": "tiny", "messages": user("hi"), "stream": True, "max_tokens": 600}, 400, "max_tokens"),
+        ({"model": "tiny", "messages": user("word " * 2000), "stream": True}, 400, "messages"),
+    ],
+)
+def test_bad_requests_get_openai_errors(server: Server, body: bytes | dict[str, Any], status: int, param: str | None) -> None:
+    got_status, headers, got_body = post(server, CHAT, body)
+    assert headers["Content-Type"].startswith("application/json")  # never SSE, even with stream: true
+    assert_openai_error(got_status, got_body, status, param)
+
+
+def test_completions_bad_requests(server: Server) -> None:
+    status, _, body = post(server, "/v3/completions", {"model": "tiny", "prompt": 5})
+    assert_openai_error(status, body, 400, "prompt")
+    status, _, body = post(server, "/v3/completions", {"model": "tiny", "prompt": "x " * 3000})
+    assert_openai_error(status, body, 400, "prompt")
+
+
+def test_routes_and_methods(server: Server) -> None:
+    status, body = get(server, CHAT)
+    assert_openai_error(status, body, 405)
+    status, body = get(server, "/v3/nothing-here")
+    assert_openai_error(status, body, 404)
+    assert get(server, "/v2/health/live")[0] == 200
+    assert get(server, "/v2/health/ready")[0] == 200
+    status, body = get(server, "/v3/models")
+    assert status == 200 and [m["id"] for m in json.loads(body)["data"]] == ["tiny"]
+
+
+def test_body_too_large(server: Server) -> None:
+    huge = b'{"model": "tiny", "prompt": "' + b"a" * (17 * 1024 * 1024) + b'"}'
+    status, _, body = post(server, "/v3/completions", huge)
+    assert_openai_error(status, body, 413)
+
+
+def engine_stats(server: Server) -> dict[str, Any]:
+    status, body = get(server, "/debug/stats")
+    assert status == 200
+    return json.loads(body)["servables"]["tiny"]["resources"]["llm"]  # type: ignore[no-any-return]
+
+
+def test_disconnect_cancels_engine_request(server: Server) -> None:
+    before = engine_stats(server)
+    body = json.dumps(
+        {"model": "tiny", "messages": user("Tell me a story."), "stream": True, "max_tokens": 450, "ignore_eos": True}
+    ).encode()
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(
+        b"POST /v3/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    received = b""
+    while b"data: " not in received:  # the first SSE bytes: generation has started
+        chunk = sock.recv(4096)
+        assert chunk, "server closed the stream"
+        received += chunk
+    assert received.startswith(b"HTTP/1.1 200")
+    sock.close()  # the client vanishes mid-stream
+    # Wait (bounded) until the worker reports the request gone; it must have been cancelled,
+    # not run to its 450 tokens.
+    deadline = time.monotonic() + 60
+    stats = engine_stats(server)
+    while (stats["cancelled"] == before["cancelled"] or stats["running"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        stats = engine_stats(server)
+    assert stats["cancelled"] == before["cancelled"] + 1
+    assert stats["running"] == 0 and stats["active_requests"] == 0
+    # and the server carries on
+    status, _, reply = post(server, CHAT, {"model": "tiny", "messages": user("Say this is a test")})
+    assert status == 200 and json.loads(reply)["choices"][0]["message"]["content"] == TINY_PROMPTS["Say this is a test"]
+
+
+def test_concurrent_requests_each_get_their_answer(server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    prompts = sorted(TINY_PROMPTS) * 3
+
+    def ask(prompt: str) -> str:
+        status, _, body = post(server, CHAT, {"model": "tiny", "messages": user(prompt), "stream": prompt.startswith("T")})
+        assert status == 200
+        if body.startswith(b"data: "):
+            events = [json.loads(e[6:]) for e in body.decode().split("\n\n") if e.startswith("data: {")]
+            return "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
+        return json.loads(body)["choices"][0]["message"]["content"]  # type: ignore[no-any-return]
+
+    with ThreadPoolExecutor(max_workers=len(prompts)) as pool:
+        answers = list(pool.map(ask, prompts))
+    assert answers == [TINY_PROMPTS[p] for p in prompts]
