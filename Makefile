@@ -26,11 +26,13 @@ demo-config: setup
 serve: demo-config
 	$(PY) -m serving.cli --config_path .cache/demo/config.json $(ARGS)
 
-test: setup
+# Lint and type-check first (seconds), then every test.
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check graphs calculators serving tests
+	$(PY) -m mypy graphs calculators serving
 
 bench-model: setup
 	$(PY) -m serving.cli build-model synthetic

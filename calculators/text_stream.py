@@ -33,16 +33,18 @@ class IncrementalDecoder:
         if self._vocab is not None:
             table, special = self._vocab.table, self._vocab.special_ids
             size = len(table)
-            data = b"".join(
-                table[t] if 0 <= t < size and not (self._skip and t in special) else b"" for t in token_ids
-            )
+            data = b"".join(table[t] if 0 <= t < size and not (self._skip and t in special) else b"" for t in token_ids)
             return self._utf8.decode(data)
         return self._feed_fallback(token_ids)
 
     def flush(self) -> str:
         if self._vocab is not None:
             return self._utf8.decode(b"", final=True)
-        return ""
+        # The stream has ended: release what the fallback held back (as decode() shows it).
+        prefix_text = self._decode(self._tokens[self._prefix : self._read], self._skip)
+        full_text = self._decode(self._tokens[self._prefix :], self._skip)
+        self._prefix = self._read = len(self._tokens)
+        return full_text[len(prefix_text) :] if len(full_text) > len(prefix_text) else ""
 
     def _feed_fallback(self, token_ids: Sequence[int]) -> str:
         self._tokens.extend(token_ids)

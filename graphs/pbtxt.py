@@ -69,9 +69,7 @@ def parse_graph(text: str, source: str = "<string>") -> GraphConfig:
     problems: list[str] = []
     graph_handler = _handler_name(proto.input_stream_handler) if proto.HasField("input_stream_handler") else None
     nodes = tuple(
-        node
-        for index, node_proto in enumerate(proto.node)
-        if (node := _node(node_proto, index, graph_handler, text, problems)) is not None
+        node for index, node_proto in enumerate(proto.node) if (node := _node(node_proto, index, graph_handler, text, problems)) is not None
     )
     config = GraphConfig(
         nodes=nodes,
@@ -134,9 +132,7 @@ def _handler_name(config: pb.InputStreamHandlerConfig) -> str | None:
     return config.input_stream_handler if config.HasField("input_stream_handler") else None
 
 
-def _node(
-    proto: pb.CalculatorGraphConfig.Node, index: int, graph_handler: str | None, text: str, problems: list[str]
-) -> NodeConfig | None:
+def _node(proto: pb.CalculatorGraphConfig.Node, index: int, graph_handler: str | None, text: str, problems: list[str]) -> NodeConfig | None:
     label = f'node "{proto.name}"' if proto.name else f"node #{index + 1}"
     label += f" ({proto.calculator})" if proto.calculator else ""
     if not proto.calculator:
@@ -151,9 +147,7 @@ def _node(
             continue
         match = _TAG_INDEX.match(info.tag_index)
         if match is None:
-            problems.append(
-                f"{_at(text, info.tag_index)}{label}: malformed input_stream_info tag_index {info.tag_index!r}"
-            )
+            problems.append(f"{_at(text, info.tag_index)}{label}: malformed input_stream_info tag_index {info.tag_index!r}")
             continue
         back_edges.add(f"{match.group(1) or ''}:{int(match.group(2) or 0)}")
 
@@ -169,16 +163,12 @@ def _node(
         options=options,
         options_type=options_type,
         back_edges=frozenset(back_edges),
-        input_stream_handler=(
-            _handler_name(proto.input_stream_handler) if proto.HasField("input_stream_handler") else graph_handler
-        ),
+        input_stream_handler=(_handler_name(proto.input_stream_handler) if proto.HasField("input_stream_handler") else graph_handler),
     )
     return node if proto.calculator else None
 
 
-def _options(
-    proto: pb.CalculatorGraphConfig.Node, label: str, problems: list[str]
-) -> tuple[str | None, dict[str, Any]]:
+def _options(proto: pb.CalculatorGraphConfig.Node, label: str, problems: list[str]) -> tuple[str | None, dict[str, Any]]:
     """The node's one options message, from `options { [X.ext] {…} }` or `node_options { [type/X] {…} }`."""
     messages: dict[str, Message] = {}
     for any_options in proto.node_options:

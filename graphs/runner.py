@@ -62,9 +62,7 @@ class _NodeRun:
         self.run = run
         self.node_name = node.name
         self.options = node.options
-        self.side_packets = {
-            ref.tag: run.side_packets[ref.name] for ref in node.config.input_side_packets if ref.name in run.side_packets
-        }
+        self.side_packets: Mapping[str, Any] = {ref.tag: run.side_packets[ref.name] for ref in node.config.input_side_packets if ref.name in run.side_packets}
         self.slots: dict[str, _Slot] = {}
         for ref in node.config.input_streams:
             key = _tag_key(ref)
@@ -86,9 +84,7 @@ class _NodeRun:
             return  # optional output not connected in this graph
         ts = stream.last_timestamp + 1 if timestamp is None else timestamp
         if ts <= stream.last_timestamp:
-            raise RuntimeError(
-                f"node {self.node_name!r}: timestamp {ts} on stream {stream.name!r} is not after {stream.last_timestamp}"
-            )
+            raise RuntimeError(f"node {self.node_name!r}: timestamp {ts} on stream {stream.name!r} is not after {stream.last_timestamp}")
         stream.last_timestamp = ts
         packet = Packet(value, ts)
         for consumer, slot in stream.consumers:

@@ -95,9 +95,7 @@ def _expand_node(node: NodeConfig, label: str, registry: Registry, depth: int, p
     if options is None:
         return [node]
     if depth >= MAX_SUBGRAPH_DEPTH:
-        problems.append(
-            f"{label}: subgraphs nest deeper than {MAX_SUBGRAPH_DEPTH} levels (does one expand into itself?)"
-        )
+        problems.append(f"{label}: subgraphs nest deeper than {MAX_SUBGRAPH_DEPTH} levels (does one expand into itself?)")
         return [node]
     try:
         children = subgraph.expand(node, options)
@@ -167,8 +165,7 @@ def _check_contract(node: NodeConfig, contract: Contract, label: str, problems: 
         for ref in refs:
             if ref.tag not in accepted:
                 problems.append(
-                    f'{label}: {kind} "{ref}" has {_tag(ref.tag)}, which {node.calculator} does not take '
-                    f"({kind}s: {_tags(accepted)})"
+                    f'{label}: {kind} "{ref}" has {_tag(ref.tag)}, which {node.calculator} does not take ({kind}s: {_tags(accepted)})'
                 )
             if ref.tag_index in seen:
                 problems.append(f'{label}: {kind} {ref.tag_index} is bound twice ("{seen[ref.tag_index]}", "{ref}")')
@@ -185,9 +182,7 @@ def _check_contract(node: NodeConfig, contract: Contract, label: str, problems: 
 def _check_back_edges(node: NodeConfig, label: str, problems: list[str]) -> None:
     inputs = {ref.tag_index for ref in node.input_streams}
     for tag_index in sorted(node.back_edges - inputs):
-        problems.append(
-            f'{label}: input_stream_info marks "{tag_index}" as a back edge, but the node has no such input stream'
-        )
+        problems.append(f'{label}: input_stream_info marks "{tag_index}" as a back edge, but the node has no such input stream')
 
 
 def _validate_options(model: type[Options], options: dict[str, Any], label: str, problems: list[str]) -> Options | None:
@@ -196,9 +191,7 @@ def _validate_options(model: type[Options], options: dict[str, Any], label: str,
     except ValidationError as exc:
         for error in exc.errors():
             where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
-            problems.append(
-                f"{label}: option {where}: {error['msg']}" if where else f"{label}: options: {error['msg']}"
-            )
+            problems.append(f"{label}: option {where}: {error['msg']}" if where else f"{label}: options: {error['msg']}")
         return None
 
 
@@ -224,9 +217,7 @@ def _check_streams(config: GraphConfig, labels: list[str], problems: list[str]) 
             problems.append(f'graph output_stream "{ref}" is produced by no node')
 
 
-def _check_side_packets(
-    config: GraphConfig, labels: list[str], classes: list[type[Calculator] | None], problems: list[str]
-) -> None:
+def _check_side_packets(config: GraphConfig, labels: list[str], classes: list[type[Calculator] | None], problems: list[str]) -> None:
     # A node provides side packet NAME when its contract has a provider for the tag it references NAME under.
     sources: dict[str, list[str]] = defaultdict(list)
     for ref in config.input_side_packets:
@@ -245,8 +236,7 @@ def _check_side_packets(
         for ref in node.input_side_packets:
             if ref.name not in sources:
                 problems.append(
-                    f'{label}: input side packet "{ref}" is neither a graph input_side_packet '
-                    "nor built by any node's provider"
+                    f'{label}: input side packet "{ref}" is neither a graph input_side_packet nor built by any node\'s provider'
                 )
 
 
@@ -295,14 +285,9 @@ def _check_cycles(nodes: tuple[NodeConfig, ...], labels: list[str], problems: li
             visit(index)
 
 
-def _describe_cycle(
-    cycle: list[tuple[int, StreamRef | None]], closing: tuple[int, StreamRef], labels: list[str]
-) -> str:
+def _describe_cycle(cycle: list[tuple[int, StreamRef | None]], closing: tuple[int, StreamRef], labels: list[str]) -> str:
     text = labels[cycle[0][0]]
     for node, ref in [*cycle[1:], closing]:
         text += f" -[{ref}]-> {labels[node]}"
     hint = f'input_stream_info {{ tag_index: "{closing[1].tag_index}" back_edge: true }}'
-    return (
-        f"cycle without a back edge: {text}; if the last stream loops back on purpose, "
-        f"mark it in {labels[closing[0]]} with {hint}"
-    )
+    return f"cycle without a back edge: {text}; if the last stream loops back on purpose, mark it in {labels[closing[0]]} with {hint}"

@@ -28,7 +28,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPNotFound:
         return error_response(NotFoundError(f"no route for {request.method} {request.path}"))
     except web.HTTPMethodNotAllowed as exc:
-        return error_response(MethodNotAllowedError(f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}"))
+        return error_response(
+            MethodNotAllowedError(f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}")
+        )
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_bytes
         return error_response(RequestTooLargeError(f"request body is larger than the limit of {limit} bytes"))

@@ -18,7 +18,7 @@ def write_servable(output: Path, model_dir: Path, name: str = DEFAULT_NAME) -> P
     """Write config.json + graph.pbtxt serving `model_dir` as `name`; returns the config path."""
     graph = resources.files("graphs.stock").joinpath("llm.pbtxt").read_text(encoding="utf-8")
     if 'models_path: "./"' not in graph:
-        raise RuntimeError("stock graph changed: expected models_path \"./\"")
+        raise RuntimeError('stock graph changed: expected models_path "./"')
     servable_dir = output / name
     servable_dir.mkdir(parents=True, exist_ok=True)
     (servable_dir / "graph.pbtxt").write_text(graph.replace('models_path: "./"', f"models_path: {json.dumps(str(model_dir))}"))

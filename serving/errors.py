@@ -48,9 +48,7 @@ def error_body(error: OvserveError) -> dict[str, object]:
 def error_response(error: OvserveError) -> web.Response:
     status = status_of(error)
     headers = {"Retry-After": "1"} if status in (429, 503) else None
-    return web.Response(
-        status=status, body=msgspec.json.encode(error_body(error)), content_type="application/json", headers=headers
-    )
+    return web.Response(status=status, body=msgspec.json.encode(error_body(error)), content_type="application/json", headers=headers)
 
 
 def internal_error() -> OvserveError:

@@ -26,9 +26,7 @@ def single_model_graph(model_path: Path, settings: Settings) -> GraphConfig:
     graph = stock_graph(STOCK_LLM_GRAPH)
     overrides = {"models_path": str(model_path.resolve()), **settings.llm.node_options()}
     nodes = tuple(
-        dataclasses.replace(node, options={**node.options, **overrides})
-        if node.calculator == "ContinuousBatchingLLMCalculator"
-        else node
+        dataclasses.replace(node, options={**node.options, **overrides}) if node.calculator == "ContinuousBatchingLLMCalculator" else node
         for node in graph.nodes
     )
     return dataclasses.replace(graph, nodes=nodes)

@@ -187,9 +187,7 @@ def default_cache_root() -> Path:
     return Path(env) if env else PROJECT_ROOT / ".cache" / "models"
 
 
-def cached_build(
-    cache_root: Path, name: str, recipe: dict[str, Any], build: Callable[[Path], None]
-) -> Path:
+def cached_build(cache_root: Path, name: str, recipe: dict[str, Any], build: Callable[[Path], None]) -> Path:
     """Return ``<cache_root>/<name>-<hash12>``, calling ``build(tmp_dir)`` first if absent.
 
     ``build`` fills an empty temporary folder beside the final one; it is renamed into place only
@@ -239,13 +237,10 @@ def cached_build(
 def build_tiny_model(cache_root: Path | None = None) -> Path:
     """The tiny trained chat model; greedy decoding reproduces TINY_PROMPTS / TINY_COMPLETIONS."""
     recipe = tiny_recipe()
-    return cached_build(cache_root or default_cache_root(), "tiny", recipe,
-                        lambda out: _build_tiny(out, recipe))
+    return cached_build(cache_root or default_cache_root(), "tiny", recipe, lambda out: _build_tiny(out, recipe))
 
 
-def build_synthetic_model(
-    cache_root: Path | None = None, hidden_size: int = 512, num_layers: int = 8
-) -> Path:
+def build_synthetic_model(cache_root: Path | None = None, hidden_size: int = 512, num_layers: int = 8) -> Path:
     """A randomly initialised (untrained) Qwen2 model for benchmarks."""
     recipe = synthetic_recipe(hidden_size, num_layers)
     return cached_build(
@@ -296,9 +291,7 @@ def _require_openvino_tokenizers() -> Any:
     try:
         import openvino_tokenizers
     except ImportError as exc:  # optimum-intel would silently skip the tokenizer
-        raise RuntimeError(
-            "openvino_tokenizers is not importable; install openvino-tokenizers matching openvino"
-        ) from exc
+        raise RuntimeError("openvino_tokenizers is not importable; install openvino-tokenizers matching openvino") from exc
     return openvino_tokenizers
 
 
@@ -410,13 +403,18 @@ def _export(hf_dir: Path, out: Path) -> None:
     ov.save_model(ov_tok, out / "openvino_tokenizer.xml")
     ov.save_model(ov_detok, out / "openvino_detokenizer.xml")
     # optimum saves tokenizer files and configs beside the IR; make sure of the ones we rely on
-    for name in ("tokenizer.json", "tokenizer_config.json", "config.json",
-                 "generation_config.json", "special_tokens_map.json"):
+    for name in ("tokenizer.json", "tokenizer_config.json", "config.json", "generation_config.json", "special_tokens_map.json"):
         if not (out / name).exists() and (hf_dir / name).exists():
             shutil.copy2(hf_dir / name, out / name)
     _write_tokenizer_files(out)
-    for name in ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml",
-                 "openvino_detokenizer.xml", "config.json", "tokenizer.json"):
+    for name in (
+        "openvino_model.xml",
+        "openvino_model.bin",
+        "openvino_tokenizer.xml",
+        "openvino_detokenizer.xml",
+        "config.json",
+        "tokenizer.json",
+    ):
         if not (out / name).is_file():
             raise RuntimeError(f"export did not produce {name} in {out}")
 
@@ -433,9 +431,7 @@ def _tiny_examples(hf_tok: Any) -> list[tuple[list[int], int]]:
     eos = hf_tok.convert_tokens_to_ids(IM_END)
     examples = []
     for question, answer in TINY_PROMPTS.items():
-        prompt = hf_tok.apply_chat_template(
-            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
-        )
+        prompt = hf_tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
         p = hf_tok.encode(prompt, add_special_tokens=False)
         a = hf_tok.encode(answer, add_special_tokens=False)
         examples.append((p + a + [eos], len(p)))
@@ -468,9 +464,7 @@ def _train_tiny(model: Any, examples: list[tuple[list[int], int]], spec: dict[st
         labels[row, start : len(ids)] = torch.tensor(ids[start:])
         mask[row, : len(ids)] = 1
     opt = torch.optim.AdamW(model.parameters(), lr=spec["lr"], weight_decay=spec["weight_decay"])
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: min(1.0, (step + 1) / spec["warmup"])
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / spec["warmup"]))
     model.train()
     loss_value = float("nan")
     for step in range(spec["steps"]):
@@ -532,8 +526,7 @@ def _ov_pipeline(model_dir: Path) -> Any:
     return openvino_genai.ContinuousBatchingPipeline(str(model_dir), scheduler, "CPU")
 
 
-def greedy_generate(model_dir: Path, prompts: list[str], max_new_tokens: int = 160,
-                    chat: bool = True) -> list[tuple[str, list[int]]]:
+def greedy_generate(model_dir: Path, prompts: list[str], max_new_tokens: int = 160, chat: bool = True) -> list[tuple[str, list[int]]]:
     """Greedy (text, generated ids) for each prompt with openvino-genai continuous batching.
 
     With ``chat`` the prompt is the user message, rendered through the model's chat template
@@ -547,9 +540,7 @@ def greedy_generate(model_dir: Path, prompts: list[str], max_new_tokens: int = 1
     inputs = []
     for prompt in prompts:
         if chat:
-            prompt = tok.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True
-            )
+            prompt = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
         inputs.append(tok.encode(prompt, add_special_tokens=False).input_ids)
     config = openvino_genai.GenerationConfig()
     config.max_new_tokens = max_new_tokens
@@ -575,25 +566,47 @@ def verify_tiny_model(model_dir: Path) -> None:
         got = greedy_generate(model_dir, list(table), max_new_tokens=longest + 8, chat=chat)
         for (prompt, expected), (text, ids) in zip(table.items(), got, strict=True):
             expected_ids = hf_tok.encode(expected, add_special_tokens=False)
-            if text != expected or ids[: len(expected_ids)] != expected_ids or (
-                ids[len(expected_ids):] not in ([], [eos])
-            ):
-                failures.append(f"{'chat' if chat else 'completion'} {prompt!r}: expected "
-                                f"{expected!r}, got {text!r} (ids {ids})")
+            if text != expected or ids[: len(expected_ids)] != expected_ids or (ids[len(expected_ids) :] not in ([], [eos])):
+                failures.append(f"{'chat' if chat else 'completion'} {prompt!r}: expected {expected!r}, got {text!r} (ids {ids})")
     if failures:
         raise RuntimeError("tiny model verification failed:\n  " + "\n  ".join(failures))
 
 
 # --------------------------------------------------------------------------- synthetic model
 
-_SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "qu", "ri", "do",
-              "fe", "gu", "ha", "jo", "be", "ci", "ny", "ow", "el", "ar", "is", "un", "or"]
+_SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ne",
+    "ru",
+    "sa",
+    "ti",
+    "vo",
+    "ze",
+    "pa",
+    "qu",
+    "ri",
+    "do",
+    "fe",
+    "gu",
+    "ha",
+    "jo",
+    "be",
+    "ci",
+    "ny",
+    "ow",
+    "el",
+    "ar",
+    "is",
+    "un",
+    "or",
+]
 
 
 def _synthetic_corpus(spec: dict[str, Any]) -> list[str]:
     rng = random.Random(spec["seed"])
-    words = ["".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 4)))
-             for _ in range(3000)]
+    words = ["".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 4))) for _ in range(3000)]
     words += ["the", "a", "of", "and", "to", "in", "is", "it", "that", "for", "on", "with"]
     sentences = []
     for _ in range(spec["sentences"]):
@@ -630,9 +643,7 @@ def verify_generates(model_dir: Path) -> None:
     ids = tok.encode("Hello, world!", add_special_tokens=False).input_ids
     result = pipe.generate([ids], [config])[0]
     if len(result.m_generation_ids[0]) != 8:
-        raise RuntimeError(
-            f"{model_dir}: expected 8 generated tokens, got {result.m_generation_ids}"
-        )
+        raise RuntimeError(f"{model_dir}: expected 8 generated tokens, got {result.m_generation_ids}")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -641,18 +652,15 @@ def verify_generates(model_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m serving.model_builder",
-        description="Build (or reuse from cache) a locally made OpenVINO test/demo model and "
-        "print its folder on the last line.",
+        description="Build (or reuse from cache) a locally made OpenVINO test/demo model and print its folder on the last line.",
     )
     parser.add_argument("kind", choices=["tiny", "synthetic"])
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help=f"cache root (default: ${CACHE_ENV} or <project>/.cache/models)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help=f"cache root (default: ${CACHE_ENV} or <project>/.cache/models)")
     parser.add_argument("--hidden-size", type=int, default=None, help="synthetic only (512)")
     parser.add_argument("--layers", type=int, default=None, help="synthetic only (8)")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     if args.kind == "tiny":
         if args.hidden_size is not None or args.layers is not None:

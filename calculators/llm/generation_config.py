@@ -30,8 +30,7 @@ def max_new_tokens(
         raise InvalidRequestError(f"{param} is {requested}; this servable allows at most {max_tokens_limit}", param=param)
     if room is not None and requested > room:
         raise InvalidRequestError(
-            f"this model's context length is {context_length} tokens; the prompt has {prompt_tokens} "
-            f"and {param} asks for {requested} more",
+            f"this model's context length is {context_length} tokens; the prompt has {prompt_tokens} and {param} asks for {requested} more",
             param=param,
             code="context_length_exceeded",
         )
@@ -62,7 +61,8 @@ def engine_config(params: ChatCompletionRequest | CompletionRequest, new_tokens:
     if params.frequency_penalty is not None:
         config["frequency_penalty"] = params.frequency_penalty
     if params.seed is not None:
-        config["rng_seed"] = params.seed & 0xFFFFFFFFFFFFFFFF
+        # update_generation_config() converts through a signed 64-bit int: keep the seed within it.
+        config["rng_seed"] = params.seed & 0x7FFFFFFFFFFFFFFF
     if params.ignore_eos:
         config["ignore_eos"] = True
     if params.n > 1:

@@ -89,8 +89,8 @@ class _Engine:
         return True
 
     def add(self, request_id: int, token_ids: list[int], kwargs: dict[str, Any]) -> None:
-        import openvino as ov
         import numpy as np
+        import openvino as ov
 
         try:
             config = self.ov_genai.GenerationConfig(**self.defaults)

@@ -13,7 +13,6 @@ from calculators.packets import GenerationRequest, HttpRequestPayload
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
 
-
 # pydantic adds the union member it tried to a location (`prompt.str`, `content.list[TextPart]`)
 _TYPE_TAG = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|[A-Z]\w*)$")
 

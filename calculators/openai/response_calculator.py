@@ -90,7 +90,9 @@ class OpenAIResponseCalculator(Calculator):
             text = "".join(self._texts.get(index, []))
             finish = self._finish.get(index, "stop")
             if self._chat:
-                choices.append({"index": index, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish})
+                choices.append(
+                    {"index": index, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish}
+                )
             else:
                 choices.append({"index": index, "text": text, "logprobs": None, "finish_reason": finish})
         body = self._envelope(choices)

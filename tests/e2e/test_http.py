@@ -16,7 +16,9 @@ from tests.e2e.server import Server
 CHAT = "/v3/chat/completions"
 
 
-def post(server: Server, path: str, body: bytes | dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def post(
+    server: Server, path: str, body: bytes | dict[str, Any], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     try:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()

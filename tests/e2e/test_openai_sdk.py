@@ -113,9 +113,7 @@ def test_completions_unary(client: openai.OpenAI, prompt: str) -> None:
 
 def test_completions_stream(client: openai.OpenAI) -> None:
     prompt = "The quick brown fox"
-    chunks = list(
-        client.completions.create(model="tiny", prompt=prompt, max_tokens=4, stream=True, stream_options={"include_usage": True})
-    )
+    chunks = list(client.completions.create(model="tiny", prompt=prompt, max_tokens=4, stream=True, stream_options={"include_usage": True}))
     text = "".join(c.choices[0].text for c in chunks if c.choices)
     assert TINY_COMPLETIONS[prompt].startswith(text) and len(text) > 4
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"

@@ -112,8 +112,13 @@ def test_invalid_graph_never_serves(tmp_path: Path, tiny_model_dir: Path) -> Non
     assert result.returncode == 2
     assert "HttpLLMCalculatr" in result.stderr and "HttpLLMCalculator" in result.stderr  # names it, suggests the fix
     result = run_server_expecting_exit("--model_path", str(tmp_path / "m"))
-    ovms_servable(tmp_path / "n", tiny_model_dir, OVMS_GRAPH.replace("max_num_seqs: 256", "max_num_seqs: 0").replace(
-        '"HTTP_RESPONSE_PAYLOAD:output"\n\n', '"HTTP_RESPONSE_PAYLOAD:nowhere"\n\n'))
+    ovms_servable(
+        tmp_path / "n",
+        tiny_model_dir,
+        OVMS_GRAPH.replace("max_num_seqs: 256", "max_num_seqs: 0").replace(
+            '"HTTP_RESPONSE_PAYLOAD:output"\n\n', '"HTTP_RESPONSE_PAYLOAD:nowhere"\n\n'
+        ),
+    )
     result = run_server_expecting_exit("--model_path", str(tmp_path / "n"))
     assert result.returncode == 2
     assert "max_num_seqs" in result.stderr and "nowhere" in result.stderr  # every problem at once
@@ -129,7 +134,9 @@ def test_unknown_config_key_is_named(tmp_path: Path) -> None:
 
 def test_one_bad_servable_among_several(tmp_path: Path, tiny_model_dir: Path) -> None:
     ovms_servable(tmp_path / "good", tiny_model_dir)
-    ovms_servable(tmp_path / "bad", tiny_model_dir, OVMS_GRAPH.replace('"HTTP_RESPONSE_PAYLOAD:output"\n\n', '"HTTP_RESPONSE_PAYLOAD:nowhere"\n\n'))
+    ovms_servable(
+        tmp_path / "bad", tiny_model_dir, OVMS_GRAPH.replace('"HTTP_RESPONSE_PAYLOAD:output"\n\n', '"HTTP_RESPONSE_PAYLOAD:nowhere"\n\n')
+    )
     config = {"model_config_list": [{"config": {"name": n, "base_path": n}} for n in ("good", "bad")]}
     (tmp_path / "config.json").write_text(json.dumps(config))
     srv = start_server("--config_path", str(tmp_path / "config.json"))
