@@ -69,7 +69,7 @@ class DetokenizerCalculator(Calculator):
             choice = self._choice(delta.index)
             if choice.finished:
                 continue
-            text = choice.stops.push(choice.decoder.feed(delta.token_ids))
+            text, used = self._decode(choice, delta.token_ids)
             finish = delta.finish_reason
             if choice.stops.stopped:
                 finish = "stop"
@@ -78,10 +78,22 @@ class DetokenizerCalculator(Calculator):
                 if choice.stops.stopped:
                     finish = "stop"
             choice.finished = finish is not None
-            deltas.append(TextDelta(delta.index, text, len(delta.token_ids), finish))
+            deltas.append(TextDelta(delta.index, text, used, finish))
         if deltas:
             self.ctx.emit("TEXT", TextChunk(tuple(deltas), generation.prompt_tokens), inputs.timestamp)
         self._maybe_stop_engine()
+
+    @staticmethod
+    def _decode(choice: _Choice, token_ids: list[int]) -> tuple[str, int]:
+        """New text, and how many tokens it took (tokens after a stop string are not counted)."""
+        if not choice.stops.active:
+            return choice.decoder.feed(token_ids), len(token_ids)
+        parts = []
+        for used, token_id in enumerate(token_ids, 1):
+            parts.append(choice.stops.push(choice.decoder.feed((token_id,))))
+            if choice.stops.stopped:
+                return "".join(parts), used
+        return "".join(parts), len(token_ids)
 
     def _maybe_stop_engine(self) -> None:
         assert self._request is not None

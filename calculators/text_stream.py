@@ -68,6 +68,11 @@ class StopMatcher:
         self._pending = ""
         self.stopped = False
 
+    @property
+    def active(self) -> bool:
+        """Whether there is any stop string to look for."""
+        return bool(self._stops)
+
     def push(self, text: str) -> str:
         """Add text; return what is safe to emit now. After a stop, returns the cut text once."""
         if self.stopped:

@@ -36,6 +36,9 @@ class TokenizerCalculator(Calculator):
         if not token_ids:
             raise InvalidRequestError("the prompt is empty", param="prompt")
         new_tokens = max_new_tokens(params, len(token_ids), llm.context_length, llm.options.max_tokens_limit)
+        sampling = params.temperature > 0 if params.temperature is not None else llm.engine.info.get("do_sample", False)
+        if params.n > 1 and not sampling:
+            raise InvalidRequestError("n > 1 needs sampling: set temperature above 0", param="n")
         if params.n > llm.options.best_of_limit:
             raise InvalidRequestError(f"n is {params.n}; this servable allows at most {llm.options.best_of_limit}", param="n")
         prompt = Prompt(request, token_ids, new_tokens, engine_config(params, new_tokens))

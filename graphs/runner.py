@@ -62,7 +62,9 @@ class _NodeRun:
         self.run = run
         self.node_name = node.name
         self.options = node.options
-        self.side_packets: Mapping[str, Any] = {ref.tag: run.side_packets[ref.name] for ref in node.config.input_side_packets if ref.name in run.side_packets}
+        self.side_packets: Mapping[str, Any] = {
+            ref.tag: run.side_packets[ref.name] for ref in node.config.input_side_packets if ref.name in run.side_packets
+        }
         self.slots: dict[str, _Slot] = {}
         for ref in node.config.input_streams:
             key = _tag_key(ref)
@@ -138,6 +140,12 @@ class _NodeRun:
                 if self._finished_inputs() and not self.tasks:
                     break
                 await self.wakeup.wait()
+        except Exception as exc:
+            # Record the failure before this node's outputs close: closing the last graph output
+            # ends the iteration, which must then raise instead of ending as if all went well.
+            self.closing = True
+            self.run._fail(exc)
+            raise
         finally:
             self.closing = True
             for task in list(self.tasks):
@@ -147,6 +155,9 @@ class _NodeRun:
             try:
                 if calculator is not None:
                     await calculator.close()
+            except Exception as exc:
+                self.run._fail(exc)
+                raise
             finally:
                 self.run._close_outputs(self)
 

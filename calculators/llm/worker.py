@@ -68,7 +68,7 @@ class _Engine:
     def info(self) -> dict[str, Any]:
         eos = self.defaults.get("eos_token_id", -1)
         stop_ids = sorted(set(self.defaults.get("stop_token_ids", ())) | ({eos} if eos >= 0 else set()))
-        return {"eos_token_ids": stop_ids}
+        return {"eos_token_ids": stop_ids, "do_sample": bool(self.defaults.get("do_sample", False))}
 
     def send(self, message: list[Any]) -> None:
         self.conn.send_bytes(encode(message))

@@ -86,6 +86,9 @@ def test_stop_string_cuts_output(client: openai.OpenAI) -> None:
     completion = chat(client, "Count to five.", stop=[", four", "xyz"])
     assert completion.choices[0].message.content == "One, two, three"
     assert completion.choices[0].finish_reason == "stop"
+    full = chat(client, "Count to five.")
+    assert completion.usage is not None and full.usage is not None
+    assert completion.usage.completion_tokens < full.usage.completion_tokens  # counted up to the stop
     streamed = "".join(c.choices[0].delta.content or "" for c in chat(client, "Count to five.", stop=" three", stream=True) if c.choices)
     assert streamed == "One, two,"
     kept = chat(client, "Count to five.", stop=", four", extra_body={"include_stop_str_in_output": True})
