@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -75,7 +76,8 @@ async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespo
         # Headers are gone: report in-band, as vLLM does, then end the stream properly.
         await response.write(b"data: " + _json_encode(error_body(error)) + b"\n\ndata: [DONE]\n\n")
     finally:
-        await run.aclose()
+        # shielded: a second cancellation (client gone) must not cut the nodes' close() short
+        await asyncio.shield(run.aclose())
     await response.write_eof()
     return response
 

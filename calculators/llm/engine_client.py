@@ -46,6 +46,12 @@ def _merge(first: StepOutput, second: StepOutput) -> StepOutput:
     return StepOutput(tuple(by_index.values()), second.finished)
 
 
+def _engine_message(text: str) -> str:
+    """genai's check failures start with "Check '…' failed at /build/path:line:"; keep the reason."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+
 class RequestStream:
     """The engine side of one request: iterate for step outputs; `cancel()` stops it."""
 
@@ -104,6 +110,7 @@ class EngineClient:
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._dead: str | None = None
+        self._shutting_down = False  # aclose() asked the worker to exit: its exit is no error
 
     @classmethod
     async def start(cls, spec: WorkerSpec) -> EngineClient:
@@ -121,8 +128,12 @@ class EngineClient:
         sock = socket.socket(fileno=os.dup(parent.fileno()))
         parent.close()
         reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=2**26)
-        kind, payload = await self._read_message(reader)
+        try:
+            kind, payload = await self._read_message(reader)
+        except UnavailableError:  # died before it could say why (e.g. killed, out of memory)
+            kind, payload = FromWorker.FATAL, ["the worker process exited while loading"]
         if kind == FromWorker.FATAL:
+            self._writer.close()
             await self._reap()
             raise UnavailableError(f"engine failed to load {self.spec.models_path}: {payload[0]}")
         self.info = payload[0]
@@ -133,7 +144,7 @@ class EngineClient:
         try:
             (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
             message = decode(await reader.readexactly(size))
-        except asyncio.IncompleteReadError:
+        except (asyncio.IncompleteReadError, ConnectionError):  # a killed worker may reset the socket
             raise UnavailableError("engine worker exited") from None
         return message[0], message[1:]
 
@@ -148,7 +159,7 @@ class EngineClient:
                 elif kind == FromWorker.REJECTED:
                     stream = self._streams.pop(payload[0], None)
                     if stream is not None:
-                        stream._push(InvalidRequestError(f"the engine refused the request: {payload[1]}"))
+                        stream._push(InvalidRequestError(f"the engine refused the request: {_engine_message(payload[1])}"))
         except UnavailableError as exc:
             code = self._process.exitcode if self._process else None
             self._fail_all(f"{exc} (exit code {code})")
@@ -175,7 +186,8 @@ class EngineClient:
 
     def _fail_all(self, reason: str) -> None:
         self._dead = reason
-        log.error("engine worker for %s is gone: %s", self.spec.models_path, reason)
+        level = logging.INFO if self._shutting_down else logging.ERROR
+        log.log(level, "engine worker for %s is gone: %s", self.spec.models_path, reason)
         streams, self._streams = self._streams, {}
         for stream in streams.values():
             stream._push(UnavailableError(reason))
@@ -203,6 +215,7 @@ class EngineClient:
             self._writer.write(frame(encode([ToWorker.CANCEL, request_id])))
 
     async def aclose(self) -> None:
+        self._shutting_down = True
         if self._writer is not None and self._dead is None:
             try:
                 self._writer.write(frame(encode([ToWorker.SHUTDOWN])))

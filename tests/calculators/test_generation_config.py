@@ -49,9 +49,7 @@ def test_requested_limit_is_used_when_it_fits(params: ChatCompletionRequest | Co
     assert max_new_tokens(params, 10, None, 4096) == 30
 
 
-@pytest.mark.parametrize(
-    ("params", "param"), [(chat(), "messages"), (completion(), "prompt")], ids=["chat", "completion"]
-)
+@pytest.mark.parametrize(("params", "param"), [(chat(), "messages"), (completion(), "prompt")], ids=["chat", "completion"])
 @pytest.mark.parametrize("prompt_tokens", [100, 150])
 def test_prompt_too_long(params: ChatCompletionRequest | CompletionRequest, param: str, prompt_tokens: int) -> None:
     with pytest.raises(InvalidRequestError) as info:
@@ -64,7 +62,11 @@ def test_prompt_too_long(params: ChatCompletionRequest | CompletionRequest, para
 
 @pytest.mark.parametrize(
     ("params", "param"),
-    [(chat(max_tokens=500), "max_tokens"), (chat(max_completion_tokens=500), "max_completion_tokens"), (completion(max_tokens=500), "max_tokens")],
+    [
+        (chat(max_tokens=500), "max_tokens"),
+        (chat(max_completion_tokens=500), "max_completion_tokens"),
+        (completion(max_tokens=500), "max_tokens"),
+    ],
 )
 def test_max_tokens_above_the_servable_limit(params: ChatCompletionRequest | CompletionRequest, param: str) -> None:
     with pytest.raises(InvalidRequestError) as info:
@@ -75,7 +77,11 @@ def test_max_tokens_above_the_servable_limit(params: ChatCompletionRequest | Com
 
 @pytest.mark.parametrize(
     ("params", "param"),
-    [(chat(max_tokens=95), "max_tokens"), (chat(max_completion_tokens=95), "max_completion_tokens"), (completion(max_tokens=91), "max_tokens")],
+    [
+        (chat(max_tokens=95), "max_tokens"),
+        (chat(max_completion_tokens=95), "max_completion_tokens"),
+        (completion(max_tokens=91), "max_tokens"),
+    ],
 )
 def test_max_tokens_beyond_the_context(params: ChatCompletionRequest | CompletionRequest, param: str) -> None:
     with pytest.raises(InvalidRequestError) as info:
@@ -110,9 +116,7 @@ def test_top_k(top_k: int, expected: int) -> None:
     assert engine_config(chat(top_k=top_k), 10)["top_k"] == expected
 
 
-@pytest.mark.parametrize(
-    ("seed", "expected"), [(0, 0), (42, 42), (-1, 2**63 - 1), (2**63 - 1, 2**63 - 1), (2**63, 0), (-(2**63), 0)]
-)
+@pytest.mark.parametrize(("seed", "expected"), [(0, 0), (42, 42), (-1, 2**63 - 1), (2**63 - 1, 2**63 - 1), (2**63, 0), (-(2**63), 0)])
 def test_seed_becomes_a_non_negative_int64_rng_seed(seed: int, expected: int) -> None:
     assert engine_config(chat(seed=seed), 10)["rng_seed"] == expected
 
@@ -123,9 +127,7 @@ def test_n_asks_for_several_sequences() -> None:
 
 
 def test_sampling_knobs_and_penalties_map_one_to_one() -> None:
-    params = completion(
-        top_p=0.9, min_p=0.05, repetition_penalty=1.1, presence_penalty=-0.5, frequency_penalty=1.5, ignore_eos=True
-    )
+    params = completion(top_p=0.9, min_p=0.05, repetition_penalty=1.1, presence_penalty=-0.5, frequency_penalty=1.5, ignore_eos=True)
     assert engine_config(params, 64) == {
         "max_new_tokens": 64,
         "top_p": 0.9,

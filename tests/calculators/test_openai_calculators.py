@@ -15,8 +15,8 @@ from calculators.packets import Endpoint, GenerationRequest, HttpRequestPayload,
 from graphs.errors import InvalidRequestError
 from tests.calculators.harness import run_calculator
 
-CHAT = "chat/completions"
-COMPLETIONS = "completions"
+CHAT: Endpoint = "chat/completions"
+COMPLETIONS: Endpoint = "completions"
 MESSAGES = [{"role": "user", "content": "Say this is a test"}]
 
 
@@ -58,6 +58,7 @@ async def test_request_ids_are_unique() -> None:
 async def test_content_parts_are_accepted() -> None:
     body = {"model": "tiny", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}
     request = await validate_request(CHAT, body)
+    assert isinstance(request.params, ChatCompletionRequest)
     assert request.params.messages[0].text() == "ab"
 
 
@@ -173,7 +174,9 @@ async def test_chat_unary_body() -> None:
 
 
 async def test_completion_unary_body() -> None:
-    payloads = await respond(make_request(COMPLETIONS), chunk((0, " Paris", 1, None), prompt_tokens=5), chunk((0, ".", 1, "length"), prompt_tokens=5))
+    payloads = await respond(
+        make_request(COMPLETIONS), chunk((0, " Paris", 1, None), prompt_tokens=5), chunk((0, ".", 1, "length"), prompt_tokens=5)
+    )
     [payload] = payloads
     assert json.loads(payload.body) == {
         "id": "cmpl-test1",
@@ -247,7 +250,8 @@ async def test_stream_without_include_usage_has_no_usage_chunk() -> None:
 
 async def test_completion_stream_shapes() -> None:
     request = make_request(COMPLETIONS, stream=True, stream_options={"include_usage": True})
-    events = sse_events(await respond(request, chunk((0, " jumps", 1, None), prompt_tokens=4), chunk((0, " over.", 2, "stop"), prompt_tokens=4)))
+    text = [chunk((0, " jumps", 1, None), prompt_tokens=4), chunk((0, " over.", 2, "stop"), prompt_tokens=4)]
+    events = sse_events(await respond(request, *text))
     assert events[-1] == "[DONE]"
     *chunks, usage = events[:-1]
     for c in chunks:

@@ -37,9 +37,7 @@ def ids(*names: str) -> list[int]:
 
 def fake_decode(token_ids: Sequence[int], skip_special_tokens: bool) -> str:
     """Like a real tokenizer's decode(): join the bytes, U+FFFD for bytes that are not (yet) UTF-8."""
-    data = b"".join(
-        VOCAB.table[t] for t in token_ids if not (skip_special_tokens and t in VOCAB.special_ids)
-    )
+    data = b"".join(VOCAB.table[t] for t in token_ids if not (skip_special_tokens and t in VOCAB.special_ids))
     return data.decode("utf-8", errors="replace")
 
 

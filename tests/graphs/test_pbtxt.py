@@ -179,10 +179,7 @@ def test_nested_messages_enums_and_floats() -> None:
 
 
 def test_pooling_alias_is_normalized() -> None:
-    text = (
-        'node { calculator: "E" node_options {'
-        " [type.googleapis.com/mediapipe.EmbeddingsCalculatorOVOptions] { pooling: LAST_TOKEN } } }"
-    )
+    text = 'node { calculator: "E" node_options { [type.googleapis.com/mediapipe.EmbeddingsCalculatorOVOptions] { pooling: LAST_TOKEN } } }'
     assert only_node_options(text)[1] == {"pooling": "LAST"}
 
 
@@ -285,24 +282,20 @@ def test_syntax_error_has_line_and_column() -> None:
 
 def test_unknown_field_has_line_and_column() -> None:
     error = parse_error('node {\n  calculator: "C"\n  input_streams: "a"\n}\n')
-    assert error.problems == [
-        '3:3: Message type "mediapipe.CalculatorGraphConfig.Node" has no field named "input_streams".'
-    ]
+    assert error.problems == ['3:3: Message type "mediapipe.CalculatorGraphConfig.Node" has no field named "input_streams".']
     assert "graph.pbtxt" in str(error)
 
 
 def test_unknown_option_field() -> None:
     error = parse_error(
-        'node {\n  calculator: "C"\n  node_options { [type.googleapis.com/mediapipe.LLMCalculatorOptions] {\n'
-        "    max_num_seq: 4 } }\n}\n"
+        'node {\n  calculator: "C"\n  node_options { [type.googleapis.com/mediapipe.LLMCalculatorOptions] {\n    max_num_seq: 4 } }\n}\n'
     )
     assert error.problems == ['4:5: Message type "mediapipe.LLMCalculatorOptions" has no field named "max_num_seq".']
 
 
 def test_option_of_wrong_type() -> None:
     error = parse_error(
-        'node { calculator: "C"\n'
-        ' node_options { [type.googleapis.com/mediapipe.LLMCalculatorOptions] { max_num_seqs: "x" } } }'
+        'node { calculator: "C"\n node_options { [type.googleapis.com/mediapipe.LLMCalculatorOptions] { max_num_seqs: "x" } } }'
     )
     (problem,) = error.problems
     assert problem.startswith("2:") and "Couldn't parse integer" in problem
@@ -310,8 +303,7 @@ def test_option_of_wrong_type() -> None:
 
 def test_unknown_options_type_names_it_and_the_known_types() -> None:
     error = parse_error(
-        'node {\n  calculator: "C"\n  node_options: {\n'
-        "    [type.googleapis.com / mediapipe.FooOptions]: { a: 1 }\n  }\n}\n"
+        'node {\n  calculator: "C"\n  node_options: {\n    [type.googleapis.com / mediapipe.FooOptions]: { a: 1 }\n  }\n}\n'
     )
     (problem,) = error.problems
     assert problem.startswith("4:5: unknown options type 'mediapipe.FooOptions'; known types: ")
@@ -328,9 +320,7 @@ def test_unknown_options_extension() -> None:
 
 
 def test_raw_any_with_unknown_type() -> None:
-    error = parse_error(
-        'node { name: "n" calculator: "C" node_options { type_url: "type.googleapis.com/x.Y" value: "" } }'
-    )
+    error = parse_error('node { name: "n" calculator: "C" node_options { type_url: "type.googleapis.com/x.Y" value: "" } }')
     (problem,) = error.problems
     assert problem.startswith("node \"n\" (C): unknown options type 'x.Y'; known types: ")
 
@@ -350,10 +340,8 @@ node { input_stream: "x" }
     error = parse_error(text)
     assert error.problems == [
         "6:34: node \"n\" (C): malformed input_stream_info tag_index 'lower'",
-        'node "n" (C): a node takes one options message, got mediapipe.RerankCalculatorOVOptions, '
-        "ovserve.TokenizerCalculatorOptions",
-        "5:17: node \"n\" (C): input_stream: malformed stream spec 'TAG:x:y' "
-        "(expected NAME, TAG:NAME or TAG:INDEX:NAME)",
+        'node "n" (C): a node takes one options message, got mediapipe.RerankCalculatorOVOptions, ovserve.TokenizerCalculatorOptions',
+        "5:17: node \"n\" (C): input_stream: malformed stream spec 'TAG:x:y' (expected NAME, TAG:NAME or TAG:INDEX:NAME)",
         "node #2: no calculator",
         "1:15: graph input_stream: malformed stream spec 'bad spec' (expected NAME, TAG:NAME or TAG:INDEX:NAME)",
     ]

@@ -107,9 +107,7 @@ class Pump(Probed):
     """Like the LLM node: START spawns a task that emits ticks 1..3 and then waits for a packet
     on the STOP back edge before emitting "stopped" (with no STOP bound, it waits forever)."""
 
-    contract = Contract.of(
-        inputs=("START", "STOP"), outputs=("TICK",), side_packets=("LOG",), optional=("STOP",)
-    )
+    contract = Contract.of(inputs=("START", "STOP"), outputs=("TICK",), side_packets=("LOG",), optional=("STOP",))
 
     async def open(self) -> None:
         await super().open()
@@ -200,7 +198,8 @@ JOIN = build(
     output_stream: "OUT:joined"
     node { name: "a" calculator: "Script" input_stream: "SCRIPT:a_script" output_stream: "OUT:a" input_side_packet: "LOG:log" }
     node { name: "b" calculator: "Script" input_stream: "SCRIPT:b_script" output_stream: "OUT:b" input_side_packet: "LOG:log" }
-    node { name: "join" calculator: "Join" input_stream: "A:a" input_stream: "B:b" output_stream: "OUT:joined" input_side_packet: "LOG:log" }
+    node { name: "join" calculator: "Join" input_stream: "A:a" input_stream: "B:b" output_stream: "OUT:joined"
+           input_side_packet: "LOG:log" }
     """
 )
 
@@ -275,6 +274,35 @@ async def test_non_increasing_timestamp_fails_the_run(timestamps: tuple[int, int
 
 # --- errors and cancellation reach every close() --------------------------------------------------
 
+SHORT = build(
+    """
+    input_stream: "SCRIPT:script"
+    output_stream: "OUT:plus1"
+    node { name: "source" calculator: "Script" input_stream: "SCRIPT:script" output_stream: "OUT:numbers" input_side_packet: "LOG:log" }
+    node { name: "add" calculator: "AddOne" input_stream: "IN:numbers" output_stream: "OUT:plus1" input_side_packet: "LOG:log" }
+    """
+)
+
+
+@registry.calculator()
+class CloseFails(Probed):
+    contract = Contract.of(inputs=("IN",), outputs=("OUT",), side_packets=("LOG",))
+
+    async def process(self, inputs: InputSet) -> None:
+        self.ctx.emit("OUT", inputs["IN"].value, inputs.timestamp)
+
+    async def close(self) -> None:
+        raise RuntimeError("close failed")
+
+
+CLOSE_FAILS = build(
+    """
+    input_stream: "IN:in"
+    output_stream: "OUT:out"
+    node { calculator: "CloseFails" input_stream: "IN:in" output_stream: "OUT:out" input_side_packet: "LOG:log" }
+    """
+)
+
 FAN = build(
     """
     input_stream: "SCRIPT:script"
@@ -312,7 +340,29 @@ async def test_exception_in_a_script_node_surfaces() -> None:
     with pytest.raises(ValueError, match="script failed"):
         await collect(run)
     await run.aclose()
-    assert sorted(probe.closed) == ["Script_0", "first", "second"]
+    assert "Script_0" in probe.opened
+    assert sorted(probe.closed) == sorted(probe.opened)  # nodes cancelled before they opened need no close
+
+
+async def test_exception_in_the_node_feeding_the_graph_output_surfaces() -> None:
+    """The failing node closes the graph's last output itself: the run must still raise."""
+    probe = Probe()
+    run = start_run(SHORT, {"log": probe}, {"SCRIPT": [("emit", 1, None), ("emit", "boom", None)]})
+    outputs = []
+    with pytest.raises(ValueError, match="boom in AddOne"):
+        async with asyncio.timeout(HANG_GUARD_S):
+            async for out in run:
+                outputs.append(out.packet.value)
+    assert outputs in ([], [2])
+    await run.aclose()
+    assert sorted(probe.closed) == sorted(probe.opened)
+
+
+async def test_exception_in_close_surfaces() -> None:
+    run = start_run(CLOSE_FAILS, {"log": Probe()}, {"IN": 1})
+    with pytest.raises(RuntimeError, match="close failed"):
+        await collect(run)
+    await run.aclose()
 
 
 async def test_aclose_mid_run_cancels_and_every_close_runs() -> None:

@@ -50,9 +50,7 @@ class Generate(Base):
 
 
 class Respond(Base):
-    contract = Contract.of(
-        inputs=("TOKENS",), outputs=("HTTP_RESPONSE_PAYLOAD",), side_packets=("ENGINE",), optional=("ENGINE",)
-    )
+    contract = Contract.of(inputs=("TOKENS",), outputs=("HTTP_RESPONSE_PAYLOAD",), side_packets=("ENGINE",), optional=("ENGINE",))
 
 
 class Relay(Base):
@@ -126,9 +124,7 @@ def node(
     )
 
 
-def graph(
-    *nodes: NodeConfig, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = (), side: tuple[str, ...] = ()
-) -> GraphConfig:
+def graph(*nodes: NodeConfig, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = (), side: tuple[str, ...] = ()) -> GraphConfig:
     return GraphConfig(
         nodes=nodes,
         input_streams=tuple(StreamRef.parse(s) for s in inputs),
@@ -193,12 +189,9 @@ def test_tags_not_in_contract() -> None:
         side=("m",),
     )
     assert problems_of(config) == [
-        'node "r" (Request): input stream "BODY:in2" has tag "BODY", which Request does not take '
-        "(input streams: HTTP_REQUEST_PAYLOAD)",
-        'node "r" (Request): output stream "EXTRA:e" has tag "EXTRA", which Request does not take '
-        "(output streams: PROMPT)",
-        'node "r" (Request): input side packet "MODEL:m" has tag "MODEL", which Request does not take '
-        "(input side packets: none)",
+        'node "r" (Request): input stream "BODY:in2" has tag "BODY", which Request does not take (input streams: HTTP_REQUEST_PAYLOAD)',
+        'node "r" (Request): output stream "EXTRA:e" has tag "EXTRA", which Request does not take (output streams: PROMPT)',
+        'node "r" (Request): input side packet "MODEL:m" has tag "MODEL", which Request does not take (input side packets: none)',
     ]
 
 
@@ -208,8 +201,7 @@ def test_untagged_stream_for_tagged_calculator() -> None:
         inputs=("in", "plain"),
     )
     assert problems_of(config) == [
-        'node "r" (Request): input stream "plain" has no tag, which Request does not take '
-        "(input streams: HTTP_REQUEST_PAYLOAD)"
+        'node "r" (Request): input stream "plain" has no tag, which Request does not take (input streams: HTTP_REQUEST_PAYLOAD)'
     ]
 
 
@@ -219,8 +211,7 @@ def test_tag_bound_twice() -> None:
         inputs=("a", "b"),
     )
     assert problems_of(config) == [
-        'node "r" (Request): input stream HTTP_REQUEST_PAYLOAD:0 is bound twice '
-        '("HTTP_REQUEST_PAYLOAD:a", "HTTP_REQUEST_PAYLOAD:b")'
+        'node "r" (Request): input stream HTTP_REQUEST_PAYLOAD:0 is bound twice ("HTTP_REQUEST_PAYLOAD:a", "HTTP_REQUEST_PAYLOAD:b")'
     ]
 
 
@@ -235,9 +226,7 @@ def test_required_tags_missing() -> None:
 
 def test_stream_produced_by_nobody() -> None:
     config = graph(node("Relay", name="r", inputs=("nowhere",), outputs=("out",)), outputs=("out",))
-    assert problems_of(config) == [
-        'node "r" (Relay): input stream "nowhere" is produced by no node and is not a graph input_stream'
-    ]
+    assert problems_of(config) == ['node "r" (Relay): input stream "nowhere" is produced by no node and is not a graph input_stream']
 
 
 def test_stream_with_two_producers() -> None:
@@ -264,8 +253,7 @@ def test_missing_side_packet() -> None:
         inputs=("t",),
     )
     assert problems_of(config) == [
-        'node "resp" (Respond): input side packet "ENGINE:e" is neither a graph input_side_packet '
-        "nor built by any node's provider"
+        'node "resp" (Respond): input side packet "ENGINE:e" is neither a graph input_side_packet nor built by any node\'s provider'
     ]
 
 
@@ -280,9 +268,7 @@ def test_side_packet_with_two_sources() -> None:
 
 def test_output_side_packet_is_not_supported() -> None:
     config = graph(
-        NodeConfig(
-            "Relay", name="r", input_streams=(StreamRef("", 0, "a"),), output_side_packets=(StreamRef("OUT", 0, "s"),)
-        ),
+        NodeConfig("Relay", name="r", input_streams=(StreamRef("", 0, "a"),), output_side_packets=(StreamRef("OUT", 0, "s"),)),
         inputs=("a",),
     )
     assert problems_of(config) == [
@@ -324,10 +310,7 @@ def test_self_loop_without_back_edge() -> None:
 def test_back_edge_on_missing_input() -> None:
     text = GOOD.replace('tag_index: "LOOPBACK"', 'tag_index: "LOOPBACK:1"')
     problems = problems_of(text)
-    assert (
-        'node "llm" (Generate): input_stream_info marks "LOOPBACK:1" as a back edge, '
-        "but the node has no such input stream" in problems
-    )
+    assert 'node "llm" (Generate): input_stream_info marks "LOOPBACK:1" as a back edge, but the node has no such input stream' in problems
     assert any(p.startswith("cycle without a back edge") for p in problems)
 
 
@@ -346,8 +329,7 @@ def test_bad_options_one_problem_per_field() -> None:
     )
     assert problems_of(config) == [
         'node "llm" (Generate): option models_path: Field required',
-        'node "llm" (Generate): option max_num_seqs: Input should be a valid integer, '
-        "unable to parse string as an integer",
+        'node "llm" (Generate): option max_num_seqs: Input should be a valid integer, unable to parse string as an integer',
         'node "llm" (Generate): option bogus: Extra inputs are not permitted',
     ]
 
@@ -395,8 +377,7 @@ def test_all_problems_are_reported_at_once() -> None:
         'node "llm" (Respond): required output stream tag "HTTP_RESPONSE_PAYLOAD" is missing',
         'node "llm" (Respond): input stream "TOKENS:tokenz" is produced by no node and is not a graph input_stream',
         'graph output_stream "HTTP_RESPONSE_PAYLOAD:output" is produced by no node',
-        'node "llm" (Respond): input side packet "ENGINE:engin" is neither a graph input_side_packet '
-        "nor built by any node's provider",
+        'node "llm" (Respond): input side packet "ENGINE:engin" is neither a graph input_side_packet nor built by any node\'s provider',
         'cycle without a back edge: node "llm" (Generate) -[LOOPBACK:loop]-> node "llm" (Generate); '
         'if the last stream loops back on purpose, mark it in node "llm" (Generate) with '
         'input_stream_info { tag_index: "LOOPBACK:0" back_edge: true }',
@@ -522,8 +503,7 @@ def test_subgraph_with_bad_options() -> None:
 def test_subgraph_expander_error() -> None:
     config = graph(node("HttpLLMCalculator", name="x", models_path="/m"))
     assert problems_of(config, llm_registry()) == [
-        'node "x" (HttpLLMCalculator): cannot expand subgraph: '
-        "needs HTTP_REQUEST_PAYLOAD, HTTP_RESPONSE_PAYLOAD and LLM_NODE_RESOURCES"
+        'node "x" (HttpLLMCalculator): cannot expand subgraph: needs HTTP_REQUEST_PAYLOAD, HTTP_RESPONSE_PAYLOAD and LLM_NODE_RESOURCES'
     ]
 
 
@@ -595,9 +575,7 @@ async def build_servable(options: Any, ctx: ResourceContext) -> Any:
         ("ovms_rerank_graph.pbtxt", "RerankCalculatorOV", "RERANK_NODE_RESOURCES", RerankOptions),
     ],
 )
-def test_ovms_embeddings_and_rerank_graphs_validate(
-    filename: str, calculator: str, tag: str, options: type[Options]
-) -> None:
+def test_ovms_embeddings_and_rerank_graphs_validate(filename: str, calculator: str, tag: str, options: type[Options]) -> None:
     class OVMSNode(Base):
         contract = Contract.of(
             inputs=("REQUEST_PAYLOAD",),

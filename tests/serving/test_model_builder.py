@@ -105,10 +105,7 @@ def test_cached_build_builds_once_under_concurrency(tmp_path: Path) -> None:
 
     recipe = {"x": 1}
     results: list[Path] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(cached_build(tmp_path, "t", recipe, build)))
-        for _ in range(3)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(cached_build(tmp_path, "t", recipe, build))) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -137,10 +134,19 @@ def test_failed_build_leaves_nothing_valid(tmp_path: Path) -> None:
 
 def test_expected_files(tiny_model_dir: Path) -> None:
     for name in (
-        "openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml",
-        "openvino_detokenizer.xml", "config.json", "generation_config.json", "tokenizer.json",
-        "tokenizer_config.json", "chat_template.jinja", "hf/config.json",
-        "hf/model.safetensors", "hf/tokenizer.json", "hf/chat_template.jinja",
+        "openvino_model.xml",
+        "openvino_model.bin",
+        "openvino_tokenizer.xml",
+        "openvino_detokenizer.xml",
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+        "hf/config.json",
+        "hf/model.safetensors",
+        "hf/tokenizer.json",
+        "hf/chat_template.jinja",
     ):
         assert (tiny_model_dir / name).is_file(), name
 
@@ -162,11 +168,7 @@ def test_weights_are_not_compressed(tiny_model_dir: Path) -> None:
     import openvino as ov
 
     model = ov.Core().read_model(tiny_model_dir / "openvino_model.xml")
-    types = {
-        op.get_element_type().get_type_name()
-        for op in model.get_ops()
-        if op.get_type_name() == "Constant" and len(op.shape) == 2
-    }
+    types = {op.get_element_type().get_type_name() for op in model.get_ops() if op.get_type_name() == "Constant" and len(op.shape) == 2}
     assert types == {"f32"}
 
 
@@ -174,10 +176,7 @@ def test_chat_prompts_reproduce_exactly(
     pipeline: openvino_genai.ContinuousBatchingPipeline,
 ) -> None:
     tok = pipeline.get_tokenizer()
-    prompts = [
-        tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True)
-        for q in TINY_PROMPTS
-    ]
+    prompts = [tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True) for q in TINY_PROMPTS]
     config = _greedy()
     config.apply_chat_template = False  # already rendered (the default would render it twice)
     results = pipeline.generate(prompts, [config] * len(prompts))
@@ -217,9 +216,7 @@ def test_max_new_tokens_cuts_the_long_answer(
     pipeline: openvino_genai.ContinuousBatchingPipeline,
 ) -> None:
     tok = pipeline.get_tokenizer()
-    prompt = tok.apply_chat_template(
-        [{"role": "user", "content": "Tell me a story."}], add_generation_prompt=True
-    )
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Tell me a story."}], add_generation_prompt=True)
     config = _greedy(10)
     config.apply_chat_template = False
     result = pipeline.generate([prompt], [config])[0]
@@ -227,9 +224,7 @@ def test_max_new_tokens_cuts_the_long_answer(
     assert 0 < len(text) < 40 and TINY_PROMPTS["Tell me a story."].startswith(text)
 
 
-def test_cli_prints_model_folder_last(
-    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_prints_model_folder_last(tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tiny", "--quiet"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == str(tiny_model_dir)
 
