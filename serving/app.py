@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from graphs.errors import NotFoundError, OvserveError
-from serving import health, openai_routes
+from serving import health, loop_lag, openai_routes
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.servable import ServableManager
 from serving.settings import Settings
@@ -62,4 +62,5 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     app.cleanup_ctx.append(servables_ctx)
     openai_routes.add_routes(app)
     health.add_routes(app)
+    loop_lag.install(app)
     return app

@@ -39,6 +39,7 @@ class OpenAIResponseCalculator(Calculator):
         self._completion_tokens = 0
         self._prompt_tokens = 0
         self._started: set[int] = set()
+        self._frame: tuple[bytes, bytes] | None = None
 
     async def process(self, inputs: InputSet) -> None:
         if "REQUEST" in inputs:
@@ -100,23 +101,35 @@ class OpenAIResponseCalculator(Calculator):
         return body
 
     def _stream_events(self, chunk: TextChunk) -> list[bytes]:
+        """SSE events for one step. The envelope (id, object, created, model) is encoded once
+        per request; per token only the choice is encoded."""
+        if self._frame is None:
+            self._frame = self._stream_frame()
+        head, tail = self._frame
         events = []
         for delta in chunk.deltas:
             if self._chat:
                 if delta.index not in self._started:
                     self._started.add(delta.index)
                     role = {"index": delta.index, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
-                    events.append(sse(self._envelope([role])))
+                    events.append(head + _json.encode(role) + tail)
                 if delta.text:
                     content = {"index": delta.index, "delta": {"content": delta.text}, "logprobs": None, "finish_reason": None}
-                    events.append(sse(self._envelope([content])))
+                    events.append(head + _json.encode(content) + tail)
                 if delta.finish_reason is not None:
                     end = {"index": delta.index, "delta": {}, "logprobs": None, "finish_reason": delta.finish_reason}
-                    events.append(sse(self._envelope([end])))
+                    events.append(head + _json.encode(end) + tail)
             elif delta.text or delta.finish_reason is not None:
                 choice = {"index": delta.index, "text": delta.text, "logprobs": None, "finish_reason": delta.finish_reason}
-                events.append(sse(self._envelope([choice])))
+                events.append(head + _json.encode(choice) + tail)
         return events
+
+    def _stream_frame(self) -> tuple[bytes, bytes]:
+        """`data: {…,"choices":[` and `]…}\n\n`: the bytes around one choice in every chunk."""
+        marker = {"__choice__": 0}
+        whole = b"data: " + _json.encode(self._envelope([marker])) + b"\n\n"
+        head, tail = whole.split(_json.encode(marker))
+        return head, tail
 
     def _stream_tail(self) -> bytes:
         tail = b""
