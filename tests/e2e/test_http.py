@@ -197,3 +197,15 @@ def test_concurrent_requests_each_get_their_answer(server: Server) -> None:
     with ThreadPoolExecutor(max_workers=len(prompts)) as pool:
         answers = list(pool.map(ask, prompts))
     assert answers == [TINY_PROMPTS[p] for p in prompts]
+
+
+def test_loop_lag_endpoint(server: Server) -> None:
+    status, body = get(server, "/debug/loop_lag")
+    assert status == 200
+    first = json.loads(body)
+    assert set(first) == {"now", "samples", "p50_ms", "p99_ms", "max_ms"}
+    assert first["samples"] > 0  # the monitor ticks every 10 ms from startup
+    status, body = get(server, f"/debug/loop_lag?since={first['now'] + 3600}")
+    assert status == 200 and json.loads(body)["samples"] == 0  # nothing after a time in the future
+    status, body = get(server, "/debug/loop_lag?since=soon")
+    assert_openai_error(status, body, 400, "since")
