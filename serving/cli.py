@@ -17,7 +17,7 @@ from serving.settings import LLMFlags, Settings
 
 log = logging.getLogger("ovserve")
 
-SUBCOMMANDS = {"demo": "serving.demo", "build-model": "serving.model_builder"}
+SUBCOMMANDS = {"demo": "serving.demo", "build-model": "serving.model_builder", "bench": "serving.bench.cli"}
 
 
 def _bool(text: str) -> bool:

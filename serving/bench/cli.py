@@ -1,0 +1,293 @@
+"""`ovserve bench`: benchmark a server, the engine in this process, or both (`--compare`).
+
+    ovserve bench --base-url http://127.0.0.1:8000 --endpoint /v3/chat/completions --model NAME \\
+        --model-dir DIR --input-len 128 --output-len 128 --num-prompts 64 --max-concurrency 32
+    ovserve bench --in-process DIR ...              # the same workload on ContinuousBatchingPipeline
+    ovserve bench --compare --model-dir DIR ...     # starts ovserve on DIR, then the engine; ratios
+
+`--model-dir` (the tokenizer that counts prompt tokens as the server will) may be `tiny` or
+`synthetic`: the locally built demo/benchmark models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from serving.bench import client
+from serving.bench.server_process import process_tree_cpu, start_server
+from serving.bench.stats import RequestResult, compare, format_comparison, format_table, per_request, summarize
+from serving.bench.workload import Workload, build_workload, is_chat_endpoint, load_tokenizer
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+WARMUP_OUTPUT_LEN = 32
+
+
+def _bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("--request-rate must be above 0 (inf: all at once)")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ovserve bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = parser.add_argument_group("what to benchmark")
+    target.add_argument("--base-url", help=f"an OpenAI-compatible server [{DEFAULT_BASE_URL}; with --compare: start ovserve]")
+    target.add_argument("--endpoint", default="/v3/chat/completions", help="path of the streaming endpoint [/v3/chat/completions]")
+    target.add_argument("--model", help="model name in requests [the server's first model; 'bench' for a server started here]")
+    target.add_argument("--model-dir", help="model folder (its tokenizer builds the prompts), or 'tiny' / 'synthetic'")
+    target.add_argument("--in-process", metavar="MODEL_DIR", help="run on ContinuousBatchingPipeline in this process, no server")
+    target.add_argument("--compare", action="store_true", help="the server, then the engine in-process; print server/engine ratios")
+    target.add_argument("--api-key", help="sent as `Authorization: Bearer KEY`")
+    target.add_argument("--extra-body", type=json.loads, help="JSON object merged into every request body")
+    load = parser.add_argument_group("workload")
+    load.add_argument("--input-len", type=_positive, default=128, help="prompt tokens, as the server counts them [128]")
+    load.add_argument("--output-len", type=_positive, default=128, help="generated tokens per request (ignore_eos) [128]")
+    load.add_argument("--num-prompts", type=_positive, default=64, help="[64]")
+    load.add_argument("--max-concurrency", type=_positive, help="most requests in flight [no limit]")
+    load.add_argument("--request-rate", type=_rate, default=float("inf"), help="Poisson arrivals per second [inf: all at once]")
+    load.add_argument("--seed", type=int, default=0, help="prompts and arrival times [0]")
+    load.add_argument("--warmup", type=int, default=4, help=f"unmeasured requests before each run ({WARMUP_OUTPUT_LEN} tokens) [4]")
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
+    out.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is not a terminal)")
+    engine = parser.add_argument_group("engine settings (in-process run, and a server started by --compare)")
+    engine.add_argument("--device", default="CPU", help="[CPU]")
+    engine.add_argument("--cache-size", type=int, default=1, help="KV cache GB [1]")
+    engine.add_argument("--max-num-seqs", type=_positive, default=256, help="[256]")
+    engine.add_argument("--max-num-batched-tokens", type=_positive, default=2048, help="[2048]")
+    engine.add_argument("--enable-prefix-caching", type=_bool, default=True, help="[true]")
+    engine.add_argument("--dynamic-split-fuse", type=_bool, default=True, help="[true]")
+    engine.add_argument("--plugin-config", default="", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}')
+    return parser
+
+
+def resolve_model_dir(text: str) -> Path:
+    """A folder, or `tiny` / `synthetic` (built locally once, then cached)."""
+    path = Path(text)
+    if path.is_dir():
+        return path.resolve()
+    if text in ("tiny", "synthetic"):
+        from serving import model_builder
+
+        return model_builder.build_tiny_model() if text == "tiny" else model_builder.build_synthetic_model()
+    raise SystemExit(f"ovserve bench: no model folder {text!r} (give a folder, 'tiny' or 'synthetic')")
+
+
+def _note(message: str) -> None:
+    print(f"ovserve bench: {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def _progress(total: int, label: str, disabled: bool) -> Iterator[Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="req", file=sys.stderr, disable=disabled or not sys.stderr.isatty(), dynamic_ncols=True)
+    try:
+        yield lambda: bar.update(1)
+    finally:
+        bar.close()
+
+
+def _server_flags(args: argparse.Namespace) -> list[str]:
+    flags = [
+        "--target_device", args.device,
+        "--cache_size", str(args.cache_size),
+        "--max_num_seqs", str(args.max_num_seqs),
+        "--max_num_batched_tokens", str(args.max_num_batched_tokens),
+        "--enable_prefix_caching", str(args.enable_prefix_caching).lower(),
+        "--dynamic_split_fuse", str(args.dynamic_split_fuse).lower(),
+    ]  # fmt: skip
+    if args.plugin_config:
+        flags += ["--plugin_config", args.plugin_config]
+    return flags
+
+
+async def _bench_server(
+    args: argparse.Namespace,
+    base_url: str,
+    model: str | None,
+    workload: Workload,
+    warmup: Workload | None,
+    server_pid: int | None = None,
+) -> dict[str, Any]:
+    if model is None:
+        model = await client.discover_model(base_url, args.endpoint, args.api_key)
+    common = {"api_key": args.api_key, "extra_body": args.extra_body}
+    if warmup is not None:
+        _note(f"warm-up: {len(warmup.prompts)} requests")
+        run = await client.run_workload(base_url, args.endpoint, model, warmup, args.max_concurrency, measure_loop_lag=False, **common)
+        failed = [r.error for r in run.results if r.error is not None]
+        if failed:
+            raise SystemExit(f"ovserve bench: warm-up requests failed: {failed[0]}")
+    cpu_before = process_tree_cpu(server_pid) if server_pid else None
+    with _progress(len(workload.prompts), "server", args.no_progress) as on_done:
+        run = await client.run_workload(base_url, args.endpoint, model, workload, args.max_concurrency, on_done=on_done, **common)
+    cpu_after = process_tree_cpu(server_pid) if server_pid else None
+    summary = summarize(run.results, run.duration_s)
+    summary["requests"] = per_request(run.results)
+    summary["client_cpu_s"] = run.client_cpu_s
+    if cpu_before and cpu_after:  # a server started here: its own CPU, and its engine workers'
+        summary["server_cpu_s"] = {key: cpu_after[key] - cpu_before[key] for key in cpu_after}
+    summary["target"] = {"base_url": base_url, "endpoint": args.endpoint, "model": model}
+    summary["loop_lag"] = run.loop_lag
+    summary["loop_lag_p99_ms"] = run.loop_lag.get("p99_ms") if run.loop_lag else None
+    return summary
+
+
+def run_server_part(args: argparse.Namespace, model_dir: Path, workload: Workload, warmup: Workload | None) -> dict[str, Any]:
+    if args.base_url or not args.compare:
+        return asyncio.run(_bench_server(args, args.base_url or DEFAULT_BASE_URL, args.model, workload, warmup))
+    _note(f"starting ovserve on {model_dir}")
+    server = start_server("--model_path", str(model_dir), "--model_name", "bench", *_server_flags(args))
+    try:
+        summary = asyncio.run(_bench_server(args, server.base_url, args.model or "bench", workload, warmup, server.process.pid))
+    finally:
+        code = server.stop()
+        _note(f"server stopped (exit code {code})")
+    return summary
+
+
+def run_engine_part(args: argparse.Namespace, model_dir: Path, workload: Workload, warmup: Workload | None) -> dict[str, Any]:
+    from calculators.llm.engine_bench import EngineBench, EngineSettings
+
+    plugin_config = json.loads(args.plugin_config) if args.plugin_config else {}
+    settings = EngineSettings(
+        models_path=str(model_dir),
+        device=args.device,
+        cache_size=args.cache_size,
+        max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        enable_prefix_caching=args.enable_prefix_caching,
+        dynamic_split_fuse=args.dynamic_split_fuse,
+        plugin_config=plugin_config,
+    )
+    _note(f"loading the engine in-process on {args.device}")
+    engine = EngineBench(settings)
+    if warmup is not None:
+        _note(f"warm-up: {len(warmup.prompts)} requests")
+        engine.run([p.token_ids for p in warmup.prompts], warmup.arrivals, warmup.output_len, args.max_concurrency)
+    cpu_started = time.process_time()
+    with _progress(len(workload.prompts), "engine", args.no_progress) as on_done:
+        raw, duration = engine.run(
+            [p.token_ids for p in workload.prompts], workload.arrivals, workload.output_len, args.max_concurrency, on_done
+        )
+    results = [RequestResult(r.start, r.chunk_times, r.end, r.prompt_tokens, r.output_tokens, r.error) for r in raw]
+    summary = summarize(results, duration)
+    summary["requests"] = per_request(results)
+    summary["engine_cpu_s"] = time.process_time() - cpu_started
+    summary["target"] = {"in_process": str(model_dir), "device": args.device}
+    return summary
+
+
+def _json_ready(value: Any) -> Any:
+    """NaN -> null (strict JSON); paths -> strings."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.in_process and (args.compare or args.base_url):
+        parser.error("--in-process runs the engine alone; for both use --compare (with --model-dir)")
+    model_dir_text = args.in_process or args.model_dir
+    if not model_dir_text:
+        parser.error("give --model-dir (its tokenizer builds the prompts) or --in-process MODEL_DIR")
+    model_dir = resolve_model_dir(model_dir_text)
+    chat = is_chat_endpoint(args.endpoint)
+    tokenizer = load_tokenizer(model_dir)
+    shape = {"input_len": args.input_len, "chat": chat}
+    workload = build_workload(
+        tokenizer, num_prompts=args.num_prompts, output_len=args.output_len, request_rate=args.request_rate, seed=args.seed, **shape
+    )
+    warmup = None
+    if args.warmup > 0:
+        warmup = build_workload(
+            tokenizer, num_prompts=args.warmup, output_len=min(args.output_len, WARMUP_OUTPUT_LEN), seed=args.seed + 10_000, **shape
+        )
+    config = {
+        "model_dir": str(model_dir),
+        "endpoint": args.endpoint,
+        "input_len": args.input_len,
+        "output_len": args.output_len,
+        "num_prompts": args.num_prompts,
+        "max_concurrency": args.max_concurrency,
+        "request_rate": None if math.isinf(args.request_rate) else args.request_rate,
+        "seed": args.seed,
+        "warmup": args.warmup,
+        "workload_mean_prompt_tokens": workload.mean_prompt_tokens,
+        "engine": {
+            "device": args.device,
+            "cache_size": args.cache_size,
+            "max_num_seqs": args.max_num_seqs,
+            "max_num_batched_tokens": args.max_num_batched_tokens,
+            "enable_prefix_caching": args.enable_prefix_caching,
+            "dynamic_split_fuse": args.dynamic_split_fuse,
+            "plugin_config": args.plugin_config,
+        },
+    }
+    report: dict[str, Any]
+    if args.in_process:
+        engine = run_engine_part(args, model_dir, workload, warmup)
+        print(format_table("in-process engine", engine))
+        report = {"mode": "in_process", "config": config, **engine}
+    elif not args.compare:
+        server = run_server_part(args, model_dir, workload, warmup)
+        print(format_table(f"server {server['target']['base_url']}{args.endpoint}", server))
+        report = {"mode": "server", "config": config, **server}
+    else:
+        server = run_server_part(args, model_dir, workload, warmup)
+        print(format_table(f"server {server['target']['base_url']}{args.endpoint}", server), flush=True)
+        engine = run_engine_part(args, model_dir, workload, warmup)
+        print(format_table("in-process engine", engine))
+        ratios = compare(server, engine)
+        print(format_comparison(server, engine, ratios))
+        report = {
+            "mode": "compare",
+            "config": config,
+            **ratios,
+            "loop_lag_p99_ms": server["loop_lag_p99_ms"],
+            "server": server,
+            "engine": engine,
+        }
+    if args.json:
+        args.json.write_text(json.dumps(_json_ready(report), indent=2) + "\n", encoding="utf-8")
+    failed = sum(part.get("failed", 0) for part in (report, report.get("server", {}), report.get("engine", {})))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Start a real `ovserve` process on a free port, wait until it is ready, and stop it.
+
+Used by `ovserve bench --compare` (when no --base-url is given) and by the end-to-end tests.
+The server's output is read all along (by a thread, once it is ready), so a chatty server never
+blocks on a full pipe; it is kept in `Server.output`.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Guards against a hang only (a model that never loads).
+STARTUP_LIMIT_S = 300
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    base_url: str  # http://127.0.0.1:PORT
+    output: list[str] = field(default_factory=list)
+    _reader: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line.rstrip("\n"))
+
+    def start_reading(self) -> None:
+        self._reader = threading.Thread(target=self._drain, name="ovserve-output", daemon=True)
+        self._reader.start()
+
+    def stop(self, timeout_s: float = 60) -> int:
+        """SIGTERM, wait (kill after `timeout_s`), collect the rest of the output; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        assert self.process.stdout is not None
+        if self._reader is not None:
+            self._reader.join()
+        else:
+            self.output.extend(self.process.stdout.read().splitlines())
+        self.process.stdout.close()
+        return self.process.returncode
+
+
+def process_tree_cpu(pid: int) -> dict[str, float] | None:
+    """CPU seconds (user + system) of a process (`main`) and of all its descendants (`children`,
+    e.g. the engine workers), read from /proc; None where there is no /proc."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").is_file():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent and child not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return {"main": cpu.get(pid, 0.0), "children": sum(cpu.get(p, 0.0) for p in tree if p != pid)}
+
+
+def start_server(*args: str, wait_ready: bool = True) -> Server:
+    """`ovserve ARGS --rest_port 0`; returns once it listens (and, by default, is ready)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "serving.cli", *args, "--rest_port", "0"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    output: list[str] = []
+    base_url = ""
+    deadline = time.monotonic() + STARTUP_LIMIT_S
+    try:
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=1.0):
+                if process.poll() is not None:
+                    break
+                continue
+            line = process.stdout.readline()
+            if not line:
+                break
+            output.append(line.rstrip("\n"))
+            if "REST listening on " in line:
+                base_url = line.strip().rsplit(" ", 1)[1]
+                if not wait_ready:
+                    return Server(process, base_url, output)
+            if line.strip() == "ovserve: ready":
+                server = Server(process, base_url, output)
+                server.start_reading()
+                return server
+    finally:
+        selector.close()
+    process.kill()
+    process.wait()
+    rest = process.stdout.read()
+    process.stdout.close()
+    raise RuntimeError("server did not become ready:\n" + "\n".join(output) + rest)
