@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--enable_prefix_caching", type=_bool, help="true/false")
     llm.add_argument("--dynamic_split_fuse", type=_bool, help="true/false")
     llm.add_argument("--max_tokens_limit", type=int, help="largest max_tokens a request may ask for")
+    llm.add_argument("--stream_interval_ms", type=float, help="plain progress may wait this long to share a message (0: every step)")
     return parser
 
 
@@ -81,6 +82,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             enable_prefix_caching=args.enable_prefix_caching,
             dynamic_split_fuse=args.dynamic_split_fuse,
             max_tokens_limit=args.max_tokens_limit,
+            stream_interval_ms=args.stream_interval_ms,
         ),
     )
 

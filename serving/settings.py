@@ -18,6 +18,7 @@ class LLMFlags:
     enable_prefix_caching: bool | None = None
     dynamic_split_fuse: bool | None = None
     max_tokens_limit: int | None = None
+    stream_interval_ms: float | None = None
 
     def node_options(self) -> dict[str, object]:
         pairs = {
@@ -29,6 +30,7 @@ class LLMFlags:
             "enable_prefix_caching": self.enable_prefix_caching,
             "dynamic_split_fuse": self.dynamic_split_fuse,
             "max_tokens_limit": self.max_tokens_limit,
+            "stream_interval_ms": self.stream_interval_ms,
         }
         return {k: v for k, v in pairs.items() if v is not None}
 

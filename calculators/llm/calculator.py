@@ -39,6 +39,12 @@ class ContinuousBatchingLLMCalculator(Calculator):
     )
 
     _stream: RequestStream | None = None
+    _announced = False
+
+    async def open(self) -> None:
+        # The request is being parsed and tokenized upstream: tell the worker it is coming.
+        self.ctx.side_packets["LLM"].engine.expect()
+        self._announced = True
 
     async def process(self, inputs: InputSet) -> None:
         if "STOP" in inputs:
@@ -47,6 +53,7 @@ class ContinuousBatchingLLMCalculator(Calculator):
             return
         prompt: Prompt = inputs["TOKENS"].value
         llm: LLMResource = self.ctx.side_packets["LLM"]
+        self._announced = False  # the ADD itself settles the announcement
         self._stream = llm.engine.submit(prompt.token_ids, prompt.engine_config)
         self.ctx.spawn(self._pump(self._stream, prompt))
 
@@ -63,5 +70,7 @@ class ContinuousBatchingLLMCalculator(Calculator):
                 self.ctx.emit("GENERATION", Generation(tuple(deltas), prompt_tokens))
 
     async def close(self) -> None:
+        if self._announced:  # the request never reached the engine (bad input, client gone)
+            self.ctx.side_packets["LLM"].engine.expect(False)
         if self._stream is not None:
             self._stream.cancel()

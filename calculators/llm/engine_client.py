@@ -201,6 +201,12 @@ class EngineClient:
     def active_requests(self) -> int:
         return len(self._streams)
 
+    def expect(self, coming: bool = True) -> None:
+        """Announce a request that is being prepared (or withdraw the announcement), so an idle
+        worker gathers a burst of arrivals into its first step."""
+        if self._writer is not None and self._dead is None:
+            self._writer.write(frame(encode([ToWorker.EXPECT, 1 if coming else -1])))
+
     def submit(self, token_ids: list[int], config: dict[str, Any]) -> RequestStream:
         if self._dead is not None or self._writer is None:
             raise UnavailableError(f"engine is not available: {self._dead or 'not started'}")

@@ -74,7 +74,9 @@ class ModelTokenizer:
     def load(cls, model_dir: Path) -> ModelTokenizer:
         import openvino_genai as ov_genai
 
-        tok = ov_genai.Tokenizer(str(model_dir))
+        # One thread: a prompt is small work, and a second thread only fights the engine for CPU
+        # (measured: half the CPU per encode at the same latency).
+        tok = ov_genai.Tokenizer(str(model_dir), INFERENCE_NUM_THREADS=1)
         try:
             builtin_template = tok.chat_template
         except Exception:

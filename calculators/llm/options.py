@@ -21,6 +21,9 @@ class LLMOptions(Options):
     enable_prefix_caching: bool = False
     best_of_limit: Annotated[int, Field(ge=1)] = 20
     max_tokens_limit: Annotated[int, Field(ge=1)] = 4096
+    # ovserve's own: plain progress may wait this long to share one message with later steps
+    # (first tokens and endings never wait). Helps very fast models; 0 sends every step.
+    stream_interval_ms: Annotated[float, Field(ge=0, le=1000)] = 0.0
     pipeline_type: Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None = None
     # Accepted so OVMS graphs parse; the resource refuses the ones not served yet, by name.
     draft_models_path: str | None = None

@@ -29,6 +29,7 @@ class ToWorker(IntEnum):
     ADD = 0  # [ADD, request_id, prompt_token_ids, generation_config_kwargs]
     CANCEL = 1  # [CANCEL, request_id]: stop generating and forget the request
     SHUTDOWN = 2  # [SHUTDOWN]
+    EXPECT = 3  # [EXPECT, +1 | -1]: a request is on its way (+1), or will not come after all (-1)
 
 
 class FromWorker(IntEnum):

@@ -81,6 +81,7 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
         },
         properties=_plugin_config(options.plugin_config),
         log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+        stream_interval_s=options.stream_interval_ms / 1000,
     )
     loop = asyncio.get_running_loop()
     # The tokenizer loads in a thread while the worker process compiles the model.

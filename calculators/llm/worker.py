@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from calculators.llm.outbox import Outbox
 from calculators.llm.protocol import Finish, FromWorker, Status, ToWorker, decode, encode
 
 log = logging.getLogger("ovserve.engine")
@@ -28,6 +29,19 @@ class WorkerSpec:
     scheduler: dict[str, Any] = field(default_factory=dict)  # SchedulerConfig fields
     properties: dict[str, Any] = field(default_factory=dict)  # plugin_config
     log_level: str = "INFO"
+    stream_interval_s: float = 0.0  # see Outbox: how long plain progress may wait
+
+
+# Going from idle to busy, before the first step keep taking requests while the server has
+# announced more (EXPECT) or they keep arriving less than ADMIT_GAP_S apart, up to ADMIT_MAX_S:
+# a burst then starts in one batch, as it would in-process, instead of one request getting a
+# whole prefill step to itself while the rest queue behind it. A lone request waits ADMIT_GAP_S.
+ADMIT_GAP_S = 0.001
+ADMIT_MAX_S = 0.020
+# While busy, announced requests get up to JOIN_WAIT_S to arrive before the next step, and
+# requests arriving in a burst (less than ADMIT_GAP_S apart) are taken together, so they join
+# one step (as they would in-process) instead of straggling into several.
+JOIN_WAIT_S = 0.005
 
 
 # GenerationConfig fields copied from the model's defaults into every request's config.
@@ -52,6 +66,8 @@ class _Engine:
         self.defaults = {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
         self.handles: dict[int, Any] = {}
         self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0}
+        self.outbox = Outbox(spec.stream_interval_s)
+        self.expected = 0  # requests announced by the server and not added yet
         # per request: engine sequence id -> index in the response's `choices`
         self.seq_index: dict[int, dict[int, int]] = {}
         status = ov_genai.GenerationStatus
@@ -77,10 +93,14 @@ class _Engine:
     def handle_command(self, message: list[Any]) -> bool:
         kind = message[0]
         if kind == ToWorker.ADD:
+            self.expected = max(0, self.expected - 1)
             self.add(message[1], message[2], message[3])
+        elif kind == ToWorker.EXPECT:
+            self.expected = max(0, self.expected + message[1])
         elif kind == ToWorker.CANCEL:
             handle = self.handles.pop(message[1], None)
             self.seq_index.pop(message[1], None)
+            self.outbox.drop(message[1])
             if handle is not None:
                 handle.cancel()
                 self.counts["cancelled"] += 1
@@ -126,37 +146,58 @@ class _Engine:
         return updates
 
     def stats(self, step_s: float = 0.0) -> dict[str, Any]:
-        return {"step_s": step_s, "running": len(self.handles), **self.counts}
+        return {"step_s": step_s, "running": len(self.handles), "expected": self.expected, **self.counts}
+
+    def take_commands(self, wait: float | None) -> bool:
+        """Handle every pending command (waiting up to `wait` for the first); False on shutdown."""
+        conn = self.conn
+        while conn.poll(wait):
+            if not self.handle_command(decode(conn.recv_bytes())):
+                return False
+            wait = 0
+        return True
+
+    def gather(self, limit_s: float) -> bool:
+        """Take commands while requests are announced or keep coming, for up to `limit_s`."""
+        deadline = time.monotonic() + limit_s
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.conn.poll(left if self.expected > 0 else min(left, ADMIT_GAP_S)):
+                break
+            if not self.take_commands(0):
+                return False
+        return True
 
     def run(self) -> None:
-        conn = self.conn
         while True:
             # Block only when idle; otherwise take what is pending and step.
             busy = bool(self.handles)
-            wait: float | None = None if not busy else 0
-            while conn.poll(wait):
-                if not self.handle_command(decode(conn.recv_bytes())):
-                    return
-                wait = 0
+            added = self.counts["added"]
+            if not self.take_commands(None if not busy else 0):
+                return
+            arrived = self.counts["added"] > added
+            if busy and (self.expected > 0 or arrived) and not self.gather(JOIN_WAIT_S):
+                return
             if not self.handles:
                 if busy:  # just went idle (e.g. the last request was cancelled): say so
                     self.send([FromWorker.STEP, [], self.stats()])
                 continue
+            if not busy and not self.gather(ADMIT_MAX_S):
+                return
             started = time.perf_counter()
             try:
                 self.pipe.step()
             except Exception as exc:  # a failed step fails the requests in it, not the worker
                 log.exception("engine step failed")
-                failed = [[rid, Status.FAILED, [], str(exc)] for rid in self.handles]
-                self.counts["failed"] += len(failed)
+                self.outbox.add([[rid, Status.FAILED, [], str(exc)] for rid in self.handles])
+                self.counts["failed"] += len(self.handles)
                 self.handles.clear()
                 self.seq_index.clear()
-                self.send([FromWorker.STEP, failed, self.stats()])
+                self.send([FromWorker.STEP, self.outbox.take(time.perf_counter()), self.stats()])
                 continue
-            step_s = time.perf_counter() - started
-            updates = self.collect()
-            if updates:
-                self.send([FromWorker.STEP, updates, self.stats(step_s)])
+            now = time.perf_counter()
+            self.outbox.add(self.collect())
+            if self.outbox.due(now):
+                self.send([FromWorker.STEP, self.outbox.take(now), self.stats(now - started)])
 
 
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--enable-prefix-caching", type=_bool, default=True, help="[true]")
     engine.add_argument("--dynamic-split-fuse", type=_bool, default=True, help="[true]")
     engine.add_argument("--plugin-config", default="", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}')
+    engine.add_argument("--stream-interval-ms", type=float, help="server started by --compare: its --stream_interval_ms")
     return parser
 
 
@@ -125,6 +126,8 @@ def _server_flags(args: argparse.Namespace) -> list[str]:
     ]  # fmt: skip
     if args.plugin_config:
         flags += ["--plugin_config", args.plugin_config]
+    if args.stream_interval_ms is not None:
+        flags += ["--stream_interval_ms", str(args.stream_interval_ms)]
     return flags
 
 
