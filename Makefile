@@ -8,7 +8,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup serve test lint bench-model demo-config clean
+.PHONY: setup serve test lint bench bench-model demo-config clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ test: lint
 lint: setup
 	$(PY) -m ruff check graphs calculators serving tests
 	$(PY) -m mypy graphs calculators serving
+
+# Every performance target, server against engine in one run each; prints a table, writes bench.json.
+bench: setup
+	$(PY) demos/benchmark/suite.py --json bench.json
 
 bench-model: setup
 	$(PY) -m serving.cli build-model synthetic

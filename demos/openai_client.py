@@ -1,6 +1,6 @@
 """The official OpenAI SDK against ovserve (start it first: `make serve`).
 
-    .venv/bin/python demos/openai_client.py [--base-url http://127.0.0.1:8000/v3] [--model tiny]
+.venv/bin/python demos/openai_client.py [--base-url http://127.0.0.1:8000/v3] [--model tiny]
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ def main() -> None:
     )
     print("chat:", reply.choices[0].message.content, reply.usage)
     print("stream:", end=" ", flush=True)
-    for chunk in client.chat.completions.create(
-        model=args.model, messages=[{"role": "user", "content": "Tell me a story."}], stream=True
-    ):
+    for chunk in client.chat.completions.create(model=args.model, messages=[{"role": "user", "content": "Tell me a story."}], stream=True):
         if chunk.choices and chunk.choices[0].delta.content:
             print(chunk.choices[0].delta.content, end="", flush=True)
     print()

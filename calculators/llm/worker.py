@@ -36,12 +36,12 @@ class WorkerSpec:
 # announced more (EXPECT) or they keep arriving less than ADMIT_GAP_S apart, up to ADMIT_MAX_S:
 # a burst then starts in one batch, as it would in-process, instead of one request getting a
 # whole prefill step to itself while the rest queue behind it. A lone request waits ADMIT_GAP_S.
-ADMIT_GAP_S = 0.001
+ADMIT_GAP_S = 0.002
 ADMIT_MAX_S = 0.020
 # While busy, announced requests get up to JOIN_WAIT_S to arrive before the next step, and
 # requests arriving in a burst (less than ADMIT_GAP_S apart) are taken together, so they join
 # one step (as they would in-process) instead of straggling into several.
-JOIN_WAIT_S = 0.005
+JOIN_WAIT_S = 0.008
 
 
 # GenerationConfig fields copied from the model's defaults into every request's config.

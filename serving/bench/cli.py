@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--compare", action="store_true", help="the server, then the engine in-process; print server/engine ratios")
     target.add_argument("--api-key", help="sent as `Authorization: Bearer KEY`")
     target.add_argument("--extra-body", type=json.loads, help="JSON object merged into every request body")
+    target.add_argument(
+        "--tokens-from",
+        choices=["usage", "requested"],
+        default="usage",
+        help="count output tokens from the usage chunk, or (servers without one) take --output-len for a stream with content [usage]",
+    )
     load = parser.add_argument_group("workload")
     load.add_argument("--input-len", type=_positive, default=128, help="prompt tokens, as the server counts them [128]")
     load.add_argument("--output-len", type=_positive, default=128, help="generated tokens per request (ignore_eos) [128]")
@@ -72,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--max-concurrency", type=_positive, help="most requests in flight [no limit]")
     load.add_argument("--request-rate", type=_rate, default=float("inf"), help="Poisson arrivals per second [inf: all at once]")
     load.add_argument("--seed", type=int, default=0, help="prompts and arrival times [0]")
-    load.add_argument("--warmup", type=int, default=4, help=f"unmeasured requests before each run ({WARMUP_OUTPUT_LEN} tokens) [4]")
+    load.add_argument(
+        "--warmup", type=int, help=f"unmeasured requests before each run ({WARMUP_OUTPUT_LEN} tokens) [max(4, --max-concurrency)]"
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     out.add_argument("--no-progress", action="store_true", help="no progress bar (also off when stderr is not a terminal)")
@@ -141,13 +149,17 @@ async def _bench_server(
 ) -> dict[str, Any]:
     if model is None:
         model = await client.discover_model(base_url, args.endpoint, args.api_key)
-    common = {"api_key": args.api_key, "extra_body": args.extra_body}
+    common = {"api_key": args.api_key, "extra_body": args.extra_body, "tokens_from_usage": args.tokens_from == "usage"}
     if warmup is not None:
         _note(f"warm-up: {len(warmup.prompts)} requests")
+        # At the run's concurrency, so the client's connections are open before the measured
+        # run (a cold connection delays its first request by a TCP handshake).
         run = await client.run_workload(base_url, args.endpoint, model, warmup, args.max_concurrency, measure_loop_lag=False, **common)
         failed = [r.error for r in run.results if r.error is not None]
-        if failed:
-            raise SystemExit(f"ovserve bench: warm-up requests failed: {failed[0]}")
+        if len(failed) == len(run.results):
+            raise SystemExit(f"ovserve bench: every warm-up request failed: {failed[0]}")
+        if failed:  # e.g. a server that cannot serve requests in parallel: the run will show it
+            _note(f"{len(failed)} of {len(run.results)} warm-up requests failed: {failed[0]}")
     cpu_before = process_tree_cpu(server_pid) if server_pid else None
     with _progress(len(workload.prompts), "server", args.no_progress) as on_done:
         run = await client.run_workload(base_url, args.endpoint, model, workload, args.max_concurrency, on_done=on_done, **common)
@@ -230,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     if not model_dir_text:
         parser.error("give --model-dir (its tokenizer builds the prompts) or --in-process MODEL_DIR")
     model_dir = resolve_model_dir(model_dir_text)
+    if args.warmup is None:  # enough to open every connection the run will use
+        args.warmup = max(4, args.max_concurrency or 4)
     chat = is_chat_endpoint(args.endpoint)
     tokenizer = load_tokenizer(model_dir)
     shape = {"input_len": args.input_len, "chat": chat}

@@ -111,7 +111,17 @@ def request_body(model: str, text: str, output_len: int, chat: bool, extra: dict
     return msgspec.json.encode(body)
 
 
-async def _stream_one(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], result: RequestResult) -> None:
+async def _stream_one(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    result: RequestResult,
+    requested_tokens: int | None = None,
+) -> None:
+    """Stream one request into `result`. Tokens come from the usage chunk; with
+    `requested_tokens` (servers that send none, like the peer) a stream with content counts
+    as that many tokens, and one without any content counts as failed."""
     clock = time.perf_counter
     result.start = clock()
     usage: _Usage | None = None
@@ -142,7 +152,12 @@ async def _stream_one(session: aiohttp.ClientSession, url: str, body: bytes, hea
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         result.end = clock()
-    if result.error is None:
+    if result.error is None and requested_tokens is not None:
+        if not result.chunk_times:
+            result.error = "the stream carried no content"
+        else:
+            result.output_tokens = requested_tokens
+    elif result.error is None:
         if usage is None:
             result.error = "the stream had no usage chunk (stream_options.include_usage)"
         else:
@@ -210,6 +225,7 @@ async def run_workload(
     extra_body: dict[str, Any] | None = None,
     on_done: Callable[[], None] | None = None,
     measure_loop_lag: bool = True,
+    tokens_from_usage: bool = True,
 ) -> ServerRun:
     """Send every prompt at its arrival time (at most `max_concurrency` at once), streaming."""
     url = base_url.rstrip("/") + "/" + endpoint.lstrip("/")
@@ -229,7 +245,8 @@ async def run_workload(
             if delay > 0:
                 await asyncio.sleep(delay)
             async with semaphore:
-                await _stream_one(session, url, bodies[index], headers, results[index])
+                requested = None if tokens_from_usage else workload.output_len
+                await _stream_one(session, url, bodies[index], headers, results[index], requested)
             if on_done is not None:
                 on_done()
 

@@ -119,6 +119,17 @@ def test_bad_requests_get_openai_errors(server: Server, body: bytes | dict[str, 
     assert_openai_error(got_status, got_body, status, param)
 
 
+def test_refused_requests_withdraw_their_engine_announcement(server: Server) -> None:
+    """A request announces itself to the engine worker when its run starts; one refused before
+    reaching the engine withdraws it, or the worker would keep waiting for it before steps."""
+    for _ in range(3):
+        status, _, _ = post(server, CHAT, {"model": "tiny", "messages": user("word " * 2000)})
+        assert status == 400
+    status, _, _ = post(server, CHAT, {"model": "tiny", "messages": user("Say this is a test")})
+    assert status == 200
+    assert engine_stats(server)["expected"] == 0
+
+
 def test_completions_bad_requests(server: Server) -> None:
     status, _, body = post(server, "/v3/completions", {"model": "tiny", "prompt": 5})
     assert_openai_error(status, body, 400, "prompt")
