@@ -33,6 +33,7 @@ class DetokenizerCalculator(Calculator):
                output_stream: "STOP:stop" input_side_packet: "LLM:llm" }
     """
 
+    inline = True  # pure computation per packet: runs in the sender's turn
     contract = Contract.of(
         inputs=("REQUEST", "GENERATION"),
         outputs=("TEXT", "STOP"),

@@ -131,6 +131,11 @@ class Calculator(abc.ABC):
     """
 
     contract: ClassVar[Contract] = Contract()
+    # True when process() never awaits anything that suspends (pure computation on its inputs).
+    # The runner then calls it in the turn of the node that sent the packet, instead of waking
+    # this node's task: per-token stages cost a function call, not a task switch. Must stay
+    # False for calculators that wait on I/O or other tasks in process().
+    inline: ClassVar[bool] = False
 
     def __init__(self, ctx: CalculatorContext) -> None:
         self.ctx = ctx

@@ -75,6 +75,10 @@ class _NodeRun:
         self.wakeup = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
         self.closing = False  # in its final clean-up: a further cancel() would cut close() short
+        # Inline calculators run in the turn of whoever sends them a packet (see Calculator.inline)
+        self.inline = node.calculator.inline
+        self.calculator: Calculator | None = None  # set once open() has returned
+        self.processing = False
 
     # -- CalculatorContext --------------------------------------------------------------
     def has_output(self, tag: str) -> bool:
@@ -91,9 +95,12 @@ class _NodeRun:
         packet = Packet(value, ts)
         for consumer, slot in stream.consumers:
             slot.packets.append(packet)
-            consumer.wakeup.set()
+            if consumer.inline and consumer.calculator is not None and not consumer.processing:
+                consumer.process_inline()
+            else:
+                consumer.wakeup.set()
         for ref in stream.outputs:
-            self.run._outputs.put_nowait(OutputPacket(ref, packet))
+            self.run._output(OutputPacket(ref, packet))
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -105,6 +112,29 @@ class _NodeRun:
         if not task.cancelled() and task.exception() is not None:
             self.run._fail(task.exception())  # type: ignore[arg-type]
         self.wakeup.set()
+
+    def process_inline(self) -> None:
+        """Process every ready input set now, in the caller's turn (no task switch per packet).
+        The calculator promised its process() never suspends; a failure fails this run only."""
+        assert self.calculator is not None
+        if self.run._error is not None:
+            return
+        self.processing = True
+        try:
+            while (inputs := self._next_set()) is not None:
+                coro = self.calculator.process(inputs)
+                try:
+                    coro.send(None)
+                except StopIteration:
+                    continue
+                coro.close()
+                raise RuntimeError(f"node {self.node_name!r}: an inline calculator's process() must not await")
+            if self._finished_inputs():
+                self.wakeup.set()  # let the node's task close it
+        except Exception as exc:
+            self.run._fail(exc)
+        finally:
+            self.processing = False
 
     # -- scheduling ---------------------------------------------------------------------
     def _next_set(self) -> InputSet | None:
@@ -133,10 +163,15 @@ class _NodeRun:
         try:
             calculator = self.node.calculator(self)
             await calculator.open()
+            self.calculator = calculator
             while True:
                 self.wakeup.clear()
-                while (inputs := self._next_set()) is not None:
-                    await calculator.process(inputs)
+                self.processing = True
+                try:
+                    while (inputs := self._next_set()) is not None:
+                        await calculator.process(inputs)
+                finally:
+                    self.processing = False
                 if self._finished_inputs() and not self.tasks:
                     break
                 await self.wakeup.wait()
@@ -148,6 +183,7 @@ class _NodeRun:
             raise
         finally:
             self.closing = True
+            self.calculator = None  # no more inline processing once closing
             for task in list(self.tasks):
                 task.cancel()
             if self.tasks:
@@ -228,6 +264,9 @@ class GraphRun:
         for nr, task in zip(self._nodes, self._tasks, strict=True):
             if not nr.closing:
                 task.cancel()
+
+    def _output(self, packet: OutputPacket) -> None:
+        self._outputs.put_nowait(packet)
 
     def _output_closed(self, name: str) -> None:
         if name in self._open_outputs:

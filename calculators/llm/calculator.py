@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from calculators.llm.engine_client import RequestStream
+import asyncio
+
+from calculators.llm.engine_client import RequestStream, StepOutput
 from calculators.llm.options import LLMOptions
 from calculators.llm.protocol import Finish
 from calculators.llm.resource import LLMResource, create_llm_resource
@@ -40,6 +42,8 @@ class ContinuousBatchingLLMCalculator(Calculator):
 
     _stream: RequestStream | None = None
     _announced = False
+    _prompt_tokens = 0
+    _n = 1
 
     async def open(self) -> None:
         # The request is being parsed and tokenized upstream: tell the worker it is coming.
@@ -55,19 +59,26 @@ class ContinuousBatchingLLMCalculator(Calculator):
         llm: LLMResource = self.ctx.side_packets["LLM"]
         self._announced = False  # the ADD itself settles the announcement
         self._stream = llm.engine.submit(prompt.token_ids, prompt.engine_config)
-        self.ctx.spawn(self._pump(self._stream, prompt))
+        self._prompt_tokens = len(prompt.token_ids)
+        self._n = prompt.request.params.n
+        # Each step's tokens are emitted from the engine reader's turn (no task switch per step;
+        # the inline detokenizer and response run right there); this node stays open until the
+        # request ends.
+        ended = self._stream.listen(self._on_step)
+        self.ctx.spawn(self._until(ended))
 
-    async def _pump(self, stream: RequestStream, prompt: Prompt) -> None:
-        prompt_tokens = len(prompt.token_ids)
-        n = prompt.request.params.n
-        while (out := await stream.next()) is not None:
-            deltas = [TokenDelta(d.index, d.token_ids, _FINISH[d.finish]) for d in out.deltas]
-            if out.finished:  # every choice gets a finish reason, even if its last read was empty
-                seen = {d.index for d in deltas if d.finish_reason}
-                deltas = [d if d.finish_reason else TokenDelta(d.index, d.token_ids, "stop") for d in deltas]
-                deltas += [TokenDelta(i, [], "stop") for i in range(n) if i not in seen and i not in {d.index for d in deltas}]
-            if deltas:
-                self.ctx.emit("GENERATION", Generation(tuple(deltas), prompt_tokens))
+    @staticmethod
+    async def _until(ended: asyncio.Future[None]) -> None:
+        await ended
+
+    def _on_step(self, out: StepOutput) -> None:
+        deltas = [TokenDelta(d.index, d.token_ids, _FINISH[d.finish]) for d in out.deltas]
+        if out.finished:  # every choice gets a finish reason, even if its last read was empty
+            seen = {d.index for d in deltas}
+            deltas = [d if d.finish_reason else TokenDelta(d.index, d.token_ids, "stop") for d in deltas]
+            deltas += [TokenDelta(i, [], "stop") for i in range(self._n) if i not in seen]
+        if deltas:
+            self.ctx.emit("GENERATION", Generation(tuple(deltas), self._prompt_tokens))
 
     async def close(self) -> None:
         if self._announced:  # the request never reached the engine (bad input, client gone)

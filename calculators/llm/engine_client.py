@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import socket
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,19 +54,60 @@ def _engine_message(text: str) -> str:
 
 
 class RequestStream:
-    """The engine side of one request: iterate for step outputs; `cancel()` stops it."""
+    """The engine side of one request. Either iterate it (`next()`), or `listen()`: then each
+    step output is handed to a callback in the engine reader's turn, with no task switch per
+    step. `cancel()` stops the request."""
 
     def __init__(self, client: EngineClient, request_id: int) -> None:
         self._client = client
         self.request_id = request_id
         self._items: deque[StepOutput | BaseException] = deque()
         self._waiter: asyncio.Future[None] | None = None
+        self._listener: Callable[[StepOutput], None] | None = None
+        self._ended: asyncio.Future[None] | None = None
         self.done = False
 
     def _push(self, item: StepOutput | BaseException) -> None:
+        if self._listener is not None:
+            self._deliver(item)
+            return
         self._items.append(item)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    def listen(self, on_output: Callable[[StepOutput], None]) -> asyncio.Future[None]:
+        """Deliver every step output to `on_output` as it arrives. The returned future ends
+        with the request: done when it finished or was cancelled, or with its error."""
+        self._listener = on_output
+        self._ended = asyncio.get_running_loop().create_future()
+        while self._items:
+            self._deliver(self._items.popleft())
+        if self.done:
+            self._end()
+        return self._ended
+
+    def _deliver(self, item: StepOutput | BaseException) -> None:
+        assert self._listener is not None and self._ended is not None
+        if self._ended.done():
+            return
+        if isinstance(item, BaseException):
+            self.done = True
+            self._ended.set_exception(item)
+            return
+        try:
+            self._listener(item)
+        except Exception as exc:  # the consumer's failure ends this request, not the reader
+            self.cancel()
+            if not self._ended.done():
+                self._ended.set_exception(exc)
+            return
+        if item.finished:
+            self.done = True
+            self._end()
+
+    def _end(self) -> None:
+        if self._ended is not None and not self._ended.done():
+            self._ended.set_result(None)
 
     async def next(self) -> StepOutput | None:
         """The next step output; None once the request has ended."""
@@ -97,6 +139,7 @@ class RequestStream:
             self._client._cancel(self.request_id)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        self._end()
 
 
 class EngineClient:

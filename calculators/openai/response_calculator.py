@@ -29,6 +29,7 @@ class OpenAIResponseCalculator(Calculator):
                input_stream: "TEXT:text" output_stream: "HTTP_RESPONSE_PAYLOAD:output" }
     """
 
+    inline = True  # pure computation per packet: runs in the sender's turn
     contract = Contract.of(inputs=("REQUEST", "TEXT"), outputs=("HTTP_RESPONSE_PAYLOAD",))
 
     _request: GenerationRequest

@@ -221,3 +221,50 @@ def test_engine_bench_counts_tokens_per_request(tiny_model_dir: Path) -> None:
         assert (result.prompt_tokens, result.output_tokens) == (30, 8)
         assert 1 <= len(result.chunk_times) <= 8
         assert result.start <= result.chunk_times[0] <= result.end
+
+
+async def _peer_like_server(chunks_per_stream: list[int]) -> tuple[object, str]:
+    """An HTTP server that streams like the peer: content chunks, no usage chunk; the n-th
+    stream carries chunks_per_stream[n] content chunks (0: an empty stream, as the peer sends
+    when it is busy)."""
+    from aiohttp import web
+
+    counts = iter(chunks_per_stream)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null}}]}\n\n')
+        for _ in range(next(counts)):
+            await response.write(b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n')
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def test_tokens_from_requested_for_servers_without_usage(tiny_model_dir: Path) -> None:
+    tokenizer = load_tokenizer(tiny_model_dir)
+    workload = build_workload(tokenizer, num_prompts=3, output_len=7, input_len=24, chat=True, seed=0)
+    runner, base_url = await _peer_like_server([5, 0, 3])
+    try:
+        by_usage = await client.run_workload(base_url, "/v1/chat/completions", "m", workload, 1, measure_loop_lag=False)
+        runner2, base_url2 = await _peer_like_server([5, 0, 3])
+        try:
+            requested = await client.run_workload(
+                base_url2, "/v1/chat/completions", "m", workload, 1, measure_loop_lag=False, tokens_from_usage=False
+            )
+        finally:
+            await runner2.cleanup()  # type: ignore[attr-defined]
+    finally:
+        await runner.cleanup()  # type: ignore[attr-defined]
+    assert all(r.error and "usage" in r.error for r in by_usage.results)
+    assert [r.output_tokens for r in requested.results if r.error is None] == [7, 7]
+    assert [r.error for r in requested.results][1] == "the stream carried no content"
