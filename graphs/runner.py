@@ -172,7 +172,7 @@ class _NodeRun:
                         await calculator.process(inputs)
                 finally:
                     self.processing = False
-                if self._finished_inputs() and not self.tasks:
+                if self.run._error is not None or (self._finished_inputs() and not self.tasks):
                     break
                 await self.wakeup.wait()
         except Exception as exc:
@@ -261,8 +261,11 @@ class GraphRun:
 
     def _cancel_nodes(self) -> None:
         # Only nodes not yet closing: cancelling one inside its clean-up would skip close().
+        # Nor the node whose own turn this is (a failure inside its emit()): a cancel would land
+        # in its close(); it sees the failure and stops by itself.
+        current = asyncio.current_task()
         for nr, task in zip(self._nodes, self._tasks, strict=True):
-            if not nr.closing:
+            if not nr.closing and task is not current:
                 task.cancel()
 
     def _output(self, packet: OutputPacket) -> None:

@@ -411,3 +411,73 @@ async def test_graph_input_reaches_every_consumer() -> None:
     outputs = await collect(start_run(FAN_OUT, {"log": probe}, {"IN": 41}))
     assert sorted(outputs) == [("from_a", 42, 0), ("from_b", 42, 0), ("numbers", 41, 0)]
     assert [values for values, _, _ in probe.records] == [{"A": 42, "B": 41}]
+
+
+# --- inline calculators: processed in the sender's turn ------------------------------------------
+
+
+@registry.calculator()
+class InlineAddOne(Probed):
+    """Records whether it ran inside the sender's emit() (the Script node's "flag" marks that)."""
+
+    inline = True
+    contract = Contract.of(inputs=("IN",), outputs=("OUT",), side_packets=("LOG",))
+
+    async def process(self, inputs: InputSet) -> None:
+        self.probe.records.append((inputs["IN"].value, "emitting" in self.probe.flags))
+        self.ctx.emit("OUT", inputs["IN"].value + 1, inputs.timestamp)
+
+
+@registry.calculator()
+class InlineButAwaits(Probed):
+    inline = True
+    contract = Contract.of(inputs=("IN",), outputs=("OUT",), side_packets=("LOG",))
+
+    async def process(self, inputs: InputSet) -> None:
+        await asyncio.sleep(0)  # breaks the inline promise
+        self.ctx.emit("OUT", inputs["IN"].value, inputs.timestamp)
+
+
+@registry.calculator()
+class FlaggingEmitter(Probed):
+    """Emits each value of its SCRIPT list with the "emitting" flag set around the emit()."""
+
+    contract = Contract.of(inputs=("SCRIPT",), outputs=("OUT",), side_packets=("LOG",))
+
+    async def process(self, inputs: InputSet) -> None:
+        for value in inputs["SCRIPT"].value:
+            await asyncio.sleep(0)  # let the downstream node open first
+            self.probe.flags.add("emitting")
+            self.ctx.emit("OUT", value)
+            self.probe.flags.discard("emitting")
+
+
+def inline_graph(calculator: str) -> ValidatedGraph:
+    return build(
+        f"""
+        input_stream: "SCRIPT:script"
+        output_stream: "OUT:out"
+        node {{ name: "src" calculator: "FlaggingEmitter" input_stream: "SCRIPT:script" output_stream: "OUT:numbers"
+               input_side_packet: "LOG:log" }}
+        node {{ name: "inline" calculator: "{calculator}" input_stream: "IN:numbers" output_stream: "OUT:out"
+               input_side_packet: "LOG:log" }}
+        """
+    )
+
+
+async def test_inline_calculator_runs_in_the_senders_turn() -> None:
+    probe = Probe()
+    outputs = await collect(start_run(inline_graph("InlineAddOne"), {"log": probe}, {"SCRIPT": [1, 2, 3]}))
+    assert outputs == [("out", 2, 0), ("out", 3, 1), ("out", 4, 2)]
+    # every packet after the node opened was processed inside the sender's emit()
+    assert [value for value, inside in probe.records if inside] == [1, 2, 3]
+    assert sorted(probe.closed) == ["inline", "src"]
+
+
+async def test_inline_calculator_that_awaits_fails_the_run_clearly() -> None:
+    probe = Probe()
+    run = start_run(inline_graph("InlineButAwaits"), {"log": probe}, {"SCRIPT": [1]})
+    with pytest.raises(RuntimeError, match="inline calculator's process"):
+        await collect(run)
+    await run.aclose()
+    assert sorted(probe.closed) == ["inline", "src"]
