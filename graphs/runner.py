@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,6 +209,7 @@ class GraphRun:
         self.graph = graph
         self.side_packets = side_packets
         self._outputs: asyncio.Queue[Any] = asyncio.Queue()
+        self._sink: Callable[[OutputPacket], bool] | None = None
         self._error: BaseException | None = None
         self._open_outputs = {ref.name for ref in graph.config.output_streams}
         self._nodes = [_NodeRun(node, self) for node in graph.nodes]
@@ -268,7 +269,17 @@ class GraphRun:
             if not nr.closing and task is not current:
                 task.cancel()
 
+    def set_sink(self, sink: Callable[[OutputPacket], bool]) -> None:
+        """From now on offer each output packet to `sink` in the producer's turn; a packet it
+        declines (returns False) and every one after it are queued for iteration as usual."""
+        self._sink = sink if self._outputs.empty() else None
+
     def _output(self, packet: OutputPacket) -> None:
+        sink = self._sink
+        if sink is not None:
+            if sink(packet):
+                return
+            self._sink = None  # keep the order: everything from here on goes through the queue
         self._outputs.put_nowait(packet)
 
     def _output_closed(self, name: str) -> None:

@@ -13,6 +13,7 @@ from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayloa
 from graphs.errors import InvalidRequestError, OvserveError
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error
 from serving.servable import ServableManager, State
+from serving.sse_sink import ChunkedSink
 from serving.state import SERVABLES, SETTINGS
 
 log = logging.getLogger("ovserve.http")
@@ -60,7 +61,13 @@ async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespo
                 return web.Response(body=payload.body, content_type="application/json")
             if response is None:
                 response = web.StreamResponse(headers=_SSE_HEADERS)
+                if request.version >= (1, 1) and request.transport is not None:
+                    response.enable_chunked_encoding()
                 await response.prepare(request)
+                await response.write(payload.body)
+                if response.chunked and request.transport is not None:
+                    run.set_sink(ChunkedSink(request.transport))  # type: ignore[arg-type]
+                continue
             await response.write(payload.body)
         if response is None:  # the graph ended without an answer: our bug, not the client's
             raise RuntimeError(f"graph of {servable.name!r} produced no response")
