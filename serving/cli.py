@@ -7,11 +7,10 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 from graphs.errors import GraphConfigError
+from serving import event_loop
 from serving.config_file import ConfigFileError
 from serving.settings import LLMFlags, Settings
 
@@ -113,17 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ovserve: not serving this graph: {problem}", file=sys.stderr)
     if not servables:
         return 2
-    return run_event_loop(serve(settings, servables))
-
-
-def run_event_loop(main: Coroutine[Any, Any, int]) -> int:
-    """uvloop where available: its faster I/O and scheduling matter at one write per token."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
+    return event_loop.run(serve(settings, servables))
 
 
 async def serve(settings: Settings, servable_list: list) -> int:  # type: ignore[type-arg]

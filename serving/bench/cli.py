@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import sys
@@ -22,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from serving import event_loop
 from serving.bench import client
 from serving.bench.server_process import process_tree_cpu, start_server
 from serving.bench.stats import RequestResult, compare, format_comparison, format_table, per_request, summarize
@@ -177,11 +177,11 @@ async def _bench_server(
 
 def run_server_part(args: argparse.Namespace, model_dir: Path, workload: Workload, warmup: Workload | None) -> dict[str, Any]:
     if args.base_url or not args.compare:
-        return asyncio.run(_bench_server(args, args.base_url or DEFAULT_BASE_URL, args.model, workload, warmup))
+        return event_loop.run(_bench_server(args, args.base_url or DEFAULT_BASE_URL, args.model, workload, warmup))
     _note(f"starting ovserve on {model_dir}")
     server = start_server("--model_path", str(model_dir), "--model_name", "bench", *_server_flags(args))
     try:
-        summary = asyncio.run(_bench_server(args, server.base_url, args.model or "bench", workload, warmup, server.process.pid))
+        summary = event_loop.run(_bench_server(args, server.base_url, args.model or "bench", workload, warmup, server.process.pid))
     finally:
         code = server.stop()
         _note(f"server stopped (exit code {code})")

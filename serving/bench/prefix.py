@@ -8,7 +8,6 @@ the first's. Each round uses fresh random text, so rounds do not help each other
 
 from __future__ import annotations
 
-import asyncio
 import random
 import statistics
 import time
@@ -117,4 +116,6 @@ async def prefix_cache_check(
 
 
 def run_prefix_cache_check(base_url: str, model: str, **kwargs: Any) -> dict[str, Any]:
-    return asyncio.run(prefix_cache_check(base_url, model, **kwargs))
+    from serving import event_loop
+
+    return event_loop.run(prefix_cache_check(base_url, model, **kwargs))
