@@ -11,28 +11,13 @@ from pathlib import Path
 
 from graphs.errors import GraphConfigError
 from serving import event_loop
+from serving.cli_types import boolean, port
 from serving.config_file import ConfigFileError
 from serving.settings import LLMFlags, Settings
 
 log = logging.getLogger("ovserve")
 
 SUBCOMMANDS = {"demo": "serving.demo", "build-model": "serving.model_builder", "bench": "serving.bench.cli"}
-
-
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--model_path", type=Path, help="one model folder (OpenVINO IR + tokenizer, or with graph.pbtxt)")
     source.add_argument("--model_name", help="name of the --model_path model (default: the folder name)")
     server = parser.add_argument_group("server")
-    server.add_argument("--rest_port", type=_port, default=8000, help="REST port (0 picks a free one) [8000]")
+    server.add_argument("--rest_port", type=port, default=8000, help="REST port (0 picks a free one) [8000]")
     server.add_argument("--rest_bind_address", default="127.0.0.1", help="REST bind address [127.0.0.1]")
     server.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="[INFO]")
     server.add_argument("--max_request_size", type=int, default=16 * 1024 * 1024, help="largest request body in bytes [16 MiB]")
@@ -56,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--cache_size", type=int, help="KV cache size in GB")
     llm.add_argument("--max_num_seqs", type=int, help="most sequences in one batch")
     llm.add_argument("--max_num_batched_tokens", type=int, help="most tokens in one step")
-    llm.add_argument("--enable_prefix_caching", type=_bool, help="true/false")
-    llm.add_argument("--dynamic_split_fuse", type=_bool, help="true/false")
+    llm.add_argument("--enable_prefix_caching", type=boolean, help="true/false")
+    llm.add_argument("--dynamic_split_fuse", type=boolean, help="true/false")
     llm.add_argument("--max_tokens_limit", type=int, help="largest max_tokens a request may ask for")
     llm.add_argument("--stream_interval_ms", type=float, help="plain progress may wait this long to share a message (0: every step)")
     return parser

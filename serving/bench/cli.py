@@ -26,31 +26,16 @@ from serving.bench import client
 from serving.bench.server_process import process_tree_cpu, start_server
 from serving.bench.stats import RequestResult, compare, format_comparison, format_table, per_request, summarize
 from serving.bench.workload import Workload, build_workload, is_chat_endpoint, load_tokenizer
+from serving.cli_types import boolean, positive_int
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 WARMUP_OUTPUT_LEN = 32
-
-
-def _bool(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def _rate(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("--request-rate must be above 0 (inf: all at once)")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
 
 
@@ -72,10 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="count output tokens from the usage chunk, or (servers without one) take --output-len for a stream with content [usage]",
     )
     load = parser.add_argument_group("workload")
-    load.add_argument("--input-len", type=_positive, default=128, help="prompt tokens, as the server counts them [128]")
-    load.add_argument("--output-len", type=_positive, default=128, help="generated tokens per request (ignore_eos) [128]")
-    load.add_argument("--num-prompts", type=_positive, default=64, help="[64]")
-    load.add_argument("--max-concurrency", type=_positive, help="most requests in flight [no limit]")
+    load.add_argument("--input-len", type=positive_int, default=128, help="prompt tokens, as the server counts them [128]")
+    load.add_argument("--output-len", type=positive_int, default=128, help="generated tokens per request (ignore_eos) [128]")
+    load.add_argument("--num-prompts", type=positive_int, default=64, help="[64]")
+    load.add_argument("--max-concurrency", type=positive_int, help="most requests in flight [no limit]")
     load.add_argument("--request-rate", type=_rate, default=float("inf"), help="Poisson arrivals per second [inf: all at once]")
     load.add_argument("--seed", type=int, default=0, help="prompts and arrival times [0]")
     load.add_argument(
@@ -87,10 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     engine = parser.add_argument_group("engine settings (in-process run, and a server started by --compare)")
     engine.add_argument("--device", default="CPU", help="[CPU]")
     engine.add_argument("--cache-size", type=int, default=1, help="KV cache GB [1]")
-    engine.add_argument("--max-num-seqs", type=_positive, default=256, help="[256]")
-    engine.add_argument("--max-num-batched-tokens", type=_positive, default=2048, help="[2048]")
-    engine.add_argument("--enable-prefix-caching", type=_bool, default=True, help="[true]")
-    engine.add_argument("--dynamic-split-fuse", type=_bool, default=True, help="[true]")
+    engine.add_argument("--max-num-seqs", type=positive_int, default=256, help="[256]")
+    engine.add_argument("--max-num-batched-tokens", type=positive_int, default=2048, help="[2048]")
+    engine.add_argument("--enable-prefix-caching", type=boolean, default=True, help="[true]")
+    engine.add_argument("--dynamic-split-fuse", type=boolean, default=True, help="[true]")
     engine.add_argument("--plugin-config", default="", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}')
     engine.add_argument("--stream-interval-ms", type=float, help="server started by --compare: its --stream_interval_ms")
     return parser
