@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from calculators.llm.resource import LLMResource
-from calculators.packets import Generation, GenerationRequest, TextChunk, TextDelta
+from calculators.packets import Generation, GenerationRequest, TextChunk, TextDelta, TokenLogprob
 from calculators.text_stream import IncrementalDecoder, StopMatcher
 from graphs import Calculator, Contract, InputSet, Options, default_registry
 
@@ -55,7 +55,9 @@ class DetokenizerCalculator(Calculator):
             assert self._request is not None
             llm: LLMResource = self.ctx.side_packets["LLM"]
             params = self._request.params
-            decoder = IncrementalDecoder(llm.tokenizer.token_bytes, llm.tokenizer.decode, self.ctx.options.skip_special_tokens)
+            # The node option is the default; a request's skip_special_tokens: false wins.
+            skip = self.ctx.options.skip_special_tokens and params.skip_special_tokens
+            decoder = IncrementalDecoder(llm.tokenizer.token_bytes, llm.tokenizer.decode, skip)
             choice = self._choices[index] = _Choice(decoder, StopMatcher(params.stop_strings(), params.include_stop_str_in_output))
         return choice
 
@@ -79,7 +81,8 @@ class DetokenizerCalculator(Calculator):
                 if choice.stops.stopped:
                     finish = "stop"
             choice.finished = finish is not None
-            deltas.append(TextDelta(delta.index, text, used, finish))
+            logprobs = self._logprobs(delta.token_ids[:used], delta.logprobs) if delta.logprobs is not None else None
+            deltas.append(TextDelta(delta.index, text, used, finish, logprobs))
         if deltas:
             self.ctx.emit("TEXT", TextChunk(tuple(deltas), generation.prompt_tokens), inputs.timestamp)
         self._maybe_stop_engine()
@@ -95,6 +98,19 @@ class DetokenizerCalculator(Calculator):
             if choice.stops.stopped:
                 return "".join(parts), used
         return "".join(parts), len(token_ids)
+
+    def _logprobs(self, token_ids: list[int], logprobs: list[float]) -> tuple[TokenLogprob, ...]:
+        """Each token's own text and bytes beside its log-probability (OpenAI's logprobs shape)."""
+        llm: LLMResource = self.ctx.side_packets["LLM"]
+        table = llm.tokenizer.token_bytes
+        entries = []
+        for token_id, logprob in zip(token_ids, logprobs, strict=False):
+            if table is not None and 0 <= token_id < len(table.table):
+                raw = table.table[token_id]
+            else:
+                raw = llm.tokenizer.decode([token_id], skip_special_tokens=False).encode()
+            entries.append(TokenLogprob(raw.decode("utf-8", "replace"), logprob, raw))
+        return tuple(entries)
 
     def _maybe_stop_engine(self) -> None:
         assert self._request is not None

@@ -70,6 +70,7 @@ def expand_http_llm(node: NodeConfig, options: LLMOptions) -> tuple[NodeConfig, 
             name=prefix + "response",
             input_streams=(s("REQUEST", "request"), s("TEXT", "text")),
             output_streams=(StreamRef("HTTP_RESPONSE_PAYLOAD", 0, response_out.name),),
+            input_side_packets=(llm,),
         ),
     )
 

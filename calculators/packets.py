@@ -55,6 +55,14 @@ class TokenDelta:
     index: int  # choice index
     token_ids: list[int]
     finish_reason: str | None  # "stop" / "length" once this sequence has ended
+    logprobs: list[float] | None = None  # per token, when the request asked for them
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    raw: bytes  # the token's bytes (OpenAI's `bytes`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,7 @@ class TextDelta:
     text: str
     token_count: int  # tokens behind this delta (usage counting)
     finish_reason: str | None
+    logprobs: tuple[TokenLogprob, ...] | None = None  # the tokens behind this delta
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,50 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from calculators.llm.generation_config import engine_config, max_new_tokens
 from calculators.llm.resource import LLMResource
 from calculators.openai.protocol import ChatCompletionRequest
 from calculators.packets import GenerationRequest, Prompt
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
+
+
+def template_messages(params: ChatCompletionRequest) -> list[dict[str, Any]]:
+    """Messages as HF chat templates expect them (tool calls with their arguments as objects)."""
+    messages = []
+    for m in params.messages:
+        message: dict[str, Any] = {"role": m.role, "content": m.text()}
+        if m.name is not None:
+            message["name"] = m.name
+        if m.tool_call_id is not None:
+            message["tool_call_id"] = m.tool_call_id
+        if m.tool_calls:
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": _arguments(c.function.arguments)}}
+                for c in m.tool_calls
+            ]
+        messages.append(message)
+    return messages
+
+
+def _arguments(arguments: str | dict[str, Any]) -> Any:
+    if isinstance(arguments, dict):
+        return arguments
+    try:
+        return json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments  # the template shows it as it came
+
+
+def template_tools(params: ChatCompletionRequest) -> list[dict[str, Any]] | None:
+    """The tools for the template; none when tool_choice is "none" or forces a call (then the
+    engine is held to the call's JSON instead)."""
+    if not params.tools or params.tool_choice not in (None, "auto"):
+        return None
+    return [tool.model_dump(exclude_none=True) for tool in params.tools]
 
 
 @default_registry.calculator()
@@ -28,8 +66,12 @@ class TokenizerCalculator(Calculator):
         llm: LLMResource = self.ctx.side_packets["LLM"]
         params = request.params
         if isinstance(params, ChatCompletionRequest):
-            messages = [{"role": m.role, "content": m.text()} for m in params.messages]
-            text = llm.tokenizer.render_chat(messages, add_generation_prompt=True)
+            text = llm.tokenizer.render_chat(
+                template_messages(params),
+                add_generation_prompt=params.add_generation_prompt,
+                tools=template_tools(params),
+                **(params.chat_template_kwargs or {}),
+            )
             token_ids = llm.tokenizer.encode(text, add_special_tokens=False)
         else:
             token_ids = llm.tokenizer.encode(params.prompt_text(), add_special_tokens=True)
@@ -37,9 +79,13 @@ class TokenizerCalculator(Calculator):
             raise InvalidRequestError("the prompt is empty", param="prompt")
         new_tokens = max_new_tokens(params, len(token_ids), llm.context_length, llm.options.max_tokens_limit)
         sampling = params.temperature > 0 if params.temperature is not None else llm.engine.info.get("do_sample", False)
-        if params.n > 1 and not sampling:
-            raise InvalidRequestError("n > 1 needs sampling: set temperature above 0", param="n")
-        if params.n > llm.options.best_of_limit:
-            raise InvalidRequestError(f"n is {params.n}; this servable allows at most {llm.options.best_of_limit}", param="n")
+        if params.n > 1 and not sampling and params.beams == 1:
+            raise InvalidRequestError("n > 1 needs sampling (temperature above 0) or beam search (best_of >= n)", param="n")
+        limit = llm.options.best_of_limit
+        if params.n > limit:
+            raise InvalidRequestError(f"n is {params.n}; this servable allows at most {limit}", param="n")
+        if params.beams > limit:
+            param = "best_of" if params.best_of else "num_beams"
+            raise InvalidRequestError(f"{param} is {params.beams}; this servable allows at most {limit} (best_of_limit)", param=param)
         prompt = Prompt(request, token_ids, new_tokens, engine_config(params, new_tokens))
         self.ctx.emit("TOKENS", prompt, inputs.timestamp)

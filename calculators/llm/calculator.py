@@ -72,10 +72,10 @@ class ContinuousBatchingLLMCalculator(Calculator):
         await ended
 
     def _on_step(self, out: StepOutput) -> None:
-        deltas = [TokenDelta(d.index, d.token_ids, _FINISH[d.finish]) for d in out.deltas]
+        deltas = [TokenDelta(d.index, d.token_ids, _FINISH[d.finish], d.logprobs) for d in out.deltas]
         if out.finished:  # every choice gets a finish reason, even if its last read was empty
             seen = {d.index for d in deltas}
-            deltas = [d if d.finish_reason else TokenDelta(d.index, d.token_ids, "stop") for d in deltas]
+            deltas = [d if d.finish_reason else TokenDelta(d.index, d.token_ids, "stop", d.logprobs) for d in deltas]
             deltas += [TokenDelta(i, [], "stop") for i in range(self._n) if i not in seen]
         if deltas:
             self.ctx.emit("GENERATION", Generation(tuple(deltas), self._prompt_tokens))

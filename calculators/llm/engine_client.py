@@ -29,6 +29,7 @@ class SequenceDelta:
     index: int
     token_ids: list[int]
     finish: Finish
+    logprobs: list[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,11 @@ def _merge(first: StepOutput, second: StepOutput) -> StepOutput:
     by_index: dict[int, SequenceDelta] = {d.index: d for d in first.deltas}
     for d in second.deltas:
         prev = by_index.get(d.index)
-        by_index[d.index] = d if prev is None else SequenceDelta(d.index, prev.token_ids + d.token_ids, d.finish)
+        if prev is None:
+            by_index[d.index] = d
+        else:
+            logprobs = None if prev.logprobs is None and d.logprobs is None else (prev.logprobs or []) + (d.logprobs or [])
+            by_index[d.index] = SequenceDelta(d.index, prev.token_ids + d.token_ids, d.finish, logprobs)
     return StepOutput(tuple(by_index.values()), second.finished)
 
 
@@ -215,7 +220,7 @@ class EngineClient:
         stream = self._streams.get(request_id)
         if stream is None:
             return  # cancelled meanwhile
-        deltas = tuple(SequenceDelta(o[0], o[1], Finish(o[2])) for o in outputs)
+        deltas = tuple(SequenceDelta(o[0], o[1], Finish(o[2]), o[3]) for o in outputs)
         if status == Status.RUNNING:
             stream._push(StepOutput(deltas, False))
             return

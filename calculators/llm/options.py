@@ -43,8 +43,10 @@ class LLMOptions(Options):
 
     def unsupported(self) -> list[str]:
         """Options set here that this version does not serve (each needs its own work)."""
-        names = ["draft_models_path", "response_parser", "tool_parser", "reasoning_parser", "cache_eviction_config"]
+        names = ["draft_models_path", "response_parser", "cache_eviction_config"]
         found = [n for n in names if getattr(self, n) is not None]
+        if self.enable_tool_guided_generation:
+            found.append("enable_tool_guided_generation")
         if self.pipeline_type not in (None, "LM_CB", "AUTO"):
             found.append(f"pipeline_type={self.pipeline_type}")
         return found

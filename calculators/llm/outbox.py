@@ -16,7 +16,7 @@ from calculators.llm.protocol import Status
 class Outbox:
     def __init__(self, interval_s: float = 0.0) -> None:
         self.interval_s = interval_s
-        # request id -> [status, {choice index: [token ids, finish]}, error message | None]
+        # request id -> [status, {choice index: [token ids, finish, logprobs | None]}, error message | None]
         self._pending: dict[int, list[Any]] = {}
         self._started: set[int] = set()  # requests whose first tokens have gone out
         self._urgent = False
@@ -33,13 +33,15 @@ class Outbox:
             if len(update) > 3:
                 entry[2] = update[3]
             sequences: dict[int, list[Any]] = entry[1]
-            for index, token_ids, finish, _logprobs in outputs:
+            for index, token_ids, finish, logprobs in outputs:
                 sequence = sequences.get(index)
                 if sequence is None:
-                    sequences[index] = [list(token_ids), finish]
+                    sequences[index] = [list(token_ids), finish, None if logprobs is None else list(logprobs)]
                 else:
                     sequence[0].extend(token_ids)
                     sequence[1] = finish
+                    if logprobs is not None:
+                        sequence[2] = (sequence[2] or []) + list(logprobs)
             if status != Status.RUNNING:
                 self._urgent = True
                 self._started.discard(request_id)
@@ -57,7 +59,7 @@ class Outbox:
     def take(self, now: float) -> list[list[Any]]:
         updates = []
         for request_id, (status, sequences, error) in self._pending.items():
-            outputs = [[index, tokens, finish, None] for index, (tokens, finish) in sequences.items()]
+            outputs = [[index, tokens, finish, logprobs] for index, (tokens, finish, logprobs) in sequences.items()]
             update = [request_id, status, outputs]
             if error is not None:
                 update.append(error)

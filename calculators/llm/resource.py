@@ -7,11 +7,14 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from calculators.llm.engine_client import EngineClient
 from calculators.llm.model_files import ModelTokenizer
 from calculators.llm.options import LLMOptions
 from calculators.llm.worker import WorkerSpec
+from calculators.openai.parsed_text import ParsedText
+from calculators.parsers import OutputParser, prompt_opens_reasoning
 from graphs.calculator import ResourceContext
 from graphs.errors import UnavailableError
 
@@ -29,6 +32,20 @@ class LLMResource:
     @property
     def context_length(self) -> int | None:
         return self.tokenizer.context_length
+
+    def output_shaper(self, parse_tools: bool, template_kwargs: dict[str, Any]) -> Any:
+        """A text shaper for chat output (the node's reasoning / tool parsers), or None for plain
+        text. Whether the output starts inside a reasoning block depends on the template's
+        generation prompt (e.g. `enable_thinking`), so that prompt is rendered once to see."""
+        tool_parser = self.options.tool_parser if parse_tools else None
+        reasoning_parser = self.options.reasoning_parser
+        if tool_parser is None and reasoning_parser is None:
+            return None
+        starts_in_reasoning = False
+        if reasoning_parser is not None and self.tokenizer.chat_template:
+            probe = self.tokenizer.render_chat([{"role": "user", "content": "?"}], add_generation_prompt=True, **template_kwargs)
+            starts_in_reasoning = prompt_opens_reasoning(probe)
+        return ParsedText(OutputParser(tool_parser, reasoning_parser, starts_in_reasoning))
 
     def stats(self) -> dict[str, object]:
         """Engine figures for /debug/stats: requests in flight here and in the worker."""
@@ -65,6 +82,10 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
     unsupported = options.unsupported()
     if unsupported:
         raise UnavailableError(f"node {ctx.node_name!r}: options not supported yet: {', '.join(unsupported)}")
+    try:  # unknown parser names fail the servable at load, not each request
+        OutputParser(options.tool_parser, options.reasoning_parser)
+    except ValueError as exc:
+        raise UnavailableError(f"node {ctx.node_name!r}: {exc}") from None
     model_dir = (ctx.base_path / options.models_path).resolve()
     if not (model_dir / "openvino_model.xml").is_file():
         raise UnavailableError(f"no OpenVINO model (openvino_model.xml) in {model_dir}")

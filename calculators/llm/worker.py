@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from calculators.llm.generation_config import JSON_SCHEMA_KEY
 from calculators.llm.outbox import Outbox
 from calculators.llm.protocol import Finish, FromWorker, Status, ToWorker, decode, encode
 
@@ -68,6 +69,8 @@ class _Engine:
         self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0}
         self.outbox = Outbox(spec.stream_interval_s)
         self.expected = 0  # requests announced by the server and not added yet
+        self.beam_width: dict[int, int] = {}  # beam-search requests: how many sequences to return
+        self.wants_logprobs: dict[int, bool] = {}
         # per request: engine sequence id -> index in the response's `choices`
         self.seq_index: dict[int, dict[int, int]] = {}
         status = ov_genai.GenerationStatus
@@ -113,13 +116,21 @@ class _Engine:
         import openvino as ov
 
         try:
+            json_schema = kwargs.pop(JSON_SCHEMA_KEY, None)
+            if "stop_token_ids" in kwargs:  # a set over there; the model's own stay in it
+                kwargs["stop_token_ids"] = set(kwargs["stop_token_ids"]) | set(self.defaults.get("stop_token_ids", ()))
             config = self.ov_genai.GenerationConfig(**self.defaults)
             config.update_generation_config(**kwargs)
+            if json_schema is not None:
+                config.structured_output_config = self.ov_genai.StructuredOutputConfig(json_schema=json_schema)
             config.validate()
             tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
             self.handles[request_id] = self.pipe.add_request(request_id, tensor, config)
             self.counts["added"] += 1
             self.seq_index[request_id] = {}
+            self.wants_logprobs[request_id] = config.logprobs > 0
+            if config.num_beams > 1:  # beams arrive once, ranked: keep the best num_return_sequences
+                self.beam_width[request_id] = config.num_return_sequences
         except Exception as exc:  # the engine refused this request only; others go on
             self.send([FromWorker.REJECTED, request_id, str(exc)])
 
@@ -132,9 +143,14 @@ class _Engine:
             outputs: list[Any] = []
             if handle.can_read():
                 indices = self.seq_index[request_id]
-                for seq_id, out in handle.read().items():
+                read = list(handle.read().items())
+                keep = self.beam_width.get(request_id)
+                if keep is not None:  # best beams first
+                    read = sorted(read, key=lambda item: item[1].score, reverse=True)[:keep]
+                for seq_id, out in read:
                     index = indices.setdefault(seq_id, len(indices))
-                    outputs.append([index, list(out.generated_ids), self.finish_map.get(out.finish_reason, Finish.NONE), None])
+                    logprobs = list(out.generated_log_probs) if self.wants_logprobs.get(request_id) else None
+                    outputs.append([index, list(out.generated_ids), self.finish_map.get(out.finish_reason, Finish.NONE), logprobs])
             if status != Status.RUNNING:
                 done.append(request_id)
             if outputs or status != Status.RUNNING:
@@ -143,6 +159,8 @@ class _Engine:
         for request_id in done:
             del self.handles[request_id]
             del self.seq_index[request_id]
+            self.beam_width.pop(request_id, None)
+            self.wants_logprobs.pop(request_id, None)
         return updates
 
     def stats(self, step_s: float = 0.0) -> dict[str, Any]:

@@ -1,12 +1,13 @@
 """OpenAI request bodies as pydantic models: the edge where untrusted JSON becomes data.
 
 Unknown fields are refused (never silently ignored) so a client learns at once that a knob
-it relies on does nothing here.
+it relies on does nothing here. Fields we parse but cannot honour in some combination are
+refused with a clear message by `calculators.openai.support.check_supported`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
@@ -17,30 +18,102 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Open(BaseModel):
+    """Nested objects whose extra keys clients send freely (e.g. `image_url.detail`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
 class TextPart(_Model):
     type: Literal["text"]
     text: str
 
 
+class ImageUrl(_Open):
+    url: str
+
+
+class ImagePart(_Model):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class FunctionCall(_Model):
+    name: str
+    arguments: str | dict[str, Any]  # OpenAI sends a JSON string; some clients send the object
+
+
+class ToolCall(_Model):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(_Model):
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart] | None = None
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None  # assistant turns that called tools
+    tool_call_id: str | None = None  # tool turns: which call this answers
+    reasoning_content: str | None = None  # accepted in history (dropped from the prompt)
 
     def text(self) -> str:
         if self.content is None:
             return ""
         if isinstance(self.content, str):
             return self.content
-        return "".join(part.text for part in self.content)
+        return "".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    def has_images(self) -> bool:
+        return isinstance(self.content, list) and any(isinstance(part, ImagePart) for part in self.content)
+
+
+class FunctionDefinition(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(_Model):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(_Model):
+    name: str
+
+
+class NamedToolChoice(_Model):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaFormat(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str
+    description: str | None = None
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Model):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
 
 
 class StreamOptions(_Model):
     include_usage: StrictBool = False
+    continuous_usage_stats: StrictBool = False  # vLLM's; accepted, usage stays on the last chunk
 
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
+TokenId = Annotated[int, Field(ge=0)]
 
 
 class SamplingParams(_Model):
@@ -57,13 +130,21 @@ class SamplingParams(_Model):
     n: Annotated[int, Field(ge=1, le=128)] = 1
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
+    logit_bias: dict[str, float] | None = None  # refused unless empty: the engine has no logit bias
     user: str | None = None  # accepted: an end-user id for abuse tracking; it changes no output
+    response_format: ResponseFormat | None = None
     # extras, as in OVMS and vLLM
+    best_of: Annotated[int, Field(ge=1, le=128)] | None = None  # > 1: beam search with that many beams
+    num_beams: Annotated[int, Field(ge=1, le=128)] | None = None  # alias of best_of
+    length_penalty: float | None = None
     top_k: Annotated[int, Field(ge=-1)] | None = None
     min_p: Probability | None = None
     repetition_penalty: Annotated[float, Field(gt=0.0)] | None = None
+    min_tokens: Annotated[int, Field(ge=0)] | None = None
+    stop_token_ids: Annotated[list[TokenId], Field(max_length=64)] | None = None
     ignore_eos: StrictBool = False
     include_stop_str_in_output: StrictBool = False
+    skip_special_tokens: StrictBool = True
 
     @field_validator("stop")
     @classmethod
@@ -82,20 +163,43 @@ class SamplingParams(_Model):
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
 
+    @property
+    def beams(self) -> int:
+        """Beam width: best_of (or num_beams) above 1 means beam search."""
+        return max(self.best_of or 1, self.num_beams or 1)
+
 
 class ChatCompletionRequest(SamplingParams):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    logprobs: StrictBool = False
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: StrictBool | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    add_generation_prompt: StrictBool = True
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
+    @property
+    def wants_logprobs(self) -> bool:
+        return self.logprobs
+
 
 class CompletionRequest(SamplingParams):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
+    logprobs: Annotated[int, Field(ge=0, le=5)] | None = None
+    echo: StrictBool = False
+    suffix: str | None = None  # refused unless empty: no fill-in-the-middle here
 
     def token_limit(self) -> int | None:
         return self.max_tokens
 
     def prompt_text(self) -> str:
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+
+    @property
+    def wants_logprobs(self) -> bool:
+        return self.logprobs is not None

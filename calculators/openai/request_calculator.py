@@ -9,6 +9,7 @@ import uuid
 from pydantic import ValidationError
 
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
+from calculators.openai.support import check_supported
 from calculators.packets import GenerationRequest, HttpRequestPayload
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
@@ -55,8 +56,7 @@ class OpenAIRequestCalculator(Calculator):
             params = schema.model_validate(payload.body)
         except ValidationError as exc:
             raise _describe(exc) from None
-        if params.stream_options is not None and not params.stream:
-            raise InvalidRequestError("stream_options is only allowed when stream is true", param="stream_options")
+        check_supported(params)
         prefix = "chatcmpl-" if payload.endpoint == "chat/completions" else "cmpl-"
         request = GenerationRequest(payload.endpoint, params, prefix + uuid.uuid4().hex, int(time.time()))
         self.ctx.emit("REQUEST", request, inputs.timestamp)

@@ -6,7 +6,11 @@ from typing import Any
 
 import msgspec
 
-from calculators.packets import GenerationRequest, HttpResponsePayload, TextChunk
+from calculators.llm.resource import LLMResource
+from calculators.openai import shapes
+from calculators.openai.choice import ChoiceOutput, ForcedToolCalls, PlainText, TextShaper
+from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
+from calculators.packets import GenerationRequest, HttpResponsePayload, TextChunk, TextDelta
 from graphs import Calculator, Contract, InputSet, default_registry
 
 _json = msgspec.json.Encoder()
@@ -17,30 +21,54 @@ def sse(event: dict[str, Any]) -> bytes:
     return b"data: " + _json.encode(event) + b"\n\n"
 
 
+def text_shaper(params: ChatCompletionRequest | CompletionRequest, llm: LLMResource | None) -> TextShaper:
+    """How generated text becomes a message: plain, forced tool calls (JSON), or parsed."""
+    if not isinstance(params, ChatCompletionRequest):
+        return PlainText()
+    choice = params.tool_choice
+    if params.tools and choice is not None and choice not in ("none", "auto"):
+        return ForcedToolCalls(None if isinstance(choice, str) else choice.function.name)
+    if llm is not None:
+        parse_tools = bool(params.tools) and choice != "none"
+        shaper = llm.output_shaper(parse_tools, params.chat_template_kwargs or {})
+        if shaper is not None:
+            return shaper
+    return PlainText()
+
+
 @default_registry.calculator()
 class OpenAIResponseCalculator(Calculator):
     """OpenAI's exact shapes: `chat.completion` / `text_completion` bodies, or chunks where the
     first of each choice carries the role, the last its `finish_reason`, then (with
     `stream_options.include_usage`) a `choices: []` usage chunk, then `data: [DONE]`.
-    Nothing is sent before the first token: errors up to then keep their HTTP status.
+    Nothing is sent before the first token: errors up to then keep their HTTP status. With the
+    optional `LLM` side packet, the servable's tool and reasoning parsers shape chat messages.
 
     Example node:
         node { calculator: "OpenAIResponseCalculator" input_stream: "REQUEST:request"
-               input_stream: "TEXT:text" output_stream: "HTTP_RESPONSE_PAYLOAD:output" }
+               input_stream: "TEXT:text" input_side_packet: "LLM:llm"
+               output_stream: "HTTP_RESPONSE_PAYLOAD:output" }
     """
 
     inline = True  # pure computation per packet: runs in the sender's turn
-    contract = Contract.of(inputs=("REQUEST", "TEXT"), outputs=("HTTP_RESPONSE_PAYLOAD",))
+    contract = Contract.of(inputs=("REQUEST", "TEXT"), outputs=("HTTP_RESPONSE_PAYLOAD",), side_packets=("LLM",), optional=("LLM",))
 
     _request: GenerationRequest
 
     async def open(self) -> None:
-        self._texts: dict[int, list[str]] = {}
-        self._finish: dict[int, str] = {}
+        self._choices: dict[int, ChoiceOutput] = {}
         self._completion_tokens = 0
         self._prompt_tokens = 0
-        self._started: set[int] = set()
         self._frame: tuple[bytes, bytes] | None = None
+
+    def _choice(self, index: int) -> ChoiceOutput:
+        choice = self._choices.get(index)
+        if choice is None:
+            params = self._request.params
+            echo = params.prompt_text() if isinstance(params, CompletionRequest) and params.echo else ""
+            shaper = text_shaper(params, self.ctx.side_packets.get("LLM"))
+            choice = self._choices[index] = ChoiceOutput(index, shaper, echo)
+        return choice
 
     async def process(self, inputs: InputSet) -> None:
         if "REQUEST" in inputs:
@@ -49,22 +77,22 @@ class OpenAIResponseCalculator(Calculator):
         if chunk is None:
             return
         self._prompt_tokens = chunk.prompt_tokens
+        events: list[bytes] = []
         for delta in chunk.deltas:
             self._completion_tokens += delta.token_count
-            if delta.finish_reason is not None:
-                self._finish[delta.index] = delta.finish_reason
-        done = len(self._finish) == self._request.params.n
+            choice = self._choice(delta.index)
+            first = not choice.started
+            choice.started = True
+            shaped = choice.add(delta)
+            if self._request.stream:
+                events += self._stream_events(choice, delta, shaped, first)
+        done = len(self._choices) == self._request.params.n and all(c.finish_reason for c in self._choices.values())
         if self._request.stream:
-            body = b"".join(self._stream_events(chunk))
-            if done:
-                body += self._stream_tail()
+            body = b"".join(events) + (self._stream_tail() if done else b"")
             if body:
                 self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(body, True))
-        else:
-            for delta in chunk.deltas:
-                self._texts.setdefault(delta.index, []).append(delta.text)
-            if done:
-                self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(_json.encode(self._unary_body()), False))
+        elif done:
+            self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(_json.encode(self._unary_body()), False))
 
     # -- shapes -------------------------------------------------------------------------
     @property
@@ -74,59 +102,72 @@ class OpenAIResponseCalculator(Calculator):
     def _envelope(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         r = self._request
         obj = ("chat.completion" if self._chat else "text_completion") + (".chunk" if r.stream and self._chat else "")
-        body: dict[str, Any] = {"id": r.id, "object": obj, "created": r.created, "model": r.params.model, "choices": choices}
+        body: dict[str, Any] = {
+            "id": r.id,
+            "object": obj,
+            "created": r.created,
+            "model": r.params.model,
+            "system_fingerprint": shapes.SYSTEM_FINGERPRINT,
+            "choices": choices,
+        }
         if r.stream and r.params.include_usage:
             body["usage"] = None
         return body
 
-    def _usage(self) -> dict[str, int]:
-        return {
-            "prompt_tokens": self._prompt_tokens,
-            "completion_tokens": self._completion_tokens,
-            "total_tokens": self._prompt_tokens + self._completion_tokens,
-        }
+    def _logprobs(self, entries: list[Any], first_offset: int) -> dict[str, Any] | None:
+        if not self._request.params.wants_logprobs:
+            return None
+        return shapes.chat_logprobs(entries) if self._chat else shapes.completion_logprobs(entries, first_offset)
 
     def _unary_body(self) -> dict[str, Any]:
         choices = []
         for index in range(self._request.params.n):
-            text = "".join(self._texts.get(index, []))
-            finish = self._finish.get(index, "stop")
+            choice = self._choices.get(index) or ChoiceOutput(index, PlainText())
+            body: dict[str, Any] = {"index": index}
             if self._chat:
-                choices.append(
-                    {"index": index, "message": {"role": "assistant", "content": text}, "logprobs": None, "finish_reason": finish}
-                )
+                body["message"] = choice.message()
             else:
-                choices.append({"index": index, "text": text, "logprobs": None, "finish_reason": finish})
-        body = self._envelope(choices)
-        body["usage"] = self._usage()
-        return body
+                body["text"] = choice.text
+            body["logprobs"] = self._logprobs(choice.logprobs, len(choice.prefix))
+            body["finish_reason"] = choice.finish_reason or "stop"
+            choices.append(body)
+        envelope = self._envelope(choices)
+        envelope["usage"] = shapes.usage(self._prompt_tokens, self._completion_tokens)
+        return envelope
 
-    def _stream_events(self, chunk: TextChunk) -> list[bytes]:
-        """SSE events for one step. The envelope (id, object, created, model) is encoded once
-        per request; per token only the choice is encoded."""
+    def _stream_events(self, choice: ChoiceOutput, delta: TextDelta, shaped: list[dict[str, Any]], first: bool) -> list[bytes]:
+        """SSE events for one choice's step. The envelope (id, object, created, model) is
+        encoded once per request; per token only the choice is encoded."""
         if self._frame is None:
             self._frame = self._stream_frame()
         head, tail = self._frame
+        index = choice.index
+        logprobs = None
+        if delta.logprobs:
+            logprobs = self._logprobs(list(delta.logprobs), choice.offset)
+            choice.offset += sum(len(entry.token) for entry in delta.logprobs)
+        if not self._chat:
+            text = choice.prefix + delta.text if first else delta.text  # echo: the prompt comes first
+            if not (text or delta.finish_reason is not None or logprobs is not None):
+                return []
+            body = {"index": index, "text": text, "logprobs": logprobs, "finish_reason": delta.finish_reason}
+            return [head + _json.encode(body) + tail]
         events = []
-        for delta in chunk.deltas:
-            if self._chat:
-                if delta.index not in self._started:
-                    self._started.add(delta.index)
-                    role = {"index": delta.index, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
-                    events.append(head + _json.encode(role) + tail)
-                if delta.text:
-                    content = {"index": delta.index, "delta": {"content": delta.text}, "logprobs": None, "finish_reason": None}
-                    events.append(head + _json.encode(content) + tail)
-                if delta.finish_reason is not None:
-                    end = {"index": delta.index, "delta": {}, "logprobs": None, "finish_reason": delta.finish_reason}
-                    events.append(head + _json.encode(end) + tail)
-            elif delta.text or delta.finish_reason is not None:
-                choice = {"index": delta.index, "text": delta.text, "logprobs": None, "finish_reason": delta.finish_reason}
-                events.append(head + _json.encode(choice) + tail)
+        if first:
+            role = {"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
+            events.append(head + _json.encode(role) + tail)
+        for number, part in enumerate(shaped):
+            body = {"index": index, "delta": part, "logprobs": logprobs if number == 0 else None, "finish_reason": None}
+            events.append(head + _json.encode(body) + tail)
+        if not shaped and logprobs is not None:  # tokens whose text is held back still report
+            events.append(head + _json.encode({"index": index, "delta": {}, "logprobs": logprobs, "finish_reason": None}) + tail)
+        if delta.finish_reason is not None:
+            end = {"index": index, "delta": {}, "logprobs": None, "finish_reason": choice.finish_reason}
+            events.append(head + _json.encode(end) + tail)
         return events
 
     def _stream_frame(self) -> tuple[bytes, bytes]:
-        """`data: {…,"choices":[` and `]…}\n\n`: the bytes around one choice in every chunk."""
+        """`data: {…,"choices":[` and `]…}\\n\\n`: the bytes around one choice in every chunk."""
         marker = {"__choice__": 0}
         whole = b"data: " + _json.encode(self._envelope([marker])) + b"\n\n"
         head, tail = whole.split(_json.encode(marker))
@@ -136,6 +177,6 @@ class OpenAIResponseCalculator(Calculator):
         tail = b""
         if self._request.params.include_usage:
             body = self._envelope([])
-            body["usage"] = self._usage()
+            body["usage"] = shapes.usage(self._prompt_tokens, self._completion_tokens)
             tail += sse(body)
         return tail + DONE

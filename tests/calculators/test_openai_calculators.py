@@ -166,6 +166,7 @@ async def test_chat_unary_body() -> None:
         "object": "chat.completion",
         "created": CREATED,
         "model": "tiny",
+        "system_fingerprint": "ovserve-0.1.0",
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "This is a test."}, "logprobs": None, "finish_reason": "stop"}
         ],
@@ -183,6 +184,7 @@ async def test_completion_unary_body() -> None:
         "object": "text_completion",
         "created": CREATED,
         "model": "tiny",
+        "system_fingerprint": "ovserve-0.1.0",
         "choices": [{"index": 0, "text": " Paris.", "logprobs": None, "finish_reason": "length"}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
     }
@@ -237,6 +239,7 @@ async def test_chat_stream_with_usage() -> None:
         "object": "chat.completion.chunk",
         "created": CREATED,
         "model": "tiny",
+        "system_fingerprint": "ovserve-0.1.0",
         "choices": [],
         "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9},
     }

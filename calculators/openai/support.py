@@ -1,0 +1,72 @@
+"""What a request may combine: every field we parse but cannot honour in some combination is
+refused here with a 400 that says what is not supported (never silently ignored)."""
+
+from __future__ import annotations
+
+from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
+from graphs.errors import InvalidRequestError
+
+
+def check_supported(params: ChatCompletionRequest | CompletionRequest) -> None:
+    if params.stream_options is not None and not params.stream:
+        raise InvalidRequestError("stream_options is only allowed when stream is true", param="stream_options")
+    if params.logit_bias:
+        raise InvalidRequestError("logit_bias is not supported: the engine has no per-token bias", param="logit_bias")
+    if params.beams > 1:
+        param = "best_of" if params.best_of else "num_beams"
+        if params.stream:
+            raise InvalidRequestError(f"{param} > 1 (beam search) cannot stream: the beams are ranked at the end", param=param)
+        if params.beams < params.n:
+            raise InvalidRequestError(f"{param} ({params.beams}) must be at least n ({params.n})", param=param)
+        if params.temperature is not None and params.temperature > 0:
+            raise InvalidRequestError(f"{param} > 1 is beam search; it does not combine with sampling (temperature > 0)", param=param)
+    if params.response_format is not None:
+        fmt = params.response_format
+        if fmt.type == "json_schema" and (fmt.json_schema is None or fmt.json_schema.json_schema is None):
+            raise InvalidRequestError("response_format json_schema needs json_schema.schema", param="response_format.json_schema")
+    if isinstance(params, ChatCompletionRequest):
+        _check_chat(params)
+    else:
+        _check_completion(params)
+
+
+def _check_chat(params: ChatCompletionRequest) -> None:
+    if params.top_logprobs:
+        raise InvalidRequestError(
+            "top_logprobs above 0 is not supported: the engine reports the log-probability of the chosen token only",
+            param="top_logprobs",
+        )
+    if params.top_logprobs is not None and not params.logprobs:
+        raise InvalidRequestError("top_logprobs needs logprobs: true", param="top_logprobs")
+    if params.logprobs and params.beams > 1:
+        raise InvalidRequestError("logprobs with beam search is not supported", param="logprobs")
+    for index, message in enumerate(params.messages):
+        if message.has_images():
+            raise InvalidRequestError(
+                "image_url content parts need a vision model; this model takes text only", param=f"messages.{index}.content"
+            )
+        if message.role == "tool" and not message.tool_call_id:
+            raise InvalidRequestError("a tool message needs tool_call_id", param=f"messages.{index}.tool_call_id")
+    choice = params.tool_choice
+    if choice is not None and choice != "none" and not params.tools:
+        raise InvalidRequestError("tool_choice needs tools", param="tool_choice")
+    if choice is not None and not isinstance(choice, str):
+        names = [tool.function.name for tool in params.tools or []]
+        if choice.function.name not in names:
+            raise InvalidRequestError(f"tool_choice names {choice.function.name!r}, which is not among the tools", param="tool_choice")
+    if params.tools and params.response_format is not None and params.response_format.type != "text":
+        if choice not in (None, "none"):
+            raise InvalidRequestError("response_format does not combine with tools", param="response_format")
+
+
+def _check_completion(params: CompletionRequest) -> None:
+    if params.logprobs is not None and params.logprobs > 1:
+        raise InvalidRequestError(
+            "logprobs above 1 is not supported: the engine reports the log-probability of the chosen token only", param="logprobs"
+        )
+    if params.logprobs is not None and params.beams > 1:
+        raise InvalidRequestError("logprobs with beam search is not supported", param="logprobs")
+    if params.echo and params.logprobs is not None:
+        raise InvalidRequestError("echo with logprobs is not supported (prompt log-probabilities)", param="echo")
+    if params.suffix:
+        raise InvalidRequestError("suffix (fill-in-the-middle) is not supported", param="suffix")

@@ -1,0 +1,145 @@
+"""OpenAI parameters beyond the basics, through the real SDK and raw HTTP on the tiny model:
+logprobs, beams, echo, token limits, special tokens, structured output, refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
+from tests.e2e.server import Server
+from tests.e2e.test_http import assert_openai_error, post
+
+TEST_PROMPT = "Say this is a test"
+CHAT = "/v3/chat/completions"
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=server.base_url + "/v3", api_key="unused", max_retries=0) as sdk:
+        yield sdk
+
+
+def chat(client: openai.OpenAI, prompt: str, **kwargs: Any) -> Any:
+    return client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": prompt}], **kwargs)
+
+
+def test_chat_logprobs_unary_and_streaming(client: openai.OpenAI) -> None:
+    completion = chat(client, TEST_PROMPT, logprobs=True)
+    choice = completion.choices[0]
+    entries = choice.logprobs.content
+    assert len(entries) == completion.usage.completion_tokens  # one per generated token (the end token too)
+    assert all(e.logprob <= 0 and e.top_logprobs == [] for e in entries)
+    assert "".join(e.token for e in entries).startswith(TINY_PROMPTS[TEST_PROMPT])  # the tokens spell the text
+    assert all(bytes(e.bytes).decode("utf-8", "replace") == e.token for e in entries)
+    assert math.exp(sum(e.logprob for e in entries)) > 0.5  # the trained answer is likely
+    streamed = [c for c in chat(client, TEST_PROMPT, logprobs=True, stream=True) if c.choices and c.choices[0].logprobs]
+    tokens = [e.token for c in streamed for e in c.choices[0].logprobs.content]
+    assert tokens == [e.token for e in entries]
+
+
+def test_completion_logprobs(client: openai.OpenAI) -> None:
+    prompt = "The capital of France is"
+    completion = client.completions.create(model="tiny", prompt=prompt, max_tokens=4, logprobs=1)
+    lp = completion.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.text_offset) == completion.usage.completion_tokens
+    assert all(x <= 0 for x in lp.token_logprobs)
+    assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+    assert "".join(lp.tokens).startswith(completion.choices[0].text)
+
+
+def test_echo_prepends_the_prompt(client: openai.OpenAI) -> None:
+    prompt = "The capital of France is"
+    completion = client.completions.create(model="tiny", prompt=prompt, max_tokens=4, echo=True)
+    assert completion.choices[0].text.startswith(prompt + TINY_COMPLETIONS[prompt][:4])
+    streamed = "".join(
+        c.choices[0].text for c in client.completions.create(model="tiny", prompt=prompt, max_tokens=4, echo=True, stream=True)
+    )
+    assert streamed == completion.choices[0].text
+
+
+def test_beam_search_returns_n_ranked_choices(client: openai.OpenAI) -> None:
+    completion = client.completions.create(model="tiny", prompt="The capital of France is", max_tokens=6, n=2, best_of=3)
+    assert [c.index for c in completion.choices] == [0, 1]
+    assert completion.choices[0].text.startswith(" Paris")  # the best beam is the trained answer
+    assert completion.choices[0].text != completion.choices[1].text
+    beams = chat(client, TEST_PROMPT, extra_body={"best_of": 2, "length_penalty": 1.0})
+    assert beams.choices[0].message.content == TINY_PROMPTS[TEST_PROMPT]
+
+
+def test_min_tokens_and_stop_token_ids(client: openai.OpenAI, tiny_model_dir: Any) -> None:
+    short = chat(client, TEST_PROMPT)
+    assert short.choices[0].finish_reason == "stop"
+    longer = chat(client, TEST_PROMPT, max_tokens=20, extra_body={"min_tokens": short.usage.completion_tokens + 3})
+    assert longer.usage.completion_tokens >= short.usage.completion_tokens + 3  # the end token was held off
+    from calculators.llm.model_files import ModelTokenizer
+
+    tokenizer = ModelTokenizer.load(tiny_model_dir)
+    test_id = tokenizer.encode(" test", add_special_tokens=False)[0]
+    cut = chat(client, TEST_PROMPT, extra_body={"stop_token_ids": [test_id]})
+    assert cut.choices[0].finish_reason == "stop"
+    assert TINY_PROMPTS[TEST_PROMPT].startswith(cut.choices[0].message.content)
+    assert len(cut.choices[0].message.content) < len(TINY_PROMPTS[TEST_PROMPT])
+
+
+def test_skip_special_tokens_false_shows_the_end_token(client: openai.OpenAI) -> None:
+    shown = chat(client, TEST_PROMPT, extra_body={"skip_special_tokens": False})
+    assert shown.choices[0].message.content == TINY_PROMPTS[TEST_PROMPT] + "<|im_end|>"
+
+
+def test_response_format_json_schema_is_followed(client: openai.OpenAI) -> None:
+    from serving import model_builder
+
+    prompt = getattr(model_builder, "TINY_JSON_PROMPT", None)
+    if prompt is None:
+        pytest.skip("the demo model has not learnt a JSON answer yet")
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "color": {"type": "string"}},
+        "required": ["name", "age", "color"],
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "cat", "schema": schema}}
+    completion = chat(client, prompt, max_tokens=60, response_format=fmt)
+    value = json.loads(completion.choices[0].message.content)
+    assert set(value) == {"name", "age", "color"} and isinstance(value["age"], int)
+    parsed = client.chat.completions.parse(model="tiny", messages=[{"role": "user", "content": prompt}], max_tokens=60, response_format=fmt)
+    assert parsed.choices[0].message.content == completion.choices[0].message.content
+
+
+def test_system_fingerprint_and_ids_in_every_chunk(client: openai.OpenAI) -> None:
+    chunks = list(chat(client, TEST_PROMPT, stream=True))
+    assert {c.system_fingerprint for c in chunks} == {"ovserve-0.1.0"}
+    assert len({c.id for c in chunks}) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"logit_bias": {"5": 10}}, "logit_bias"),
+        ({"logprobs": True, "top_logprobs": 3}, "top_logprobs"),
+        ({"best_of": 2, "stream": True}, "best_of"),
+        ({"best_of": 2, "n": 3}, "best_of"),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"response_format": {"type": "json_schema"}}, "response_format.json_schema"),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/cat.png"}}]}]},
+            "messages.0.content",
+        ),
+        ({"messages": [{"role": "tool", "content": "18 degrees"}]}, "messages.0.tool_call_id"),
+    ],
+)
+def test_unsupported_combinations_are_clear_400s(server: Server, extra: dict[str, Any], param: str) -> None:
+    body = {"model": "tiny", "messages": [{"role": "user", "content": TEST_PROMPT}], **extra}
+    status, _, reply = post(server, CHAT, body)
+    assert_openai_error(status, reply, 400, param)
+
+
+def test_completion_refusals(server: Server) -> None:
+    for extra, param in (({"logprobs": 3}, "logprobs"), ({"echo": True, "logprobs": 1}, "echo"), ({"suffix": "end"}, "suffix")):
+        status, _, reply = post(server, "/v3/completions", {"model": "tiny", "prompt": "The capital", **extra})
+        assert_openai_error(status, reply, 400, param)
