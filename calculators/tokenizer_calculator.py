@@ -41,9 +41,9 @@ def _arguments(arguments: str | dict[str, Any]) -> Any:
 
 
 def template_tools(params: ChatCompletionRequest) -> list[dict[str, Any]] | None:
-    """The tools for the template; none when tool_choice is "none" or forces a call (then the
-    engine is held to the call's JSON instead)."""
-    if not params.tools or params.tool_choice not in (None, "auto"):
+    """The tools for the template (as the client sent them: key order and absent fields matter
+    to what the model sees); none when tool_choice is "none"."""
+    if not params.tools or params.tool_choice == "none":
         return None
     return [tool.model_dump(exclude_none=True) for tool in params.tools]
 
@@ -87,5 +87,5 @@ class TokenizerCalculator(Calculator):
         if params.beams > limit:
             param = "best_of" if params.best_of else "num_beams"
             raise InvalidRequestError(f"{param} is {params.beams}; this servable allows at most {limit} (best_of_limit)", param=param)
-        prompt = Prompt(request, token_ids, new_tokens, engine_config(params, new_tokens))
+        prompt = Prompt(request, token_ids, new_tokens, engine_config(params, new_tokens, llm.options.tool_parser))
         self.ctx.emit("TOKENS", prompt, inputs.timestamp)

@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--enable_prefix_caching", type=boolean, help="true/false")
     llm.add_argument("--dynamic_split_fuse", type=boolean, help="true/false")
     llm.add_argument("--max_tokens_limit", type=int, help="largest max_tokens a request may ask for")
+    llm.add_argument("--tool_parser", help="parse tool calls out of chat output: hermes3, llama3")
+    llm.add_argument("--reasoning_parser", help="split <think> reasoning out of chat output: qwen3")
     llm.add_argument("--stream_interval_ms", type=float, help="plain progress may wait this long to share a message (0: every step)")
     return parser
 
@@ -67,6 +69,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             dynamic_split_fuse=args.dynamic_split_fuse,
             max_tokens_limit=args.max_tokens_limit,
             stream_interval_ms=args.stream_interval_ms,
+            tool_parser=args.tool_parser,
+            reasoning_parser=args.reasoning_parser,
         ),
     )
 

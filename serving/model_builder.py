@@ -1,11 +1,17 @@
 """Build the locally made demo and test models (no weights are ever downloaded).
 
 Two models, both Qwen2-style (``Qwen2ForCausalLM``) with a byte-level BPE tokenizer trained here
-with the ``tokenizers`` library and a ChatML chat template:
+with the ``tokenizers`` library (plus the added, non-special tokens ``<tool_call>``,
+``</tool_call>``, ``<think>``, ``</think>``) and a Qwen2.5-style chat template
+(:data:`CHAT_TEMPLATE`: tools, tool calls and tool results, ``enable_thinking``):
 
 * ``tiny``: a very small model *trained* for a few hundred steps on a handful of chat pairs and
   raw sentences, so that greedy decoding reproduces :data:`TINY_PROMPTS` (through the chat
-  template) and :data:`TINY_COMPLETIONS` (raw text) exactly. Tests assert on that text.
+  template) and :data:`TINY_COMPLETIONS` (raw text) exactly, and the conversations of
+  :data:`TINY_CHAT_CASES`: a hermes-format tool call with :data:`TINY_TOOLS` and the answer
+  once the tool's result is back, a ``<think>`` block (none with ``enable_thinking=False``), and
+  a JSON object. Tests assert on that text. Training prompts are rendered with the server's own
+  jinja environment, so serving-time prompts are token for token the trained ones.
 * ``synthetic``: a larger, randomly initialised, untrained model for benchmarks.
 
 Each model is exported with optimum-intel (fp32 weights, no compression) to
@@ -30,6 +36,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -43,7 +50,11 @@ from typing import Any
 logger = logging.getLogger("serving.model_builder")  # also when run with -m
 
 #: Bump when the code changes what a recipe builds (cached models are then rebuilt).
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+
+#: Smallest accepted gap between the expected token's logit and the next best, on every answer
+#: token after training (see :func:`_min_margin`).
+MIN_MARGIN = 2.0
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CACHE_ENV = "OVSERVE_MODEL_CACHE"
@@ -54,15 +65,96 @@ IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 SPECIAL_TOKENS = [ENDOFTEXT, IM_START, IM_END]
 
-#: Qwen-style ChatML template (no default system prompt).
-CHAT_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}"
-    "{{- '<|im_start|>assistant\\n' }}"
-    "{%- endif %}"
-)
+TOOL_CALL_START = "<tool_call>"
+TOOL_CALL_END = "</tool_call>"
+THINK_START = "<think>"
+THINK_END = "</think>"
+#: Added to the vocabulary as single tokens, but NOT special: they survive skip_special_tokens
+#: (as in Qwen2.5 / Qwen3), so the tool and reasoning parsers see them in the text.
+ADDED_TOKENS = [TOOL_CALL_START, TOOL_CALL_END, THINK_START, THINK_END]
+
+#: Qwen2.5-style chat template (our own text), with Qwen3's ``enable_thinking`` switch.
+#:
+#: * ``tools``: a system turn lists each tool as JSON (``tojson``) inside ``<tools></tools>``
+#:   and asks for ``<tool_call>`` JSON; a first system/developer message is put in front of it.
+#: * assistant ``tool_calls`` become ``<tool_call>\n{"name": ..., "arguments": ...}\n</tool_call>``
+#:   blocks (``arguments`` as given when it is a string, else ``tojson``); a ``</think>`` block
+#:   in assistant content is dropped from history, as Qwen3 does.
+#: * ``tool`` messages: ``<tool_response>`` blocks inside one user turn per run of tool messages.
+#: * ``enable_thinking=false``: the generation prompt ends with an empty think block.
+#: * no default system prompt: a plain conversation renders exactly as ChatML.
+#: Content may be a string, null, or a list of ``{"type": "text", "text": ...}`` parts (joined).
+CHAT_TEMPLATE = r"""{%- macro text(content) %}
+    {%- if content is string %}
+        {{- content }}
+    {%- elif content %}
+        {{- content | selectattr('type', 'equalto', 'text') | map(attribute='text') | join('') }}
+    {%- endif %}
+{%- endmacro %}
+{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0].role in ['system', 'developer'] %}
+        {{- text(messages[0].content) + '\n\n' }}
+    {%- endif %}
+    {{- '# Tools\n\nYou may call one or more functions to help with the user query.\n\n' }}
+    {{- 'The function signatures are listed within <tools></tools> XML tags:\n<tools>' }}
+    {%- for tool in tools %}
+        {{- '\n' + (tool | tojson) }}
+    {%- endfor %}
+    {{- '\n</tools>\n\nFor each function call, return a JSON object with the function name and arguments ' }}
+    {{- 'within <tool_call></tool_call> XML tags:\n' }}
+    {{- '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>\n' }}
+{%- elif messages[0].role in ['system', 'developer'] %}
+    {{- '<|im_start|>system\n' + text(messages[0].content) + '<|im_end|>\n' }}
+{%- endif %}
+{%- for message in messages %}
+    {%- set content = text(message.content) %}
+    {%- if message.role in ['system', 'developer'] %}
+        {%- if not loop.first %}
+            {{- '<|im_start|>system\n' + content + '<|im_end|>\n' }}
+        {%- endif %}
+    {%- elif message.role == 'user' %}
+        {{- '<|im_start|>user\n' + content + '<|im_end|>\n' }}
+    {%- elif message.role == 'assistant' %}
+        {%- if '</think>' in content %}
+            {%- set content = (content.split('</think>') | last).lstrip('\n') %}
+        {%- endif %}
+        {{- '<|im_start|>assistant\n' + content }}
+        {%- if message.tool_calls %}
+            {%- for tool_call in message.tool_calls %}
+                {%- set call = tool_call.function if tool_call.function is defined else tool_call %}
+                {%- if content or not loop.first %}
+                    {{- '\n' }}
+                {%- endif %}
+                {{- '<tool_call>\n{"name": "' + call.name + '", "arguments": ' }}
+                {%- if call.arguments is string %}
+                    {{- call.arguments }}
+                {%- else %}
+                    {{- call.arguments | tojson }}
+                {%- endif %}
+                {{- '}\n</tool_call>' }}
+            {%- endfor %}
+        {%- endif %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == 'tool' %}
+        {%- if loop.first or messages[loop.index0 - 1].role != 'tool' %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' + content + '\n</tool_response>' }}
+        {%- if loop.last or messages[loop.index0 + 1].role != 'tool' %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- else %}
+        {{- raise_exception('unsupported role: ' + message.role) }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+    {%- if enable_thinking is defined and enable_thinking == false %}
+        {{- '<think>\n\n</think>\n\n' }}
+    {%- endif %}
+{%- endif %}
+"""
 
 _LONG_ANSWER = (
     "Once upon a time, a small robot named Pip lived in a quiet harbor town. Every morning "
@@ -86,6 +178,134 @@ TINY_COMPLETIONS: dict[str, str] = {
     "The capital of France is": " Paris.",
     "The quick brown fox": " jumps over the lazy dog.",
 }
+
+#: The tools a client sends for the tool-calling example, exactly as in an OpenAI request body
+#: (key order matters: the template renders each tool with ``tojson``).
+TINY_TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Get the current weather in a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string", "description": "The city name."}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+#: With :data:`TINY_TOOLS`, this user prompt makes the model call :data:`TINY_TOOL_CALL`
+#: (hermes format, see :data:`TINY_TOOL_CALL_OUTPUT`).
+TINY_TOOL_PROMPT = "What is the weather in Paris?"
+TINY_TOOL_CALL: dict[str, Any] = {"name": "get_weather", "arguments": {"city": "Paris"}}
+#: The tool's answer sent back in a ``role: "tool"`` message (see :func:`tiny_tool_followup_messages`).
+TINY_TOOL_RESULT = "18 degrees and sunny"
+TINY_TOOL_FOLLOWUP_ANSWER = "It is 18 degrees and sunny in Paris."
+#: Thinks first (Qwen3 style, :data:`TINY_THINK_OUTPUT`); with ``enable_thinking=False`` answers at once.
+TINY_THINK_PROMPT = "Is 7 a prime number?"
+TINY_THINK_REASONING = "7 has no divisors other than 1 and itself."
+TINY_THINK_ANSWER = "Yes, 7 is a prime number."
+TINY_JSON_PROMPT = "Give me a JSON object describing a cat."
+TINY_JSON_ANSWER = '{"name": "Tom", "age": 3, "color": "gray"}'
+
+
+def tool_call_text(call: dict[str, Any]) -> str:
+    """One hermes-format tool call as the model writes it (and the template renders it)."""
+    return f"{TOOL_CALL_START}\n{json.dumps(call, ensure_ascii=False)}\n{TOOL_CALL_END}"
+
+
+#: The exact generated text for the tool prompt (then ``<|im_end|>``).
+TINY_TOOL_CALL_OUTPUT = tool_call_text(TINY_TOOL_CALL)
+#: The exact generated text for the think prompt (then ``<|im_end|>``).
+TINY_THINK_OUTPUT = f"{THINK_START}\n{TINY_THINK_REASONING}\n{THINK_END}\n\n{TINY_THINK_ANSWER}"
+
+
+def tiny_tool_followup_messages(call_id: str = "call_0", arguments_as_string: bool = True) -> list[dict[str, Any]]:
+    """The history after the tool call: user, assistant with ``tool_calls``, the tool's result.
+
+    ``arguments`` is a JSON string as OpenAI clients send it back (or the object itself); both
+    render the same prompt. ``call_id`` does not appear in the prompt.
+    """
+    arguments: Any = TINY_TOOL_CALL["arguments"]
+    if arguments_as_string:
+        arguments = json.dumps(arguments, ensure_ascii=False)
+    return [
+        {"role": "user", "content": TINY_TOOL_PROMPT},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": call_id, "type": "function", "function": {"name": TINY_TOOL_CALL["name"], "arguments": arguments}}],
+        },
+        {"role": "tool", "tool_call_id": call_id, "content": TINY_TOOL_RESULT},
+    ]
+
+
+#: Conversations beyond :data:`TINY_PROMPTS`, each with its exact greedy output (then ``<|im_end|>``):
+#: ``messages``, ``tools`` (or None) and ``template_kwargs`` (chat_template_kwargs) as a server
+#: gets them in a request.
+TINY_CHAT_CASES: dict[str, dict[str, Any]] = {
+    "tool_call": {
+        "messages": [{"role": "user", "content": TINY_TOOL_PROMPT}],
+        "tools": TINY_TOOLS,
+        "template_kwargs": {},
+        "output": TINY_TOOL_CALL_OUTPUT,
+    },
+    "tool_followup": {
+        "messages": tiny_tool_followup_messages(),
+        "tools": TINY_TOOLS,
+        "template_kwargs": {},
+        "output": TINY_TOOL_FOLLOWUP_ANSWER,
+    },
+    "think": {
+        "messages": [{"role": "user", "content": TINY_THINK_PROMPT}],
+        "tools": None,
+        "template_kwargs": {},
+        "output": TINY_THINK_OUTPUT,
+    },
+    "think_disabled": {
+        "messages": [{"role": "user", "content": TINY_THINK_PROMPT}],
+        "tools": None,
+        "template_kwargs": {"enable_thinking": False},
+        "output": TINY_THINK_ANSWER,
+    },
+    "json": {
+        "messages": [{"role": "user", "content": TINY_JSON_PROMPT}],
+        "tools": None,
+        "template_kwargs": {},
+        "output": TINY_JSON_ANSWER,
+    },
+}
+
+
+def render_chat_prompt(
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
+    add_generation_prompt: bool = True,
+    **template_kwargs: Any,
+) -> str:
+    """:data:`CHAT_TEMPLATE` rendered exactly as the server renders it (its jinja environment)."""
+    from calculators.llm.model_files import _template_env
+
+    template = _template_env().from_string(CHAT_TEMPLATE)
+    return template.render(
+        messages=messages,
+        tools=tools,
+        add_generation_prompt=add_generation_prompt,
+        bos_token=ENDOFTEXT,
+        eos_token=IM_END,
+        **template_kwargs,
+    )
+
+
+def _all_chat_cases() -> list[tuple[str, str, str]]:
+    """(label, rendered prompt, expected output) for TINY_PROMPTS and TINY_CHAT_CASES."""
+    cases = [(f"chat {q!r}", render_chat_prompt([{"role": "user", "content": q}]), a) for q, a in TINY_PROMPTS.items()]
+    for name, case in TINY_CHAT_CASES.items():
+        prompt = render_chat_prompt(case["messages"], case["tools"], **case["template_kwargs"])
+        cases.append((f"case {name}", prompt, case["output"]))
+    return cases
+
 
 _FILLER = [
     "The weather today is sunny with a light breeze from the west.",
@@ -137,11 +357,12 @@ def tiny_recipe() -> dict[str, Any]:
             "rope_theta": 10000.0,
             "tie_word_embeddings": True,
         },
-        "tokenizer": {"vocab_size": 512, "min_frequency": 2, "special_tokens": SPECIAL_TOKENS},
-        "training": {"seed": 1234, "steps": 300, "lr": 3e-3, "weight_decay": 0.0, "warmup": 20},
+        "tokenizer": {"vocab_size": 512, "min_frequency": 2, "special_tokens": SPECIAL_TOKENS, "added_tokens": ADDED_TOKENS},
+        "training": {"seed": 1234, "steps": 300, "lr": 3e-3, "weight_decay": 0.0, "warmup": 20, "min_margin": MIN_MARGIN},
         "chat_template": CHAT_TEMPLATE,
         "prompts": TINY_PROMPTS,
         "completions": TINY_COMPLETIONS,
+        "chat_cases": TINY_CHAT_CASES,
         "filler": _FILLER,
         "weight_format": "fp32",
         "versions": _package_versions(),
@@ -167,7 +388,7 @@ def synthetic_recipe(hidden_size: int = 512, num_layers: int = 8) -> dict[str, A
             "rope_theta": 10000.0,
             "tie_word_embeddings": False,
         },
-        "tokenizer": {"vocab_size": 3000, "min_frequency": 2, "special_tokens": SPECIAL_TOKENS},
+        "tokenizer": {"vocab_size": 3000, "min_frequency": 2, "special_tokens": SPECIAL_TOKENS, "added_tokens": ADDED_TOKENS},
         "corpus": {"seed": 4321, "sentences": 4000},
         "init_seed": 1234,
         "chat_template": CHAT_TEMPLATE,
@@ -297,7 +518,7 @@ def _require_openvino_tokenizers() -> Any:
 
 def _train_tokenizer(corpus: list[str], spec: dict[str, Any]) -> Any:
     """A byte-level BPE tokenizer wrapped as transformers' PreTrainedTokenizerFast."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -311,6 +532,7 @@ def _train_tokenizer(corpus: list[str], spec: dict[str, Any]) -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(corpus, trainer=trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in spec.get("added_tokens", [])])
     hf_tok = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=IM_END,
@@ -423,15 +645,15 @@ def _export(hf_dir: Path, out: Path) -> None:
 
 
 def _tiny_examples(hf_tok: Any) -> list[tuple[list[int], int]]:
-    """(token ids, index where the loss starts) for every chat pair and raw completion.
+    """(token ids, index where the loss starts) for every chat case and raw completion.
 
-    Prompt and answer are tokenized separately and concatenated, exactly as at inference
-    (the prompt is encoded alone, then generated tokens follow it).
+    Chat prompts are rendered with the server's own jinja environment; prompt and answer are
+    tokenized separately and concatenated, exactly as at inference (the prompt is encoded
+    alone, then generated tokens follow it).
     """
     eos = hf_tok.convert_tokens_to_ids(IM_END)
     examples = []
-    for question, answer in TINY_PROMPTS.items():
-        prompt = hf_tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+    for _label, prompt, answer in _all_chat_cases():
         p = hf_tok.encode(prompt, add_special_tokens=False)
         a = hf_tok.encode(answer, add_special_tokens=False)
         examples.append((p + a + [eos], len(p)))
@@ -442,43 +664,92 @@ def _tiny_examples(hf_tok: Any) -> list[tuple[list[int], int]]:
     return examples
 
 
+def _without_added_tokens(text: str) -> list[str]:
+    """The plain pieces of a text between special and added tokens (these are never merged)."""
+    pattern = "|".join(re.escape(t) for t in [*SPECIAL_TOKENS, *ADDED_TOKENS])
+    return [piece for piece in re.split(pattern, text) if piece]
+
+
 def _tiny_corpus() -> list[str]:
-    """Tokenizer training text (special tokens are added by the trainer, not learned)."""
+    """Tokenizer training text (special and added tokens are vocabulary entries, not learned)."""
     corpus = ["user\n", "assistant\n", "system\n"]
-    for question, answer in TINY_PROMPTS.items():
-        corpus += [question, answer]
+    for _label, prompt, answer in _all_chat_cases():
+        corpus += _without_added_tokens(prompt) + _without_added_tokens(answer)
     corpus += [p + c for p, c in TINY_COMPLETIONS.items()]
     return corpus + _FILLER
 
 
+def _length_buckets(examples: list[tuple[list[int], int]]) -> list[list[tuple[list[int], int]]]:
+    """Examples grouped by length (a bucket ends where lengths pass twice its shortest), so
+    short chats are not padded to the length of the long tool prompts."""
+    buckets: list[list[tuple[list[int], int]]] = []
+    for example in sorted(examples, key=lambda e: len(e[0])):
+        if buckets and len(example[0]) <= 2 * len(buckets[-1][0][0]):
+            buckets[-1].append(example)
+        else:
+            buckets.append([example])
+    return buckets
+
+
 def _train_tiny(model: Any, examples: list[tuple[list[int], int]], spec: dict[str, Any]) -> float:
+    """Full-batch AdamW: each step sums the loss of every answer token of every example (one
+    padded batch per length bucket) and averages it over all of them."""
     import torch
 
-    n = len(examples)
-    width = max(len(ids) for ids, _ in examples)
-    input_ids = torch.zeros((n, width), dtype=torch.long)
-    labels = torch.full((n, width), -100, dtype=torch.long)
-    mask = torch.zeros((n, width), dtype=torch.long)
-    for row, (ids, start) in enumerate(examples):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        labels[row, start : len(ids)] = torch.tensor(ids[start:])
-        mask[row, : len(ids)] = 1
+    batches = []
+    total = sum(len(ids) - start for ids, start in examples)
+    for bucket in _length_buckets(examples):
+        width = max(len(ids) for ids, _ in bucket)
+        input_ids = torch.zeros((len(bucket), width), dtype=torch.long)
+        labels = torch.full((len(bucket), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(bucket), width), dtype=torch.long)
+        for row, (ids, start) in enumerate(bucket):
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            labels[row, start : len(ids)] = torch.tensor(ids[start:])
+            mask[row, : len(ids)] = 1
+        share = sum(len(ids) - start for ids, start in bucket) / total
+        batches.append((input_ids, mask, labels, share))
     opt = torch.optim.AdamW(model.parameters(), lr=spec["lr"], weight_decay=spec["weight_decay"])
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / spec["warmup"]))
     model.train()
     loss_value = float("nan")
     for step in range(spec["steps"]):
-        out = model(input_ids=input_ids, attention_mask=mask, labels=labels)
         opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss_value = 0.0
+        for input_ids, mask, labels, share in batches:
+            out = model(input_ids=input_ids, attention_mask=mask, labels=labels)
+            loss = out.loss * share  # the bucket's mean -> its part of the mean over all tokens
+            loss.backward()
+            loss_value += float(loss.detach())
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        loss_value = float(out.loss.detach())
         if step % 50 == 0 or step == spec["steps"] - 1:
             logger.info("tiny model: step %d loss %.5f", step, loss_value)
     model.eval()
     return loss_value
+
+
+def _min_margin(model: Any, examples: list[tuple[list[int], int]]) -> tuple[float, int]:
+    """The smallest gap, over every answer token of every example, between the logit of the
+    expected token and the best other logit (negative: greedy decoding would go wrong), and
+    the index of the example where it occurs.
+
+    OpenVINO runs bf16 on CPUs that have it: a comfortable gap keeps answers the same there.
+    """
+    import torch
+
+    worst, where = float("inf"), -1
+    with torch.no_grad():
+        for index, (ids, start) in enumerate(examples):
+            logits = model(input_ids=torch.tensor([ids])).logits[0, start - 1 : len(ids) - 1].float()
+            target = torch.tensor(ids[start:])
+            expected = logits.gather(1, target[:, None])[:, 0]
+            logits[torch.arange(len(target)), target] = float("-inf")
+            margin = float((expected - logits.max(dim=1).values).min())
+            if margin < worst:
+                worst, where = margin, index
+    return worst, where
 
 
 def _build_tiny(out: Path, recipe: dict[str, Any]) -> None:
@@ -494,9 +765,16 @@ def _build_tiny(out: Path, recipe: dict[str, Any]) -> None:
         torch.manual_seed(seed)
         with _deterministic_torch():
             model = Qwen2ForCausalLM(config)
-            loss = _train_tiny(model, _tiny_examples(hf_tok), recipe["training"])
+            examples = _tiny_examples(hf_tok)
+            loss = _train_tiny(model, examples, recipe["training"])
+            margin, where = _min_margin(model, examples)
         t1 = time.monotonic()
-        logger.info("tiny model: trained in %.1f s, final loss %.6f", t1 - t0, loss)
+        logger.info("tiny model: trained in %.1f s, final loss %.6f, smallest logit margin %.2f", t1 - t0, loss, margin)
+        if margin < recipe["training"]["min_margin"]:
+            raise RuntimeError(
+                f"tiny model: logit margin {margin:.2f} < {recipe['training']['min_margin']} on example {where}: "
+                "train longer or give the model more capacity"
+            )
         hf_dir = out / "hf"
         _save_hf(model, hf_tok, hf_dir)
         _export(hf_dir, out)
@@ -518,30 +796,39 @@ def _deterministic_torch() -> Iterator[None]:
         torch.use_deterministic_algorithms(was)
 
 
-def _ov_pipeline(model_dir: Path) -> Any:
+def _ov_pipeline(model_dir: Path, precision: str | None = None) -> Any:
+    """A CPU continuous-batching pipeline; ``precision`` ("f32", "bf16") overrides the CPU's
+    default inference precision (bf16 where the CPU has it)."""
     import openvino_genai
 
     scheduler = openvino_genai.SchedulerConfig()
     scheduler.cache_size = 0  # 0 = grow the KV cache on demand
-    return openvino_genai.ContinuousBatchingPipeline(str(model_dir), scheduler, "CPU")
+    properties = {"INFERENCE_PRECISION_HINT": precision} if precision else {}
+    return openvino_genai.ContinuousBatchingPipeline(str(model_dir), scheduler, "CPU", properties)
 
 
 def greedy_generate(model_dir: Path, prompts: list[str], max_new_tokens: int = 160, chat: bool = True) -> list[tuple[str, list[int]]]:
     """Greedy (text, generated ids) for each prompt with openvino-genai continuous batching.
 
     With ``chat`` the prompt is the user message, rendered through the model's chat template
-    with the generation prompt; otherwise it is raw text. Tokenization is explicit (no
-    automatic chat template) so both cases mean exactly what they say.
+    (as the server renders it) with the generation prompt; otherwise it is raw text.
     """
+    if chat:
+        prompts = [render_chat_prompt([{"role": "user", "content": p}]) for p in prompts]
+    return greedy_generate_rendered(model_dir, prompts, max_new_tokens)
+
+
+def greedy_generate_rendered(
+    model_dir: Path, prompts: list[str], max_new_tokens: int = 160, precision: str | None = None
+) -> list[tuple[str, list[int]]]:
+    """Greedy (text, generated ids) for already rendered prompts (encoded without special
+    tokens, as the server does; no automatic chat template). The text keeps added tokens such
+    as ``<tool_call>`` and drops special ones."""
     import openvino_genai
 
-    pipe = _ov_pipeline(model_dir)
+    pipe = _ov_pipeline(model_dir, precision)
     tok = pipe.get_tokenizer()
-    inputs = []
-    for prompt in prompts:
-        if chat:
-            prompt = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True)
-        inputs.append(tok.encode(prompt, add_special_tokens=False).input_ids)
+    inputs = [tok.encode(prompt, add_special_tokens=False).input_ids for prompt in prompts]
     config = openvino_genai.GenerationConfig()
     config.max_new_tokens = max_new_tokens
     config.do_sample = False
@@ -554,20 +841,32 @@ def greedy_generate(model_dir: Path, prompts: list[str], max_new_tokens: int = 1
 
 
 def verify_tiny_model(model_dir: Path) -> None:
-    """Raise RuntimeError unless the exported model reproduces every expected answer."""
+    """Raise RuntimeError unless the exported model reproduces every expected answer, greedily,
+    through the chat template as the server renders it (tools and template kwargs included),
+    both at the CPU's default inference precision (bf16 where available) and in f32."""
+    import openvino_genai
     from transformers import AutoTokenizer
 
     model_dir = Path(model_dir)
-    failures = []
     hf_tok = AutoTokenizer.from_pretrained(model_dir)
+    ov_tok = openvino_genai.Tokenizer(str(model_dir))
     eos = hf_tok.convert_tokens_to_ids(IM_END)
-    for chat, table in ((True, TINY_PROMPTS), (False, TINY_COMPLETIONS)):
-        longest = max(len(hf_tok.encode(a, add_special_tokens=False)) for a in table.values())
-        got = greedy_generate(model_dir, list(table), max_new_tokens=longest + 8, chat=chat)
-        for (prompt, expected), (text, ids) in zip(table.items(), got, strict=True):
+    chat = _all_chat_cases()
+    cases = chat + [(f"completion {p!r}", p, c) for p, c in TINY_COMPLETIONS.items()]
+    longest = max(len(hf_tok.encode(expected, add_special_tokens=False)) for _, _, expected in cases)
+    failures = []
+    for label, prompt, _expected in cases:
+        if hf_tok.encode(prompt, add_special_tokens=False) != list(ov_tok.encode(prompt, add_special_tokens=False).input_ids.data[0]):
+            failures.append(f"{label}: the OpenVINO tokenizer encodes the prompt differently from the HF tokenizer")
+    for precision in (None, "f32"):
+        got = greedy_generate_rendered(model_dir, [prompt for _, prompt, _ in cases], max_new_tokens=longest + 8, precision=precision)
+        for (label, _prompt, expected), (text, ids) in zip(cases, got, strict=True):
             expected_ids = hf_tok.encode(expected, add_special_tokens=False)
-            if text != expected or ids[: len(expected_ids)] != expected_ids or (ids[len(expected_ids) :] not in ([], [eos])):
-                failures.append(f"{'chat' if chat else 'completion'} {prompt!r}: expected {expected!r}, got {text!r} (ids {ids})")
+            if text != expected or ids != [*expected_ids, eos]:
+                failures.append(
+                    f"{label} ({precision or 'default precision'}): expected {expected!r}, got {text!r} "
+                    f"(ids {ids}, expected {[*expected_ids, eos]})"
+                )
     if failures:
         raise RuntimeError("tiny model verification failed:\n  " + "\n  ".join(failures))
 

@@ -19,6 +19,8 @@ class LLMFlags:
     dynamic_split_fuse: bool | None = None
     max_tokens_limit: int | None = None
     stream_interval_ms: float | None = None
+    tool_parser: str | None = None
+    reasoning_parser: str | None = None
 
     def node_options(self) -> dict[str, object]:
         pairs = {
@@ -31,6 +33,8 @@ class LLMFlags:
             "dynamic_split_fuse": self.dynamic_split_fuse,
             "max_tokens_limit": self.max_tokens_limit,
             "stream_interval_ms": self.stream_interval_ms,
+            "tool_parser": self.tool_parser,
+            "reasoning_parser": self.reasoning_parser,
         }
         return {k: v for k, v in pairs.items() if v is not None}
 

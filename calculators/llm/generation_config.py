@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from calculators.llm.guided import GRAMMAR_KEY, grammar
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
 from graphs.errors import InvalidRequestError
 
@@ -38,7 +38,7 @@ def max_new_tokens(
     return requested
 
 
-def engine_config(params: ChatCompletionRequest | CompletionRequest, new_tokens: int) -> dict[str, Any]:
+def engine_config(params: ChatCompletionRequest | CompletionRequest, new_tokens: int, tool_parser: str | None = None) -> dict[str, Any]:
     """GenerationConfig fields for the request (unset fields keep the model's defaults).
 
     Stop strings are not passed: the detokenizer finds them in text (exactly, across chunk
@@ -79,41 +79,7 @@ def engine_config(params: ChatCompletionRequest | CompletionRequest, new_tokens:
         config["stop_token_ids"] = sorted(set(params.stop_token_ids))
     if params.wants_logprobs:
         config["logprobs"] = 1
-    schema = guided_schema(params)
-    if schema is not None:
-        config[JSON_SCHEMA_KEY] = json.dumps(schema)
+    held_to = grammar(params, tool_parser)
+    if held_to is not None:
+        config[GRAMMAR_KEY] = held_to
     return config
-
-
-# Not a GenerationConfig field: the worker turns it into a StructuredOutputConfig.
-JSON_SCHEMA_KEY = "json_schema"
-
-
-def guided_schema(params: ChatCompletionRequest | CompletionRequest) -> dict[str, Any] | None:
-    """The JSON schema the output must follow, if any: from response_format, or from a
-    tool_choice that forces a call (then the output is the call itself, as JSON)."""
-    if isinstance(params, ChatCompletionRequest) and params.tools and params.tool_choice not in (None, "none", "auto"):
-        choice = params.tool_choice
-        if isinstance(choice, str):  # "required": a list of one or more calls to any of the tools
-            calls = [
-                {
-                    "type": "object",
-                    "properties": {"name": {"const": tool.function.name}, "parameters": _parameters(tool.function.parameters)},
-                    "required": ["name", "parameters"],
-                }
-                for tool in params.tools
-            ]
-            return {"type": "array", "minItems": 1, "items": {"anyOf": calls}}
-        tool = next(t for t in params.tools if t.function.name == choice.function.name)
-        return _parameters(tool.function.parameters)
-    fmt = params.response_format
-    if fmt is None or fmt.type == "text":
-        return None
-    if fmt.type == "json_object":
-        return {"type": "object"}
-    assert fmt.json_schema is not None and fmt.json_schema.json_schema is not None
-    return fmt.json_schema.json_schema
-
-
-def _parameters(schema: dict[str, Any] | None) -> dict[str, Any]:
-    return schema if schema else {"type": "object", "properties": {}}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from calculators.llm.generation_config import JSON_SCHEMA_KEY
+from calculators.llm.guided import GRAMMAR_KEY, structured_output
 from calculators.llm.outbox import Outbox
 from calculators.llm.protocol import Finish, FromWorker, Status, ToWorker, decode, encode
 
@@ -116,13 +116,13 @@ class _Engine:
         import openvino as ov
 
         try:
-            json_schema = kwargs.pop(JSON_SCHEMA_KEY, None)
+            held_to = kwargs.pop(GRAMMAR_KEY, None)
             if "stop_token_ids" in kwargs:  # a set over there; the model's own stay in it
                 kwargs["stop_token_ids"] = set(kwargs["stop_token_ids"]) | set(self.defaults.get("stop_token_ids", ()))
             config = self.ov_genai.GenerationConfig(**self.defaults)
             config.update_generation_config(**kwargs)
-            if json_schema is not None:
-                config.structured_output_config = self.ov_genai.StructuredOutputConfig(json_schema=json_schema)
+            if held_to is not None:
+                config.structured_output_config = structured_output(self.ov_genai, held_to)
             config.validate()
             tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
             self.handles[request_id] = self.pipe.add_request(request_id, tensor, config)

@@ -26,8 +26,9 @@ def text_shaper(params: ChatCompletionRequest | CompletionRequest, llm: LLMResou
     if not isinstance(params, ChatCompletionRequest):
         return PlainText()
     choice = params.tool_choice
-    if params.tools and choice is not None and choice not in ("none", "auto"):
-        return ForcedToolCalls(None if isinstance(choice, str) else choice.function.name)
+    forced = bool(params.tools) and choice is not None and choice not in ("none", "auto")
+    if forced and (llm is None or llm.options.tool_parser is None):  # held to bare JSON: see calculators.llm.guided
+        return ForcedToolCalls(None if isinstance(choice, str) else choice.function.name)  # type: ignore[union-attr]
     if llm is not None:
         parse_tools = bool(params.tools) and choice != "none"
         shaper = llm.output_shaper(parse_tools, params.chat_template_kwargs or {})
