@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from calculators.llm.generation_config import engine_config, max_new_tokens
 from calculators.llm.resource import LLMResource
-from calculators.openai.protocol import ChatCompletionRequest
+from calculators.openai.protocol import ChatCompletionRequest, ChatMessage
 from calculators.packets import GenerationRequest, Prompt
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
 
 
-def template_messages(params: ChatCompletionRequest) -> list[dict[str, Any]]:
+def template_messages(chat_messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
     """Messages as HF chat templates expect them (tool calls with their arguments as objects)."""
     messages = []
-    for m in params.messages:
+    for m in chat_messages:
         message: dict[str, Any] = {"role": m.role, "content": m.text()}
         if m.name is not None:
             message["name"] = m.name
@@ -67,7 +68,7 @@ class TokenizerCalculator(Calculator):
         params = request.params
         if isinstance(params, ChatCompletionRequest):
             text = llm.tokenizer.render_chat(
-                template_messages(params),
+                template_messages(params.messages),
                 add_generation_prompt=params.add_generation_prompt,
                 tools=template_tools(params),
                 **(params.chat_template_kwargs or {}),

@@ -115,9 +115,36 @@ async def get_model(request: web.Request) -> web.Response:
     return web.json_response(_model_card(servable))
 
 
+async def _codec(request: web.Request, method: str) -> web.Response:
+    """`/tokenize` and `/detokenize`: answered by the servable's side packet that offers them
+    (the LLM resource: same template and tokenizer as generation)."""
+    try:
+        body = await _read_json(request)
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise InvalidRequestError("missing required field: model", param="model")
+        servable = request.app[SERVABLES].get(model)
+        handler = next((getattr(v, method) for v in servable.side_packets.values() if hasattr(v, method)), None)
+        if handler is None:
+            raise InvalidRequestError(f"model {model!r} has no tokenizer to {method.split('_')[0]} with", param="model")
+        return web.Response(body=_json_encode(handler(body)), content_type="application/json")
+    except OvserveError as exc:
+        return error_response(exc)
+
+
+async def tokenize(request: web.Request) -> web.Response:
+    return await _codec(request, "tokenize_request")
+
+
+async def detokenize(request: web.Request) -> web.Response:
+    return await _codec(request, "detokenize_request")
+
+
 def add_routes(app: web.Application) -> None:
     for prefix in ("/v3", "/v1"):
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
         app.router.add_post(f"{prefix}/completions", completions)
         app.router.add_get(f"{prefix}/models", list_models)
+        app.router.add_post(f"{prefix}/tokenize", tokenize)
+        app.router.add_post(f"{prefix}/detokenize", detokenize)
         app.router.add_get(f"{prefix}/models/{{model:.+}}", get_model)

@@ -47,6 +47,34 @@ class LLMResource:
             starts_in_reasoning = prompt_opens_reasoning(probe)
         return ParsedText(OutputParser(tool_parser, reasoning_parser, starts_in_reasoning))
 
+    def tokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`/v3/tokenize`: a prompt, or chat messages through the chat template, to token ids."""
+        from calculators.openai.tokenize import TokenizeChat, parse_tokenize
+        from calculators.tokenizer_calculator import template_messages
+
+        request = parse_tokenize(body)
+        if isinstance(request, TokenizeChat):
+            tools = [t.model_dump(exclude_none=True) for t in request.tools] if request.tools else None
+            text = self.tokenizer.render_chat(
+                template_messages(request.messages),
+                add_generation_prompt=request.add_generation_prompt,
+                tools=tools,
+                **(request.chat_template_kwargs or {}),
+            )
+        else:
+            text = request.prompt
+        tokens = self.tokenizer.encode(text, add_special_tokens=request.add_special_tokens)
+        return {"count": len(tokens), "max_model_len": self.context_length, "tokens": tokens}
+
+    def detokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`/v3/detokenize`: token ids to text (special tokens shown)."""
+        from calculators.openai.tokenize import check_token_ids, parse_detokenize
+
+        request = parse_detokenize(body)
+        if self.tokenizer.token_bytes is not None:
+            check_token_ids(request.tokens, len(self.tokenizer.token_bytes.table))
+        return {"prompt": self.tokenizer.decode(request.tokens, skip_special_tokens=False)}
+
     def stats(self) -> dict[str, object]:
         """Engine figures for /debug/stats: requests in flight here and in the worker."""
         return {"alive": self.engine.alive, "active_requests": self.engine.active_requests, **self.engine.last_stats}

@@ -22,7 +22,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc if isinstance(part, int) or not _TYPE_TAG.match(part))
 
 
-def _describe(error: ValidationError) -> InvalidRequestError:
+def describe_validation_error(error: ValidationError) -> InvalidRequestError:
     first = error.errors()[0]
     location = _location(first["loc"])
     kind = first["type"]
@@ -55,7 +55,7 @@ class OpenAIRequestCalculator(Calculator):
         try:
             params = schema.model_validate(payload.body)
         except ValidationError as exc:
-            raise _describe(exc) from None
+            raise describe_validation_error(exc) from None
         check_supported(params)
         prefix = "chatcmpl-" if payload.endpoint == "chat/completions" else "cmpl-"
         request = GenerationRequest(payload.endpoint, params, prefix + uuid.uuid4().hex, int(time.time()))

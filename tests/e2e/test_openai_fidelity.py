@@ -139,3 +139,37 @@ def test_completion_refusals(server: Server) -> None:
     for extra, param in (({"logprobs": 3}, "logprobs"), ({"echo": True, "logprobs": 1}, "echo"), ({"suffix": "end"}, "suffix")):
         status, _, reply = post(server, "/v3/completions", {"model": "tiny", "prompt": "The capital", **extra})
         assert_openai_error(status, reply, 400, param)
+
+
+def test_tokenize_counts_what_a_request_costs(server: Server, client: openai.OpenAI) -> None:
+    prompt = "The capital of France is"
+    status, _, body = post(server, "/v3/tokenize", {"model": "tiny", "prompt": prompt})
+    assert status == 200
+    tokenized = json.loads(body)
+    completion = client.completions.create(model="tiny", prompt=prompt, max_tokens=2)
+    assert tokenized["count"] == len(tokenized["tokens"]) == completion.usage.prompt_tokens
+    assert tokenized["max_model_len"] == 512
+    messages = [{"role": "user", "content": TEST_PROMPT}]
+    status, _, body = post(server, "/v3/tokenize", {"model": "tiny", "messages": messages})
+    assert status == 200 and json.loads(body)["count"] == chat(client, TEST_PROMPT).usage.prompt_tokens
+    status, _, body = post(server, "/v3/detokenize", {"model": "tiny", "tokens": tokenized["tokens"]})
+    assert status == 200 and json.loads(body) == {"prompt": prompt}
+
+
+def test_tokenize_errors(server: Server) -> None:
+    status, _, body = post(server, "/v3/detokenize", {"model": "tiny", "tokens": [10**6]})
+    assert_openai_error(status, body, 400, "tokens")
+    status, _, body = post(server, "/v3/tokenize", {"model": "nope", "prompt": "x"})
+    assert_openai_error(status, body, 404, "model")
+    status, _, body = post(server, "/v3/tokenize", {"model": "tiny", "prompt": 5})
+    assert_openai_error(status, body, 400, "prompt")
+
+
+def test_chat_template_kwargs_reach_the_template(client: openai.OpenAI) -> None:
+    from serving.model_builder import TINY_THINK_ANSWER, TINY_THINK_PROMPT
+
+    thinking = chat(client, TINY_THINK_PROMPT)  # no reasoning parser on this server: the block shows
+    assert thinking.choices[0].message.content.startswith("<think>")
+    direct = chat(client, TINY_THINK_PROMPT, extra_body={"chat_template_kwargs": {"enable_thinking": False}})
+    assert direct.choices[0].message.content == TINY_THINK_ANSWER
+    assert direct.usage.prompt_tokens > thinking.usage.prompt_tokens  # the empty think block is in the prompt
