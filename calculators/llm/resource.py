@@ -33,7 +33,7 @@ class LLMResource:
     def context_length(self) -> int | None:
         return self.tokenizer.context_length
 
-    def output_shaper(self, parse_tools: bool, template_kwargs: dict[str, Any]) -> Any:
+    def output_shaper(self, parse_tools: bool, template_kwargs: dict[str, Any], single_call: bool = False) -> Any:
         """A text shaper for chat output (the node's reasoning / tool parsers), or None for plain
         text. Whether the output starts inside a reasoning block depends on the template's
         generation prompt (e.g. `enable_thinking`), so that prompt is rendered once to see."""
@@ -45,7 +45,7 @@ class LLMResource:
         if reasoning_parser is not None and self.tokenizer.chat_template:
             probe = self.tokenizer.render_chat([{"role": "user", "content": "?"}], add_generation_prompt=True, **template_kwargs)
             starts_in_reasoning = prompt_opens_reasoning(probe)
-        return ParsedText(OutputParser(tool_parser, reasoning_parser, starts_in_reasoning))
+        return ParsedText(OutputParser(tool_parser, reasoning_parser, starts_in_reasoning), single_call)
 
     def tokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:
         """`/v3/tokenize`: a prompt, or chat messages through the chat template, to token ids."""

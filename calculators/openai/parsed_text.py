@@ -31,11 +31,17 @@ def chat_deltas(events: list[Event]) -> list[dict[str, Any]]:
 class ParsedText:
     """A TextShaper (see calculators.openai.choice) over an OutputParser."""
 
-    def __init__(self, parser: OutputParser) -> None:
+    def __init__(self, parser: OutputParser, single_call: bool = False) -> None:
         self._parser = parser
+        self._single_call = single_call  # parallel_tool_calls: false keeps the first call only
 
     def feed(self, text: str) -> list[dict[str, Any]]:
-        return chat_deltas(self._parser.feed(text)) if text else []
+        return self._limit(chat_deltas(self._parser.feed(text))) if text else []
 
     def finish(self) -> list[dict[str, Any]]:
-        return chat_deltas(self._parser.finish())
+        return self._limit(chat_deltas(self._parser.finish()))
+
+    def _limit(self, deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not self._single_call:
+            return deltas
+        return [d for d in deltas if "tool_calls" not in d or d["tool_calls"][0]["index"] == 0]

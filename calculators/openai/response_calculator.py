@@ -31,7 +31,7 @@ def text_shaper(params: ChatCompletionRequest | CompletionRequest, llm: LLMResou
         return ForcedToolCalls(None if isinstance(choice, str) else choice.function.name)  # type: ignore[union-attr]
     if llm is not None:
         parse_tools = bool(params.tools) and choice != "none"
-        shaper = llm.output_shaper(parse_tools, params.chat_template_kwargs or {})
+        shaper = llm.output_shaper(parse_tools, params.chat_template_kwargs or {}, params.parallel_tool_calls is False)
         if shaper is not None:
             return shaper
     return PlainText()
