@@ -21,7 +21,9 @@ def write_servable(output: Path, model_dir: Path, name: str = DEFAULT_NAME) -> P
         raise RuntimeError('stock graph changed: expected models_path "./"')
     servable_dir = output / name
     servable_dir.mkdir(parents=True, exist_ok=True)
-    (servable_dir / "graph.pbtxt").write_text(graph.replace('models_path: "./"', f"models_path: {json.dumps(str(model_dir))}"))
+    # The demo model was trained to call tools in the hermes format and to think in <think>.
+    options = f'models_path: {json.dumps(str(model_dir))}\n      tool_parser: "hermes3"\n      reasoning_parser: "qwen3"'
+    (servable_dir / "graph.pbtxt").write_text(graph.replace('models_path: "./"', options))
     config = {"model_config_list": [{"config": {"name": name, "base_path": name}}]}
     config_path = output / "config.json"
     config_path.write_text(json.dumps(config, indent=2) + "\n")
