@@ -12,7 +12,7 @@ from aiohttp import web
 from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayload
 from graphs.errors import InvalidRequestError, OvserveError
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error
-from serving.servable import ServableManager, State
+from serving.servable import Servable, ServableManager, State
 from serving.sse_sink import ChunkedSink
 from serving.state import SERVABLES, SETTINGS
 
@@ -40,13 +40,19 @@ async def _read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
+async def _read_model_request(request: web.Request) -> tuple[dict[str, Any], Servable]:
+    """The JSON body and the servable its `model` names (400 without one, 404 when unknown)."""
+    body = await _read_json(request)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequestError("missing required field: model", param="model")
+    return body, request.app[SERVABLES].get(model)
+
+
 async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     try:
-        body = await _read_json(request)
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise InvalidRequestError("missing required field: model", param="model")
-        servable = request.app[SERVABLES].get(model)
+        body, servable = await _read_model_request(request)
+        model = servable.name
         if "HTTP_REQUEST_PAYLOAD" not in servable.input_tags:
             raise InvalidRequestError(f"model {model!r} does not serve {endpoint}", param="model")
         run = servable.start({"HTTP_REQUEST_PAYLOAD": HttpRequestPayload(endpoint, body)})
@@ -119,11 +125,8 @@ async def _codec(request: web.Request, method: str) -> web.Response:
     """`/tokenize` and `/detokenize`: answered by the servable's side packet that offers them
     (the LLM resource: same template and tokenizer as generation)."""
     try:
-        body = await _read_json(request)
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise InvalidRequestError("missing required field: model", param="model")
-        servable = request.app[SERVABLES].get(model)
+        body, servable = await _read_model_request(request)
+        model = servable.name
         handler = next((getattr(v, method) for v in servable.side_packets.values() if hasattr(v, method)), None)
         if handler is None:
             raise InvalidRequestError(f"model {model!r} has no tokenizer to {method.split('_')[0]} with", param="model")
