@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from calculators.llm.resource import LLMResource
 from calculators.packets import Generation, GenerationRequest, TextChunk, TextDelta, TokenLogprob
 from calculators.text_stream import IncrementalDecoder, StopMatcher
@@ -13,12 +15,13 @@ class DetokenizerOptions(Options):
 
 
 class _Choice:
-    __slots__ = ("decoder", "stops", "finished")
+    __slots__ = ("decoder", "stops", "finished", "prompt_started")
 
     def __init__(self, decoder: IncrementalDecoder, stops: StopMatcher) -> None:
         self.decoder = decoder
         self.stops = stops
         self.finished = False
+        self.prompt_started = False  # echo with logprobs: the prompt's first token went out
 
 
 @default_registry.calculator()
@@ -82,7 +85,14 @@ class DetokenizerCalculator(Calculator):
                     finish = "stop"
             choice.finished = finish is not None
             logprobs = self._logprobs(delta.token_ids[:used], delta.logprobs) if delta.logprobs is not None else None
-            deltas.append(TextDelta(delta.index, text, used, finish, logprobs))
+            prompt_logprobs = None
+            if delta.prompt_token_ids and delta.prompt_logprobs is not None:
+                values: list[float | None] = list(delta.prompt_logprobs)
+                if not choice.prompt_started:  # the prompt's first token has nothing before it: null
+                    values[0] = None
+                    choice.prompt_started = True
+                prompt_logprobs = self._logprobs(delta.prompt_token_ids, values)
+            deltas.append(TextDelta(delta.index, text, used, finish, logprobs, prompt_logprobs))
         if deltas:
             self.ctx.emit("TEXT", TextChunk(tuple(deltas), generation.prompt_tokens), inputs.timestamp)
         self._maybe_stop_engine()
@@ -99,7 +109,7 @@ class DetokenizerCalculator(Calculator):
                 return "".join(parts), used
         return "".join(parts), len(token_ids)
 
-    def _logprobs(self, token_ids: list[int], logprobs: list[float]) -> tuple[TokenLogprob, ...]:
+    def _logprobs(self, token_ids: list[int], logprobs: Sequence[float | None]) -> tuple[TokenLogprob, ...]:
         """Each token's own text and bytes beside its log-probability (OpenAI's logprobs shape)."""
         llm: LLMResource = self.ctx.side_packets["LLM"]
         table = llm.tokenizer.token_bytes

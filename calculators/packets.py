@@ -56,12 +56,15 @@ class TokenDelta:
     token_ids: list[int]
     finish_reason: str | None  # "stop" / "length" once this sequence has ended
     logprobs: list[float] | None = None  # per token, when the request asked for them
+    # echo with logprobs: the prompt's tokens and their log-probabilities, before the rest
+    prompt_token_ids: list[int] | None = None
+    prompt_logprobs: list[float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TokenLogprob:
     token: str
-    logprob: float
+    logprob: float | None  # None for a prompt's first token (nothing comes before it)
     raw: bytes  # the token's bytes (OpenAI's `bytes`)
 
 
@@ -80,6 +83,7 @@ class TextDelta:
     token_count: int  # tokens behind this delta (usage counting)
     finish_reason: str | None
     logprobs: tuple[TokenLogprob, ...] | None = None  # the tokens behind this delta
+    prompt_logprobs: tuple[TokenLogprob, ...] | None = None  # echo with logprobs: the prompt's
 
 
 @dataclass(frozen=True, slots=True)

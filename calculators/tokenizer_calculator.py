@@ -8,7 +8,7 @@ from typing import Any
 
 from calculators.llm.generation_config import engine_config, max_new_tokens
 from calculators.llm.resource import LLMResource
-from calculators.openai.protocol import ChatCompletionRequest, ChatMessage
+from calculators.openai.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest
 from calculators.packets import GenerationRequest, Prompt
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
@@ -75,13 +75,25 @@ class TokenizerCalculator(Calculator):
             )
             token_ids = llm.tokenizer.encode(text, add_special_tokens=False)
         else:
-            token_ids = llm.tokenizer.encode(params.prompt_text(), add_special_tokens=True)
+            given = params.prompt_token_ids()
+            if given is not None:
+                size = len(llm.tokenizer.token_bytes.table) if llm.tokenizer.token_bytes else None
+                if size is not None and any(t >= size for t in given):
+                    raise InvalidRequestError(f"prompt token ids out of the vocabulary (size {size})", param="prompt")
+                token_ids = given
+            else:
+                token_ids = llm.tokenizer.encode(params.prompt_text() or "", add_special_tokens=True)
         if not token_ids:
             raise InvalidRequestError("the prompt is empty", param="prompt")
         new_tokens = max_new_tokens(params, len(token_ids), llm.context_length, llm.options.max_tokens_limit)
         sampling = params.temperature > 0 if params.temperature is not None else llm.engine.info.get("do_sample", False)
         if params.n > 1 and not sampling and params.beams == 1:
             raise InvalidRequestError("n > 1 needs sampling (temperature above 0) or beam search (best_of >= n)", param="n")
+        if isinstance(params, CompletionRequest) and params.echo and params.wants_logprobs and llm.options.enable_prefix_caching:
+            # The engine then leaves out the cached part of the prompt: the scores would be wrong.
+            raise InvalidRequestError(
+                "echo with logprobs needs a servable without prefix caching (enable_prefix_caching: false)", param="echo"
+            )
         limit = llm.options.best_of_limit
         if params.n > limit:
             raise InvalidRequestError(f"n is {params.n}; this servable allows at most {limit}", param="n")

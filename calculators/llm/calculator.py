@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from calculators.llm.engine_client import RequestStream, StepOutput
 from calculators.llm.options import LLMOptions
@@ -61,6 +62,8 @@ class ContinuousBatchingLLMCalculator(Calculator):
         self._stream = llm.engine.submit(prompt.token_ids, prompt.engine_config)
         self._prompt_tokens = len(prompt.token_ids)
         self._n = prompt.request.params.n
+        # With echo, each sequence's first tokens from the engine are the prompt's own.
+        self._echo_left = {i: len(prompt.token_ids) for i in range(self._n)} if prompt.engine_config.get("echo") else {}
         # Each step's tokens are emitted from the engine reader's turn (no task switch per step;
         # the inline detokenizer and response run right there); this node stays open until the
         # request ends.
@@ -72,13 +75,23 @@ class ContinuousBatchingLLMCalculator(Calculator):
         await ended
 
     def _on_step(self, out: StepOutput) -> None:
-        deltas = [TokenDelta(d.index, d.token_ids, _FINISH[d.finish], d.logprobs) for d in out.deltas]
+        deltas = [self._delta(d.index, d.token_ids, _FINISH[d.finish], d.logprobs) for d in out.deltas]
         if out.finished:  # every choice gets a finish reason, even if its last read was empty
             seen = {d.index for d in deltas}
-            deltas = [d if d.finish_reason else TokenDelta(d.index, d.token_ids, "stop", d.logprobs) for d in deltas]
+            deltas = [d if d.finish_reason else dataclasses.replace(d, finish_reason="stop") for d in deltas]
             deltas += [TokenDelta(i, [], "stop") for i in range(self._n) if i not in seen]
         if deltas:
             self.ctx.emit("GENERATION", Generation(tuple(deltas), self._prompt_tokens))
+
+    def _delta(self, index: int, token_ids: list[int], finish: str | None, logprobs: list[float] | None) -> TokenDelta:
+        left = self._echo_left.get(index, 0)
+        if not left:
+            return TokenDelta(index, token_ids, finish, logprobs)
+        cut = min(left, len(token_ids))
+        self._echo_left[index] = left - cut
+        prompt_logprobs = logprobs[:cut] if logprobs is not None else None
+        rest_logprobs = logprobs[cut:] if logprobs is not None else None
+        return TokenDelta(index, token_ids[cut:], finish, rest_logprobs, token_ids[:cut], prompt_logprobs)
 
     async def close(self) -> None:
         if self._announced:  # the request never reached the engine (bad input, client gone)

@@ -79,6 +79,8 @@ def engine_config(params: ChatCompletionRequest | CompletionRequest, new_tokens:
         config["stop_token_ids"] = sorted(set(params.stop_token_ids))
     if params.wants_logprobs:
         config["logprobs"] = 1
+        if isinstance(params, CompletionRequest) and params.echo:
+            config["echo"] = True  # the engine then returns the prompt's tokens and log-probabilities first
     held_to = grammar(params, tool_parser)
     if held_to is not None:
         config[GRAMMAR_KEY] = held_to

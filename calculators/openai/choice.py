@@ -68,6 +68,8 @@ class ChoiceOutput:
         self.texts: list[str] = [prefix] if prefix else []
         self.offset = len(prefix)  # characters so far (completions' text_offset)
         self.logprobs: list[TokenLogprob] = []
+        self.prompt_logprobs = False
+        self.echo_offsets = False  # streaming: text_offset restarted at the echoed prompt
         self.finish_reason: str | None = None
         self.started = False
         # chat: the message built from the shaped deltas
@@ -78,6 +80,9 @@ class ChoiceOutput:
     def add(self, delta: TextDelta) -> list[dict[str, Any]]:
         """Take one text delta; return the chat deltas it makes (also kept for the message)."""
         self.texts.append(delta.text)
+        if delta.prompt_logprobs:  # echo with logprobs: the prompt's tokens come first
+            self.logprobs.extend(delta.prompt_logprobs)
+            self.prompt_logprobs = True
         if delta.logprobs:
             self.logprobs.extend(delta.logprobs)
         out = self.shaper.feed(delta.text)

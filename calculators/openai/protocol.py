@@ -189,7 +189,8 @@ class ChatCompletionRequest(SamplingParams):
 
 
 class CompletionRequest(SamplingParams):
-    prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
+    # A text, or token ids; one prompt per request (a list of several is refused clearly).
+    prompt: str | list[str] | Annotated[list[TokenId], Field(min_length=1)] | list[Annotated[list[TokenId], Field(min_length=1)]]
     logprobs: Annotated[int, Field(ge=0, le=5)] | None = None
     echo: StrictBool = False
     suffix: str | None = None  # refused unless empty: no fill-in-the-middle here
@@ -197,8 +198,21 @@ class CompletionRequest(SamplingParams):
     def token_limit(self) -> int | None:
         return self.max_tokens
 
-    def prompt_text(self) -> str:
-        return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
+    def prompt_text(self) -> str | None:
+        """The prompt when it is text (None when it came as token ids)."""
+        if isinstance(self.prompt, str):
+            return self.prompt
+        first = self.prompt[0]
+        return first if isinstance(first, str) else None
+
+    def prompt_token_ids(self) -> list[int] | None:
+        """The prompt when it came as token ids."""
+        first = self.prompt[0] if isinstance(self.prompt, list) and self.prompt else None
+        if isinstance(first, int):
+            return list(self.prompt)  # type: ignore[arg-type]
+        if isinstance(first, list):
+            return list(first)
+        return None
 
     @property
     def wants_logprobs(self) -> bool:

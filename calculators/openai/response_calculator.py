@@ -66,8 +66,14 @@ class OpenAIResponseCalculator(Calculator):
         choice = self._choices.get(index)
         if choice is None:
             params = self._request.params
-            echo = params.prompt_text() if isinstance(params, CompletionRequest) and params.echo else ""
-            shaper = text_shaper(params, self.ctx.side_packets.get("LLM"))
+            llm: LLMResource | None = self.ctx.side_packets.get("LLM")
+            echo = ""
+            if isinstance(params, CompletionRequest) and params.echo:
+                echo = params.prompt_text() or ""
+                ids = params.prompt_token_ids()
+                if ids is not None and llm is not None:
+                    echo = llm.tokenizer.decode(ids, skip_special_tokens=False)
+            shaper = text_shaper(params, llm)
             choice = self._choices[index] = ChoiceOutput(index, shaper, echo)
         return choice
 
@@ -129,7 +135,7 @@ class OpenAIResponseCalculator(Calculator):
                 body["message"] = choice.message()
             else:
                 body["text"] = choice.text
-            body["logprobs"] = self._logprobs(choice.logprobs, len(choice.prefix))
+            body["logprobs"] = self._logprobs(choice.logprobs, 0 if choice.prompt_logprobs else len(choice.prefix))
             body["finish_reason"] = choice.finish_reason or "stop"
             choices.append(body)
         envelope = self._envelope(choices)
@@ -144,9 +150,12 @@ class OpenAIResponseCalculator(Calculator):
         head, tail = self._frame
         index = choice.index
         logprobs = None
-        if delta.logprobs:
-            logprobs = self._logprobs(list(delta.logprobs), choice.offset)
-            choice.offset += sum(len(entry.token) for entry in delta.logprobs)
+        entries = [*(delta.prompt_logprobs or ()), *(delta.logprobs or ())]
+        if entries:
+            if delta.prompt_logprobs and not choice.echo_offsets:  # echoed prompt tokens count from 0
+                choice.offset, choice.echo_offsets = 0, True
+            logprobs = self._logprobs(entries, choice.offset)
+            choice.offset += sum(len(entry.token) for entry in entries)
         if not self._chat:
             text = choice.prefix + delta.text if first else delta.text  # echo: the prompt comes first
             if not (text or delta.finish_reason is not None or logprobs is not None):

@@ -29,6 +29,7 @@ def chat_logprobs(entries: list[TokenLogprob]) -> dict[str, Any]:
 
 
 def completion_logprobs(entries: list[TokenLogprob], first_offset: int) -> dict[str, Any]:
+    # An echoed prompt's first token has no log-probability: null, as OpenAI sends it.
     """`choices[].logprobs` of completions; text_offset counts characters from the start of
     the choice's text (`first_offset` is where this batch of tokens starts)."""
     offsets = []

@@ -66,7 +66,9 @@ def _check_completion(params: CompletionRequest) -> None:
         )
     if params.logprobs is not None and params.beams > 1:
         raise InvalidRequestError("logprobs with beam search is not supported", param="logprobs")
-    if params.echo and params.logprobs is not None:
-        raise InvalidRequestError("echo with logprobs is not supported (prompt log-probabilities)", param="echo")
+    if isinstance(params.prompt, list) and len(params.prompt) > 1 and not isinstance(params.prompt[0], int):
+        raise InvalidRequestError("one prompt per request: send a string, a list of one string, or token ids", param="prompt")
+    if isinstance(params.prompt, list) and not params.prompt:
+        raise InvalidRequestError("the prompt is empty", param="prompt")
     if params.suffix:
         raise InvalidRequestError("suffix (fill-in-the-middle) is not supported", param="suffix")

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from serving.model_builder import TINY_COMPLETIONS, TINY_JSON_ANSWER, TINY_JSON_PROMPT, TINY_PROMPTS
-from tests.e2e.server import Server
+from tests.e2e.server import Server, start_server
 from tests.e2e.test_http import assert_openai_error, post
 
 TEST_PROMPT = "Say this is a test"
@@ -136,7 +136,13 @@ def test_unsupported_combinations_are_clear_400s(server: Server, extra: dict[str
 
 
 def test_completion_refusals(server: Server) -> None:
-    for extra, param in (({"logprobs": 3}, "logprobs"), ({"echo": True, "logprobs": 1}, "echo"), ({"suffix": "end"}, "suffix")):
+    for extra, param in (
+        ({"logprobs": 3}, "logprobs"),
+        ({"suffix": "end"}, "suffix"),
+        ({"prompt": ["a", "b"]}, "prompt"),
+        ({"prompt": [10**6]}, "prompt"),
+        ({"prompt": []}, "prompt"),
+    ):
         status, _, reply = post(server, "/v3/completions", {"model": "tiny", "prompt": "The capital", **extra})
         assert_openai_error(status, reply, 400, param)
 
@@ -173,3 +179,50 @@ def test_chat_template_kwargs_reach_the_template(client: openai.OpenAI) -> None:
     direct = chat(client, TINY_THINK_PROMPT, extra_body={"chat_template_kwargs": {"enable_thinking": False}})
     assert direct.choices[0].message.content == TINY_THINK_ANSWER
     assert direct.usage.prompt_tokens > thinking.usage.prompt_tokens  # the empty think block is in the prompt
+
+
+@pytest.fixture(scope="module")
+def no_prefix_cache_client(tiny_model_dir: Any) -> Iterator[openai.OpenAI]:
+    srv = start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", "--enable_prefix_caching", "false")
+    try:
+        with openai.OpenAI(base_url=srv.base_url + "/v3", api_key="unused", max_retries=0) as sdk:
+            yield sdk
+    finally:
+        assert srv.stop() == 0
+
+
+def test_echo_with_logprobs_needs_no_prefix_caching(server: Server) -> None:
+    """With prefix caching the engine leaves the cached part of an echoed prompt out."""
+    body = {"model": "tiny", "prompt": "The capital", "echo": True, "logprobs": 1, "max_tokens": 1}
+    status, _, reply = post(server, "/v3/completions", body)
+    assert_openai_error(status, reply, 400, "echo")
+
+
+def test_echo_with_logprobs_scores_the_prompt(no_prefix_cache_client: openai.OpenAI) -> None:
+    """What lm-evaluation-harness sends for log-likelihood tasks; asked twice, as it would."""
+    client = no_prefix_cache_client
+    prompt = "The capital of France is"
+    client.completions.create(model="tiny", prompt=prompt, max_tokens=1, echo=True, logprobs=1)
+    completion = client.completions.create(model="tiny", prompt=prompt, max_tokens=1, echo=True, logprobs=1, temperature=0)
+    choice = completion.choices[0]
+    lp = choice.logprobs
+    assert choice.text.startswith(prompt) and len(choice.text) > len(prompt)
+    assert len(lp.tokens) == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    assert lp.token_logprobs[0] is None and all(x <= 0 for x in lp.token_logprobs[1:])
+    assert "".join(lp.tokens) == choice.text and lp.text_offset[0] == 0
+    streamed = list(client.completions.create(model="tiny", prompt=prompt, max_tokens=1, echo=True, logprobs=1, stream=True))
+    tokens = [t for c in streamed if c.choices and c.choices[0].logprobs for t in c.choices[0].logprobs.tokens]
+    assert tokens == lp.tokens
+
+
+def test_prompt_as_token_ids(server: Server, client: openai.OpenAI) -> None:
+    prompt = "The capital of France is"
+    status, _, body = post(server, "/v3/tokenize", {"model": "tiny", "prompt": prompt})
+    ids = json.loads(body)["tokens"]
+    by_text = client.completions.create(model="tiny", prompt=prompt, max_tokens=4)
+    for form in (ids, [ids]):
+        by_ids = client.completions.create(model="tiny", prompt=form, max_tokens=4)
+        assert by_ids.choices[0].text == by_text.choices[0].text
+        assert by_ids.usage.prompt_tokens == len(ids)
+    echoed = client.completions.create(model="tiny", prompt=ids, max_tokens=2, echo=True)
+    assert echoed.choices[0].text.startswith(prompt)
