@@ -87,6 +87,10 @@ class TokenizerCalculator(Calculator):
             raise InvalidRequestError("the prompt is empty", param="prompt")
         new_tokens = max_new_tokens(params, len(token_ids), llm.context_length, llm.options.max_tokens_limit)
         sampling = params.temperature > 0 if params.temperature is not None else llm.engine.info.get("do_sample", False)
+        top = params.top_logprobs if isinstance(params, ChatCompletionRequest) else params.logprobs
+        if top == 1 and sampling:  # the chosen token is the most likely one only when decoding greedily
+            param = "top_logprobs" if isinstance(params, ChatCompletionRequest) else "logprobs"
+            raise InvalidRequestError(f"{param} 1 needs greedy decoding (temperature 0); use 0 with sampling", param=param)
         if params.n > 1 and not sampling and params.beams == 1:
             raise InvalidRequestError("n > 1 needs sampling (temperature above 0) or beam search (best_of >= n)", param="n")
         if isinstance(params, CompletionRequest) and params.echo and params.wants_logprobs and llm.options.enable_prefix_caching:

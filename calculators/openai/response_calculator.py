@@ -122,9 +122,12 @@ class OpenAIResponseCalculator(Calculator):
         return body
 
     def _logprobs(self, entries: list[Any], first_offset: int) -> dict[str, Any] | None:
-        if not self._request.params.wants_logprobs:
+        params = self._request.params
+        if not params.wants_logprobs:
             return None
-        return shapes.chat_logprobs(entries) if self._chat else shapes.completion_logprobs(entries, first_offset)
+        if isinstance(params, ChatCompletionRequest):
+            return shapes.chat_logprobs(entries, params.top_logprobs or 0)
+        return shapes.completion_logprobs(entries, first_offset, params.logprobs or 0)
 
     def _unary_body(self) -> dict[str, Any]:
         choices = []

@@ -20,16 +20,20 @@ def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int | None 
     return body
 
 
-def chat_logprobs(entries: list[TokenLogprob]) -> dict[str, Any]:
-    """`choices[].logprobs` of chat: one entry per token (no alternatives: top_logprobs is 0)."""
-    return {
-        "content": [{"token": e.token, "logprob": e.logprob, "bytes": list(e.raw), "top_logprobs": []} for e in entries],
-        "refusal": None,
-    }
+def chat_logprobs(entries: list[TokenLogprob], top: int = 0) -> dict[str, Any]:
+    """`choices[].logprobs` of chat: one entry per token. `top` 1 (greedy decoding only, so the
+    chosen token is the most likely) lists that token as its own single alternative."""
+
+    def entry(e: TokenLogprob) -> dict[str, Any]:
+        alternatives = [{"token": e.token, "logprob": e.logprob, "bytes": list(e.raw)}] if top else []
+        return {"token": e.token, "logprob": e.logprob, "bytes": list(e.raw), "top_logprobs": alternatives}
+
+    return {"content": [entry(e) for e in entries], "refusal": None}
 
 
-def completion_logprobs(entries: list[TokenLogprob], first_offset: int) -> dict[str, Any]:
-    # An echoed prompt's first token has no log-probability: null, as OpenAI sends it.
+def completion_logprobs(entries: list[TokenLogprob], first_offset: int, top: int = 0) -> dict[str, Any]:
+    # An echoed prompt's first token has no log-probability: null, as OpenAI sends it. `top` 1
+    # (greedy decoding only) gives each token as its own most likely alternative.
     """`choices[].logprobs` of completions; text_offset counts characters from the start of
     the choice's text (`first_offset` is where this batch of tokens starts)."""
     offsets = []
@@ -40,7 +44,7 @@ def completion_logprobs(entries: list[TokenLogprob], first_offset: int) -> dict[
     return {
         "tokens": [e.token for e in entries],
         "token_logprobs": [e.logprob for e in entries],
-        "top_logprobs": None,
+        "top_logprobs": [({e.token: e.logprob} if e.logprob is not None else None) for e in entries] if top else None,
         "text_offset": offsets,
     }
 

@@ -31,9 +31,9 @@ def check_supported(params: ChatCompletionRequest | CompletionRequest) -> None:
 
 
 def _check_chat(params: ChatCompletionRequest) -> None:
-    if params.top_logprobs:
+    if params.top_logprobs is not None and params.top_logprobs > 1:
         raise InvalidRequestError(
-            "top_logprobs above 0 is not supported: the engine reports the log-probability of the chosen token only",
+            "top_logprobs above 1 is not supported: the engine reports the log-probability of the chosen token only",
             param="top_logprobs",
         )
     if params.top_logprobs is not None and not params.logprobs:

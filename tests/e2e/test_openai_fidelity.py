@@ -43,6 +43,15 @@ def test_chat_logprobs_unary_and_streaming(client: openai.OpenAI) -> None:
     assert tokens == [e.token for e in entries]
 
 
+def test_top_logprobs_one_under_greedy_decoding(client: openai.OpenAI) -> None:
+    completion = chat(client, TEST_PROMPT, logprobs=True, top_logprobs=1)
+    for entry in completion.choices[0].logprobs.content:
+        assert [(t.token, t.logprob) for t in entry.top_logprobs] == [(entry.token, entry.logprob)]
+    legacy = client.completions.create(model="tiny", prompt="The capital of France is", max_tokens=3, logprobs=1)
+    lp = legacy.choices[0].logprobs
+    assert lp.top_logprobs == [{t: x} for t, x in zip(lp.tokens, lp.token_logprobs, strict=True)]
+
+
 def test_completion_logprobs(client: openai.OpenAI) -> None:
     prompt = "The capital of France is"
     completion = client.completions.create(model="tiny", prompt=prompt, max_tokens=4, logprobs=1)
@@ -118,6 +127,7 @@ def test_system_fingerprint_and_ids_in_every_chunk(client: openai.OpenAI) -> Non
     [
         ({"logit_bias": {"5": 10}}, "logit_bias"),
         ({"logprobs": True, "top_logprobs": 3}, "top_logprobs"),
+        ({"logprobs": True, "top_logprobs": 1, "temperature": 0.8}, "top_logprobs"),
         ({"best_of": 2, "stream": True}, "best_of"),
         ({"best_of": 2, "n": 3}, "best_of"),
         ({"tool_choice": "required"}, "tool_choice"),
