@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 
 from graphs.errors import NotFoundError, OvserveError
-from serving import health, loop_lag, openai_routes
+from serving import health, loop_lag, openai_routes, reload
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.servable import ServableManager
 from serving.settings import Settings
@@ -63,4 +63,5 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     openai_routes.add_routes(app)
     health.add_routes(app)
     loop_lag.install(app)
+    reload.install(app, settings, servables)
     return app

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--rest_port", type=port, default=8000, help="REST port (0 picks a free one) [8000]")
     server.add_argument("--rest_bind_address", default="127.0.0.1", help="REST bind address [127.0.0.1]")
     server.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="[INFO]")
+    server.add_argument(
+        "--file_system_poll_wait_seconds", type=float, default=1.0, help="poll config.json for changes this often; 0: off [1]"
+    )
     server.add_argument("--max_request_size", type=int, default=16 * 1024 * 1024, help="largest request body in bytes [16 MiB]")
     llm = parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)")
     llm.add_argument("--target_device", help="CPU, GPU, NPU, AUTO, HETERO:… [CPU]")
@@ -59,6 +62,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         rest_bind_address=args.rest_bind_address,
         log_level=args.log_level,
         max_body_bytes=args.max_request_size,
+        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
         llm=LLMFlags(
             target_device=args.target_device,
             plugin_config=args.plugin_config,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from importlib import resources
 from pathlib import Path
 
@@ -32,6 +33,10 @@ def single_model_graph(model_path: Path, settings: Settings) -> GraphConfig:
     return dataclasses.replace(graph, nodes=nodes)
 
 
+def _fingerprint(base_path: Path, graph: bytes) -> str:
+    return hashlib.sha256(str(base_path).encode() + b"\0" + graph).hexdigest()
+
+
 def build_servables(settings: Settings) -> tuple[list[Servable], list[GraphConfigError]]:
     """Parse and validate every graph: the valid servables, and what was wrong with the others.
 
@@ -43,7 +48,8 @@ def build_servables(settings: Settings) -> tuple[list[Servable], list[GraphConfi
         problems: list[GraphConfigError] = []
         for spec in specs:
             try:
-                servables.append(make_servable(spec.name, spec.base_path, load_graph(spec.graph_path)))
+                fingerprint = _fingerprint(spec.base_path, spec.graph_path.read_bytes() if spec.graph_path.is_file() else b"")
+                servables.append(make_servable(spec.name, spec.base_path, load_graph(spec.graph_path), fingerprint))
             except GraphConfigError as exc:
                 problems.append(exc)
         return servables, problems

@@ -90,7 +90,7 @@ async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespo
         await response.write(b"data: " + _json_encode(error_body(error)) + b"\n\ndata: [DONE]\n\n")
     finally:
         # shielded: a second cancellation (client gone) must not cut the nodes' close() short
-        await asyncio.shield(run.aclose())
+        await asyncio.shield(servable.finish(run))
     await response.write_eof()
     return response
 

@@ -35,6 +35,9 @@ class Servable:
     error: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
     side_packets: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""  # what it was built from (folder + graph text): a reload rebuilds it when this changes
+    active: int = 0  # graph runs in flight
+    _idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def input_tags(self) -> set[str]:
@@ -66,11 +69,31 @@ class Servable:
         return {"state": self.state.value, "error": self.error, "resources": resources}
 
     def start(self, inputs: dict[str, Any]) -> GraphRun:
+        """Start a graph run; the caller must `await finish(run)` when done with it."""
         if self.state is State.LOADING:
             raise UnavailableError(f"model {self.name!r} is still loading")
         if self.state is not State.AVAILABLE:
             raise UnavailableError(f"model {self.name!r} is not available: {self.error or self.state.value}")
-        return start_run(self.graph, self.side_packets, inputs)
+        run = start_run(self.graph, self.side_packets, inputs)
+        self.active += 1
+        self._idle.clear()
+        return run
+
+    async def finish(self, run: GraphRun) -> None:
+        try:
+            await run.aclose()
+        finally:
+            self.active -= 1
+            if self.active == 0:
+                self._idle.set()
+
+    async def retire(self) -> None:
+        """Stop taking requests, let the runs in flight finish, then free the resources."""
+        if self.state is State.AVAILABLE:
+            self.state = State.UNLOADED
+        if self.active:
+            await self._idle.wait()
+        await self.aclose()
 
     async def aclose(self) -> None:
         packets, self.side_packets = self.side_packets, {}
@@ -112,12 +135,19 @@ class ServableManager:
     async def load_all(self) -> None:
         await asyncio.gather(*(s.load() for s in self._servables.values()))
 
+    def by_name(self) -> dict[str, Servable]:
+        return dict(self._servables)
+
+    def replace(self, servables: Iterable[Servable]) -> None:
+        """Serve exactly these from now on (requests already running keep their servable)."""
+        self._servables = {s.name: s for s in servables}
+
     async def aclose(self) -> None:
         await asyncio.gather(*(s.aclose() for s in self._servables.values()))
 
 
-def make_servable(name: str, base_path: Path, config: GraphConfig) -> Servable:
+def make_servable(name: str, base_path: Path, config: GraphConfig, fingerprint: str = "") -> Servable:
     """Validate (raises GraphConfigError listing every problem) and wrap a graph config."""
     from graphs.validate import validate
 
-    return Servable(name, base_path, validate(config))
+    return Servable(name, base_path, validate(config), fingerprint=fingerprint)

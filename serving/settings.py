@@ -48,4 +48,5 @@ class Settings:
     rest_bind_address: str = "127.0.0.1"
     log_level: str = "INFO"
     max_body_bytes: int = 16 * 1024 * 1024
+    file_system_poll_wait_seconds: float = 1.0  # config.json polled for changes (0: off)
     llm: LLMFlags = field(default_factory=LLMFlags)
