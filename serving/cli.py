@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--tool_parser", help="parse tool calls out of chat output: hermes3, llama3")
     llm.add_argument("--reasoning_parser", help="split <think> reasoning out of chat output: qwen3")
     llm.add_argument("--stream_interval_ms", type=float, help="plain progress may wait this long to share a message (0: every step)")
+    from serving.model_repository import add_model_flags
+
+    add_model_flags(parser)
     return parser
 
 
@@ -88,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
+    from serving.model_repository import handle_model_commands
+
+    code = handle_model_commands(args)  # pull / export / config edits; None: go on and serve
+    if code is not None:
+        return code
     if (args.config_path is None) == (args.model_path is None):
         parser.error("give exactly one of --config_path or --model_path")
     if args.model_name and args.model_path is None:
