@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--file_system_poll_wait_seconds", type=float, default=1.0, help="poll config.json for changes this often; 0: off [1]"
     )
+    server.add_argument("--log_path", type=Path, help="also write the log to this file")
+    server.add_argument("--port", type=port, help="gRPC port (KServe v2): accepted for OVMS scripts; gRPC is not served yet")
+    server.add_argument("--grpc_bind_address", help="gRPC bind address: accepted for OVMS scripts; gRPC is not served yet")
+    server.add_argument("--rest_workers", type=int, help="accepted for OVMS scripts; one asyncio loop serves REST here")
+    server.add_argument("--cache_dir", help="OpenVINO compiled-model cache folder (plugin_config CACHE_DIR)")
     server.add_argument("--max_request_size", type=int, default=16 * 1024 * 1024, help="largest request body in bytes [16 MiB]")
     llm = parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)")
     llm.add_argument("--target_device", help="CPU, GPU, NPU, AUTO, HETERO:… [CPU]")
@@ -47,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--enable_prefix_caching", type=boolean, help="true/false")
     llm.add_argument("--dynamic_split_fuse", type=boolean, help="true/false")
     llm.add_argument("--max_tokens_limit", type=int, help="largest max_tokens a request may ask for")
+    llm.add_argument("--pipeline_type", choices=["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"], help="engine pipeline [AUTO: LM_CB]")
+    llm.add_argument("--kv_cache_precision", choices=["u8", "u4", "f16", "f32", "bf16"], help="KV cache precision (plugin_config)")
     llm.add_argument("--tool_parser", help="parse tool calls out of chat output: hermes3, llama3")
     llm.add_argument("--reasoning_parser", help="split <think> reasoning out of chat output: qwen3")
     llm.add_argument("--stream_interval_ms", type=float, help="plain progress may wait this long to share a message (0: every step)")
@@ -78,7 +85,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             stream_interval_ms=args.stream_interval_ms,
             tool_parser=args.tool_parser,
             reasoning_parser=args.reasoning_parser,
+            pipeline_type=args.pipeline_type,
+            kv_cache_precision=args.kv_cache_precision,
+            cache_dir=args.cache_dir,
         ),
+        log_path=args.log_path,
     )
 
 
@@ -101,12 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.model_name and args.model_path is None:
         parser.error("--model_name needs --model_path")
     settings = settings_from_args(args)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if settings.log_path is not None:
+        handlers.append(logging.FileHandler(settings.log_path))
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s", handlers=handlers)
+    for flag in ("port", "grpc_bind_address", "rest_workers"):
+        if getattr(args, flag) is not None:
+            log.warning("--%s is accepted for OVMS compatibility but has no effect yet (no gRPC front end; one REST loop)", flag)
+    if settings.config_path is not None and any(v is not None for v in (args.target_device, args.cache_dir, args.kv_cache_precision)):
+        log.warning("LLM flags apply to single-model mode; with --config_path each graph.pbtxt sets its own options")
     from serving.loading import build_servables
 
     try:
         servables, problems = build_servables(settings)
-    except (GraphConfigError, ConfigFileError) as exc:
+    except (GraphConfigError, ConfigFileError, ValueError) as exc:  # ValueError: e.g. --plugin_config not JSON
         print(f"ovserve: {exc}", file=sys.stderr)
         return 2
     for problem in problems:

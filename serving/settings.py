@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +22,29 @@ class LLMFlags:
     stream_interval_ms: float | None = None
     tool_parser: str | None = None
     reasoning_parser: str | None = None
+    pipeline_type: str | None = None
+    kv_cache_precision: str | None = None  # OVMS: goes into plugin_config as KV_CACHE_PRECISION
+    cache_dir: str | None = None  # OVMS: OpenVINO's compiled-model cache (CACHE_DIR)
+
+    def merged_plugin_config(self) -> str | None:
+        """--plugin_config with --kv_cache_precision and --cache_dir folded in, as OVMS does."""
+        extra = {}
+        if self.kv_cache_precision:
+            extra["KV_CACHE_PRECISION"] = self.kv_cache_precision
+        if self.cache_dir:
+            extra["CACHE_DIR"] = self.cache_dir
+        if not extra:
+            return self.plugin_config
+        base = json.loads(self.plugin_config) if self.plugin_config else {}
+        if not isinstance(base, dict):
+            raise ValueError("--plugin_config must be a JSON object")
+        return json.dumps({**base, **extra})
 
     def node_options(self) -> dict[str, object]:
         pairs = {
             "device": self.target_device,
-            "plugin_config": self.plugin_config,
+            "plugin_config": self.merged_plugin_config(),
+            "pipeline_type": self.pipeline_type,
             "cache_size": self.cache_size,
             "max_num_seqs": self.max_num_seqs,
             "max_num_batched_tokens": self.max_num_batched_tokens,
@@ -49,4 +68,5 @@ class Settings:
     log_level: str = "INFO"
     max_body_bytes: int = 16 * 1024 * 1024
     file_system_poll_wait_seconds: float = 1.0  # config.json polled for changes (0: off)
+    log_path: Path | None = None
     llm: LLMFlags = field(default_factory=LLMFlags)
