@@ -161,7 +161,7 @@ async def serve(settings: Settings, servable_list: list) -> int:  # type: ignore
         nonlocal exit_code
         while any(s.state is State.LOADING for s in servables):
             await asyncio.sleep(0.1)
-        if not any(s.state is State.AVAILABLE for s in servables):
+        if not any(s.state in (State.AVAILABLE, State.IDLE) for s in servables):
             log.error("no servable could be loaded; exiting")
             exit_code = 1
             stop.set()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class _Strict(BaseModel):
@@ -25,6 +25,9 @@ class ModelConfig(_Strict):
     graph_path: str | None = None
     target_device: str | None = None
     plugin_config: dict[str, Any] | str | None = None
+    # ovserve's own (OVMS lacks them): load on the first request; unload after N idle seconds
+    lazy_load: bool = False
+    idle_unload_seconds: Annotated[float, Field(gt=0)] | None = None
 
 
 class ModelEntry(_Strict):
@@ -36,6 +39,8 @@ class MediapipeEntry(_Strict):
     base_path: str | None = None
     graph_path: str | None = None
     subconfig: str | None = None
+    lazy_load: bool = False
+    idle_unload_seconds: Annotated[float, Field(gt=0)] | None = None
 
 
 class ConfigFile(_Strict):
@@ -49,6 +54,8 @@ class ServableSpec:
     name: str
     base_path: Path  # folder that relative paths in the graph resolve against
     graph_path: Path
+    lazy: bool = False
+    idle_unload_s: float | None = None
 
 
 class ConfigFileError(Exception):
@@ -94,10 +101,10 @@ def load_config_file(path: Path) -> list[ServableSpec]:
                 f"{path}: model {entry.config.name!r}: no graph at {graph} (only graph servables are served: "
                 "put a graph.pbtxt in base_path, or use ovserve --model_path for a bare model folder)"
             )
-        specs.append(ServableSpec(entry.config.name, base, graph))
+        specs.append(ServableSpec(entry.config.name, base, graph, entry.config.lazy_load, entry.config.idle_unload_seconds))
     for mp in config.mediapipe_config_list:
         base = (root / (mp.base_path or mp.name)).resolve()
-        specs.append(ServableSpec(mp.name, base, _graph_path(base, mp.graph_path)))
+        specs.append(ServableSpec(mp.name, base, _graph_path(base, mp.graph_path), mp.lazy_load, mp.idle_unload_seconds))
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -48,8 +48,10 @@ def build_servables(settings: Settings) -> tuple[list[Servable], list[GraphConfi
         problems: list[GraphConfigError] = []
         for spec in specs:
             try:
-                fingerprint = _fingerprint(spec.base_path, spec.graph_path.read_bytes() if spec.graph_path.is_file() else b"")
-                servables.append(make_servable(spec.name, spec.base_path, load_graph(spec.graph_path), fingerprint))
+                graph_text = spec.graph_path.read_bytes() if spec.graph_path.is_file() else b""
+                fingerprint = _fingerprint(spec.base_path, graph_text + f"|{spec.lazy}|{spec.idle_unload_s}".encode())
+                graph = load_graph(spec.graph_path)
+                servables.append(make_servable(spec.name, spec.base_path, graph, fingerprint, spec.lazy, spec.idle_unload_s))
             except GraphConfigError as exc:
                 problems.append(exc)
         return servables, problems

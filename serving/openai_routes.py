@@ -41,12 +41,15 @@ async def _read_json(request: web.Request) -> dict[str, Any]:
 
 
 async def _read_model_request(request: web.Request) -> tuple[dict[str, Any], Servable]:
-    """The JSON body and the servable its `model` names (400 without one, 404 when unknown)."""
+    """The JSON body and the servable its `model` names (400 without one, 404 when unknown),
+    loaded (a lazy or idle-unloaded servable loads now)."""
     body = await _read_json(request)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequestError("missing required field: model", param="model")
-    return body, request.app[SERVABLES].get(model)
+    servable = request.app[SERVABLES].get(model)
+    await servable.ensure_loaded()
+    return body, servable
 
 
 async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
@@ -109,7 +112,7 @@ def _model_card(servable: Any) -> dict[str, Any]:
 
 async def list_models(request: web.Request) -> web.Response:
     manager: ServableManager = request.app[SERVABLES]
-    data = [_model_card(s) for s in manager if s.state is State.AVAILABLE]
+    data = [_model_card(s) for s in manager if s.state in (State.AVAILABLE, State.IDLE)]
     return web.json_response({"object": "list", "data": data})
 
 

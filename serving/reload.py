@@ -27,7 +27,14 @@ from serving.state import SERVABLES, SETTINGS
 
 log = logging.getLogger("ovserve.reload")
 
-_OVMS_STATE = {State.LOADING: "LOADING", State.AVAILABLE: "AVAILABLE", State.FAILED: "LOADING", State.UNLOADED: "END"}
+# IDLE (lazy, not loaded now) is AVAILABLE to clients: a request loads it.
+_OVMS_STATE = {
+    State.LOADING: "LOADING",
+    State.AVAILABLE: "AVAILABLE",
+    State.IDLE: "AVAILABLE",
+    State.FAILED: "LOADING",
+    State.UNLOADED: "END",
+}
 
 
 class ReloadError(Exception):
@@ -63,8 +70,11 @@ class ConfigReloader:
             current = self.servables.by_name()
             keep = {s.name: current[s.name] for s in built if s.name in current and current[s.name].fingerprint == s.fingerprint}
             fresh = [s for s in built if s.name not in keep]
-            await asyncio.gather(*(s.load() for s in fresh))
-            failed = [s for s in fresh if s.state is not State.AVAILABLE]
+            for servable in fresh:
+                if servable.lazy:
+                    servable.state = State.IDLE
+            await asyncio.gather(*(s.load() for s in fresh if not s.lazy))
+            failed = [s for s in fresh if s.state not in (State.AVAILABLE, State.IDLE)]
             if failed:
                 await asyncio.gather(*(s.aclose() for s in fresh))
                 raise self._failed("; ".join(f"{s.name}: {s.error}" for s in failed))

@@ -23,7 +23,8 @@ class State(enum.Enum):
     LOADING = "loading"
     AVAILABLE = "available"
     FAILED = "failed"
-    UNLOADED = "unloaded"
+    UNLOADED = "unloaded"  # retired for good (removed by a reload, or the server stops)
+    IDLE = "idle"  # lazy: not loaded now; the next request loads it
 
 
 @dataclass
@@ -37,7 +38,11 @@ class Servable:
     side_packets: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""  # what it was built from (folder + graph text): a reload rebuilds it when this changes
     active: int = 0  # graph runs in flight
+    lazy: bool = False  # load on the first request, not at startup
+    idle_unload_s: float | None = None  # free the resources after this long without requests
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
+    _loading: asyncio.Task[None] | None = None
+    _unload_timer: asyncio.TimerHandle | None = None
 
     @property
     def input_tags(self) -> set[str]:
@@ -45,6 +50,7 @@ class Servable:
 
     async def load(self) -> None:
         """Build every side packet a node's contract provides (once, shared by the nodes)."""
+        self.state = State.LOADING
         try:
             for node in self.graph.nodes:
                 providers = node.calculator.contract.providers
@@ -68,8 +74,22 @@ class Servable:
         resources = {name: v.stats() for name, v in self.side_packets.items() if callable(getattr(v, "stats", None))}
         return {"state": self.state.value, "error": self.error, "resources": resources}
 
+    async def ensure_loaded(self) -> None:
+        """A lazy or idle-unloaded servable loads now (requests arriving meanwhile wait for the
+        same load)."""
+        if self.state is not State.IDLE and self._loading is None:
+            return
+        if self._loading is None:
+            log.info("servable %s: loading on demand", self.name)
+            self._loading = asyncio.get_running_loop().create_task(self.load(), name=f"load:{self.name}")
+            self._loading.add_done_callback(lambda _: setattr(self, "_loading", None))
+        await asyncio.shield(self._loading)
+
     def start(self, inputs: dict[str, Any]) -> GraphRun:
         """Start a graph run; the caller must `await finish(run)` when done with it."""
+        if self._unload_timer is not None:
+            self._unload_timer.cancel()
+            self._unload_timer = None
         if self.state is State.LOADING:
             raise UnavailableError(f"model {self.name!r} is still loading")
         if self.state is not State.AVAILABLE:
@@ -86,6 +106,18 @@ class Servable:
             self.active -= 1
             if self.active == 0:
                 self._idle.set()
+                if self.idle_unload_s is not None and self.state is State.AVAILABLE:
+                    loop = asyncio.get_running_loop()
+                    self._unload_timer = loop.call_later(self.idle_unload_s, lambda: loop.create_task(self._unload_if_idle()))
+
+    async def _unload_if_idle(self) -> None:
+        self._unload_timer = None
+        if self.active or self.state is not State.AVAILABLE:
+            return
+        log.info("servable %s: idle for %ss, unloading (the next request loads it again)", self.name, self.idle_unload_s)
+        self.state = State.IDLE
+        packets, self.side_packets = self.side_packets, {}
+        await _close_all(self.name, packets)
 
     async def retire(self) -> None:
         """Stop taking requests, let the runs in flight finish, then free the resources."""
@@ -96,16 +128,22 @@ class Servable:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._unload_timer is not None:
+            self._unload_timer.cancel()
         packets, self.side_packets = self.side_packets, {}
-        for value in packets.values():
-            close = getattr(value, "aclose", None)
-            if close is not None:
-                try:
-                    await close()
-                except Exception:
-                    log.exception("closing a resource of %s failed", self.name)
-        if self.state is State.AVAILABLE:
+        await _close_all(self.name, packets)
+        if self.state in (State.AVAILABLE, State.IDLE):
             self.state = State.UNLOADED
+
+
+async def _close_all(name: str, packets: dict[str, Any]) -> None:
+    for value in packets.values():
+        close = getattr(value, "aclose", None)
+        if close is not None:
+            try:
+                await close()
+            except Exception:
+                log.exception("closing a resource of %s failed", name)
 
 
 class ServableManager:
@@ -128,12 +166,16 @@ class ServableManager:
 
     @property
     def ready(self) -> bool:
-        """Nothing is still loading and something serves (servables that failed are logged)."""
+        """Nothing is still loading and something serves (servables that failed are logged;
+        lazy ones count as serving: they load on their first request)."""
         states = [s.state for s in self._servables.values()]
-        return State.LOADING not in states and State.AVAILABLE in states
+        return State.LOADING not in states and (State.AVAILABLE in states or State.IDLE in states)
 
     async def load_all(self) -> None:
-        await asyncio.gather(*(s.load() for s in self._servables.values()))
+        for servable in self._servables.values():
+            if servable.lazy and servable.state is State.LOADING:
+                servable.state = State.IDLE
+        await asyncio.gather(*(s.load() for s in self._servables.values() if not s.lazy))
 
     def by_name(self) -> dict[str, Servable]:
         return dict(self._servables)
@@ -146,8 +188,10 @@ class ServableManager:
         await asyncio.gather(*(s.aclose() for s in self._servables.values()))
 
 
-def make_servable(name: str, base_path: Path, config: GraphConfig, fingerprint: str = "") -> Servable:
+def make_servable(
+    name: str, base_path: Path, config: GraphConfig, fingerprint: str = "", lazy: bool = False, idle_unload_s: float | None = None
+) -> Servable:
     """Validate (raises GraphConfigError listing every problem) and wrap a graph config."""
     from graphs.validate import validate
 
-    return Servable(name, base_path, validate(config), fingerprint=fingerprint)
+    return Servable(name, base_path, validate(config), fingerprint=fingerprint, lazy=lazy, idle_unload_s=idle_unload_s)

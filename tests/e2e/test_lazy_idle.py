@@ -1,0 +1,67 @@
+"""Lazy servables load on their first request; idle ones unload (their engine process ends,
+so its memory returns) and load again on the next request. ovserve's own config keys."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from serving.model_builder import TINY_PROMPTS
+from tests.e2e.server import Server, start_server
+from tests.e2e.test_ovms_config import ovms_servable
+from tests.e2e.test_reload import ask, get
+
+HANG_GUARD_S = 120
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("lazy")
+    ovms_servable(root / "eager", tiny_model_dir)
+    ovms_servable(root / "lazy", tiny_model_dir)
+    config = {
+        "model_config_list": [
+            {"config": {"name": "eager", "base_path": "eager"}},
+            {"config": {"name": "lazy", "base_path": "lazy", "lazy_load": True, "idle_unload_seconds": 0.5}},
+        ]
+    }
+    (root / "config.json").write_text(json.dumps(config))
+    srv = start_server("--config_path", str(root / "config.json"), "--file_system_poll_wait_seconds", "0")
+    yield srv
+    assert srv.stop() == 0, "\n".join(srv.output)
+
+
+def state(server: Server, name: str) -> dict[str, object]:
+    return get(server, "/debug/stats")[1]["servables"][name]  # type: ignore[no-any-return]
+
+
+def engine_processes(server: Server) -> int:
+    children = psutil.Process(server.process.pid).children(recursive=True)
+    return sum("spawn_main" in " ".join(p.cmdline()) for p in children)  # not the resource tracker
+
+
+def wait_for(condition: object, what: str) -> None:
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.05)
+    assert condition(), what  # type: ignore[operator]
+
+
+def test_lazy_loads_on_first_request_and_unloads_when_idle(server: Server) -> None:
+    assert state(server, "lazy")["state"] == "idle" and state(server, "lazy")["resources"] == {}
+    assert sorted(m["id"] for m in get(server, "/v3/models")[1]["data"]) == ["eager", "lazy"]
+    assert get(server, "/v2/health/ready")[0] == 200
+    assert engine_processes(server) == 1  # only the eager one's engine
+    assert ask(server, "lazy", "Say this is a test") == TINY_PROMPTS["Say this is a test"]
+    assert state(server, "lazy")["state"] == "available"
+    # after 0.5 s without requests its engine process ends
+    wait_for(lambda: state(server, "lazy")["state"] == "idle", "the lazy servable unloads when idle")
+    wait_for(lambda: engine_processes(server) == 1, "its engine process ends")
+    assert state(server, "eager")["state"] == "available"  # no idle_unload_seconds: stays
+    # and the next request loads it again
+    assert ask(server, "lazy", "Count to five.") == TINY_PROMPTS["Count to five."]
