@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
 
-Endpoint = Literal["chat/completions", "completions"]
+Endpoint = Literal["chat/completions", "completions", "embeddings"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             cache_dir=args.cache_dir,
         ),
         log_path=args.log_path,
+        task=getattr(args, "task", None),
     )
 
 

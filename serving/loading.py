@@ -23,7 +23,18 @@ def stock_graph(name: str) -> GraphConfig:
 
 
 def single_model_graph(model_path: Path, settings: Settings) -> GraphConfig:
-    """The stock LLM graph pointed at `model_path`, with the CLI's LLM flags applied."""
+    """The stock graph for the task pointed at `model_path`, with the CLI's flags applied."""
+    if settings.task == "embeddings":
+        graph = stock_graph("embeddings.pbtxt")
+        flags = settings.llm
+        options = {"models_path": str(model_path.resolve())}
+        if flags.target_device:
+            options["target_device"] = flags.target_device
+        if flags.plugin_config:
+            options["plugin_config"] = flags.plugin_config
+        return dataclasses.replace(graph, nodes=tuple(dataclasses.replace(n, options={**n.options, **options}) for n in graph.nodes))
+    if settings.task not in (None, "text_generation"):
+        raise ValueError(f"--task {settings.task} is not served yet")
     graph = stock_graph(STOCK_LLM_GRAPH)
     overrides = {"models_path": str(model_path.resolve()), **settings.llm.node_options()}
     nodes = tuple(

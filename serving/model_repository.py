@@ -143,7 +143,7 @@ def _handle(args: argparse.Namespace, progress: Progress) -> int | None:
         raise UsageError("--pull needs --source_model")
     if source is None:
         for flag, value in (
-            ("--task", getattr(args, "task", None)),
+            ("--task", None if getattr(args, "model_path", None) else getattr(args, "task", None)),  # single-model mode takes it
             ("--weight-format", getattr(args, "weight_format", None)),
             ("--overwrite_models", getattr(args, "overwrite_models", False) or None),
         ):

@@ -56,9 +56,11 @@ async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespo
     try:
         body, servable = await _read_model_request(request)
         model = servable.name
-        if "HTTP_REQUEST_PAYLOAD" not in servable.input_tags:
+        # LLM graphs take HTTP_REQUEST_PAYLOAD; OVMS's embeddings/rerank graphs REQUEST_PAYLOAD.
+        tag = next((t for t in ("HTTP_REQUEST_PAYLOAD", "REQUEST_PAYLOAD") if t in servable.input_tags), None)
+        if tag is None:
             raise InvalidRequestError(f"model {model!r} does not serve {endpoint}", param="model")
-        run = servable.start({"HTTP_REQUEST_PAYLOAD": HttpRequestPayload(endpoint, body)})
+        run = servable.start({tag: HttpRequestPayload(endpoint, body)})
     except OvserveError as exc:
         return error_response(exc)
 
@@ -106,6 +108,10 @@ async def completions(request: web.Request) -> web.StreamResponse:
     return await _generate(request, "completions")
 
 
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "embeddings")
+
+
 def _model_card(servable: Any) -> dict[str, Any]:
     return {"id": servable.name, "object": "model", "created": servable.created, "owned_by": "ovserve"}
 
@@ -150,6 +156,7 @@ def add_routes(app: web.Application) -> None:
     for prefix in ("/v3", "/v1"):
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
         app.router.add_post(f"{prefix}/completions", completions)
+        app.router.add_post(f"{prefix}/embeddings", embeddings)
         app.router.add_get(f"{prefix}/models", list_models)
         app.router.add_post(f"{prefix}/tokenize", tokenize)
         app.router.add_post(f"{prefix}/detokenize", detokenize)

@@ -69,4 +69,5 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     file_system_poll_wait_seconds: float = 1.0  # config.json polled for changes (0: off)
     log_path: Path | None = None
+    task: str | None = None  # single-model mode: text_generation (default) or embeddings
     llm: LLMFlags = field(default_factory=LLMFlags)

@@ -15,7 +15,7 @@ from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
 
 # pydantic adds the union member it tried to a location (`prompt.str`, `content.list[TextPart]`)
-_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|[A-Z]\w*)$")
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|constrained-[a-z]+|[A-Z]\w*)$")
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -51,6 +51,8 @@ class OpenAIRequestCalculator(Calculator):
 
     async def process(self, inputs: InputSet) -> None:
         payload: HttpRequestPayload = inputs["HTTP_REQUEST_PAYLOAD"].value
+        if payload.endpoint not in ("chat/completions", "completions"):
+            raise InvalidRequestError(f"this model generates text; it does not serve {payload.endpoint}", param="model")
         schema = ChatCompletionRequest if payload.endpoint == "chat/completions" else CompletionRequest
         try:
             params = schema.model_validate(payload.body)

@@ -1,0 +1,1 @@
+"""Embeddings: OVMS's EmbeddingsCalculatorOV, on our own calculator and resource."""
