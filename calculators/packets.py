@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
 
-Endpoint = Literal["chat/completions", "completions", "embeddings"]
+Endpoint = Literal["chat/completions", "completions", "embeddings", "rerank"]
 
 
 @dataclass(frozen=True, slots=True)

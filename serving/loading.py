@@ -24,8 +24,8 @@ def stock_graph(name: str) -> GraphConfig:
 
 def single_model_graph(model_path: Path, settings: Settings) -> GraphConfig:
     """The stock graph for the task pointed at `model_path`, with the CLI's flags applied."""
-    if settings.task == "embeddings":
-        graph = stock_graph("embeddings.pbtxt")
+    if settings.task in ("embeddings", "rerank"):
+        graph = stock_graph(f"{settings.task}.pbtxt")
         flags = settings.llm
         options = {"models_path": str(model_path.resolve())}
         if flags.target_device:

@@ -112,6 +112,10 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     return await _generate(request, "embeddings")
 
 
+async def rerank(request: web.Request) -> web.StreamResponse:
+    return await _generate(request, "rerank")
+
+
 def _model_card(servable: Any) -> dict[str, Any]:
     return {"id": servable.name, "object": "model", "created": servable.created, "owned_by": "ovserve"}
 
@@ -157,6 +161,7 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(f"{prefix}/chat/completions", chat_completions)
         app.router.add_post(f"{prefix}/completions", completions)
         app.router.add_post(f"{prefix}/embeddings", embeddings)
+        app.router.add_post(f"{prefix}/rerank", rerank)
         app.router.add_get(f"{prefix}/models", list_models)
         app.router.add_post(f"{prefix}/tokenize", tokenize)
         app.router.add_post(f"{prefix}/detokenize", detokenize)

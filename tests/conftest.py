@@ -19,3 +19,11 @@ def minilm_model_dir() -> Path:
     from serving.embedding_models import build_minilm_model
 
     return build_minilm_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker_dir() -> Path:
+    """The toy cross-encoder (trained in seconds on embedding_models.RERANK_QUERIES only), cached like the tiny model."""
+    from serving.embedding_models import build_tiny_reranker
+
+    return build_tiny_reranker()

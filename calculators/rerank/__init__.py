@@ -1,0 +1,1 @@
+"""Rerank: OVMS's RerankCalculatorOV, on our own calculator and resource."""
