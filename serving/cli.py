@@ -17,7 +17,12 @@ from serving.settings import LLMFlags, Settings
 
 log = logging.getLogger("ovserve")
 
-SUBCOMMANDS = {"demo": "serving.demo", "build-model": "serving.model_builder", "bench": "serving.bench.cli"}
+SUBCOMMANDS = {
+    "demo": "serving.demo",
+    "build-model": "serving.model_builder",
+    "bench": "serving.bench.cli",
+    "bench-embeddings": "serving.bench.embeddings",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

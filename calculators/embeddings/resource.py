@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from calculators.llm.resource import check_device
+from calculators.ov_infer import PerThreadInfer
 from graphs import Options, ResourceContext
 from graphs.errors import InvalidRequestError, UnavailableError
 
@@ -40,7 +41,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 @dataclass
 class EmbeddingsResource:
     options: EmbeddingsOptions
-    model: Any  # openvino.CompiledModel
+    model: Any  # PerThreadInfer over the compiled model
     tokenizer: Any  # openvino_genai.Tokenizer
     pooling: str
     max_length: int
@@ -77,7 +78,7 @@ class EmbeddingsResource:
         inputs = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self.input_names:
             inputs["token_type_ids"] = np.zeros_like(ids)
-        hidden = next(iter(self.model(inputs).values()))
+        hidden = self.model.first_output(inputs)
         if self.pooling == "MEAN":
             weights = mask[:, :, None].astype(hidden.dtype)
             vectors = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
@@ -132,6 +133,6 @@ async def create_embeddings_resource(options: EmbeddingsOptions, ctx: ResourceCo
         dimensions = int(config.get("hidden_size", 0))
         pooling = _pooling(model_dir, options.pooling)
         vocab = int(config.get("vocab_size", 0))
-        return EmbeddingsResource(options, compiled, tokenizer, pooling, int(max_length), dimensions, names, vocab)
+        return EmbeddingsResource(options, PerThreadInfer(compiled), tokenizer, pooling, int(max_length), dimensions, names, vocab)
 
     return await asyncio.to_thread(load)

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError
 from calculators.llm.resource import check_device
 from calculators.openai.protocol import _Model, _Open
 from calculators.openai.request_calculator import describe_validation_error
+from calculators.ov_infer import PerThreadInfer
 from calculators.packets import HttpRequestPayload, HttpResponsePayload
 from graphs import Calculator, Contract, InputSet, Options, ResourceContext, default_registry
 from graphs.errors import InvalidRequestError, UnavailableError
@@ -55,7 +56,7 @@ class RerankRequest(_Model):
 @dataclass
 class RerankResource:
     options: RerankOptions
-    model: Any  # openvino.CompiledModel
+    model: Any  # PerThreadInfer over the compiled model
     tokenizer: Any  # tokenizers.Tokenizer (pair encoding with the model's own template)
     max_length: int
     input_names: frozenset[str]
@@ -80,7 +81,7 @@ class RerankResource:
         inputs = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self.input_names:
             inputs["token_type_ids"] = types
-        logits = next(iter(self.model(inputs).values())).reshape(len(encodings), -1)[:, 0]
+        logits = self.model.first_output(inputs).reshape(len(encodings), -1)[:, 0]
         return [float(x) for x in 1.0 / (1.0 + np.exp(-logits))]
 
     async def scores(self, query: str, documents: list[str]) -> list[float]:
@@ -113,7 +114,7 @@ async def create_rerank_resource(options: RerankOptions, ctx: ResourceContext) -
         tokenizer.no_truncation()
         config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
         max_length = options.max_length or config.get("max_position_embeddings") or 512
-        return RerankResource(options, compiled, tokenizer, int(max_length), names)
+        return RerankResource(options, PerThreadInfer(compiled), tokenizer, int(max_length), names)
 
     return await asyncio.to_thread(load)
 

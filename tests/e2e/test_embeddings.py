@@ -103,3 +103,13 @@ def test_ovms_embeddings_graph_serves_unchanged(minilm_model_dir: Path, tmp_path
         assert got.shape == (2, 384) and float(got[0] @ got[1]) > 0.4
     finally:
         assert srv.stop() == 0
+
+
+def test_concurrent_requests_all_succeed(client: openai.OpenAI) -> None:
+    """Requests in flight together each use their own infer request (no "Infer Request is busy")."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = vectors(client, SENTENCES)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: vectors(client, SENTENCES), range(16)))
+    assert all(np.allclose(r, expected, atol=1e-5) for r in results)

@@ -78,3 +78,13 @@ def test_ovms_rerank_graph_serves_unchanged(tiny_reranker_dir: Path, tmp_path: P
         assert rerank(srv, query=query, documents=documents)["results"][0]["index"] == documents.index(relevant)
     finally:
         assert srv.stop() == 0
+
+
+def test_concurrent_rerank_requests(server: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    query = "How do plants make food?"
+    relevant, documents = RERANK_QUERIES[query]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        firsts = list(pool.map(lambda _: rerank(server, query=query, documents=documents)["results"][0]["index"], range(16)))
+    assert firsts == [documents.index(relevant)] * 16
