@@ -8,8 +8,11 @@ Flags (OVMS's names and meanings):
   the folder name of a local path; ``--model_name`` overrides it. The source is a local folder or a
   Hugging Face id (downloaded with huggingface_hub: ``HF_ENDPOINT``, ``HF_TOKEN``,
   ``HF_HUB_OFFLINE`` apply). An OpenVINO IR folder (``openvino_model.xml``) is taken as is; a
-  PyTorch folder is exported with optimum-intel plus openvino_tokenizers. A ``graph.pbtxt`` (the
-  stock LLM graph, ``models_path: "./"``, with the CLI's LLM flags) is written beside the model.
+  PyTorch folder is exported with optimum-intel plus openvino_tokenizers (``text_generation``:
+  text-generation-with-past; ``embeddings``: feature-extraction, with the sentence-transformers
+  pooling files; ``rerank``: text-classification, with tokenizer.json). ``--task`` defaults to what
+  config.json says (see :func:`infer_task`). A ``graph.pbtxt`` (the task's stock graph,
+  ``models_path: "./"``, with the CLI's LLM flags / device) is written beside the model.
   Everything is built in a hidden temporary folder next to the target and renamed into place at
   the end, so a half export never looks like a servable. An existing target is reused unless
   ``--overwrite_models``. ``--pull`` stops there; otherwise the model is served (added to
@@ -52,6 +55,26 @@ TOKENIZER_IR = "openvino_tokenizer.xml"
 DETOKENIZER_IR = "openvino_detokenizer.xml"
 # Files a text-generation servable needs beside graph.pbtxt.
 REQUIRED_LLM_FILES = (IR_FILE, "openvino_model.bin", TOKENIZER_IR, DETOKENIZER_IR, "config.json")
+# ... an embeddings servable (pooling/normalisation come from the sentence-transformers files when present).
+REQUIRED_EMBEDDINGS_FILES = (IR_FILE, "openvino_model.bin", TOKENIZER_IR, "config.json")
+# ... a rerank servable (the calculator tokenizes query/document pairs with tokenizer.json).
+REQUIRED_RERANK_FILES = (IR_FILE, "openvino_model.bin", "tokenizer.json", "config.json")
+REQUIRED_FILES = {"text_generation": REQUIRED_LLM_FILES, "embeddings": REQUIRED_EMBEDDINGS_FILES, "rerank": REQUIRED_RERANK_FILES}
+# optimum-intel export task per servable task.
+OPTIMUM_TASKS = {"text_generation": "text-generation-with-past", "embeddings": "feature-extraction", "rerank": "text-classification"}
+# Stock graph per servable task (graphs/stock/<file>).
+STOCK_GRAPHS = {"text_generation": "llm.pbtxt", "embeddings": "embeddings.pbtxt", "rerank": "rerank.pbtxt"}
+# Sentence-transformers files that say how token states become a sentence vector (copied when present).
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+# Hugging Face tokenizer files copied beside an exported model when present.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "merges.txt",
+    "sentencepiece.bpe.model",
+)
 # LLM node options of the stock graph that CLI flags may set when a graph is written.
 LLM_FLAG_OPTIONS = {
     "target_device": "device",
@@ -255,7 +278,9 @@ def is_openvino_ir(folder: Path) -> bool:
 
 
 def infer_task(folder: Path) -> str:
-    """text_generation for a *ForCausalLM architecture; otherwise ask for --task."""
+    """From config.json (and sentence-transformers files): text_generation for a *ForCausalLM
+    architecture, rerank for *ForSequenceClassification, embeddings for a sentence-transformers
+    folder (modules.json / sentence_bert_config.json) or a bare encoder (*Model); otherwise ask for --task."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -265,6 +290,12 @@ def infer_task(folder: Path) -> str:
     architectures = config.get("architectures") or []
     if any(str(a).endswith("ForCausalLM") for a in architectures):
         return "text_generation"
+    if any(str(a).endswith("ForSequenceClassification") for a in architectures):
+        return "rerank"
+    if (folder / "modules.json").is_file() or (folder / "sentence_bert_config.json").is_file():
+        return "embeddings"
+    if architectures and all(str(a).endswith("Model") and not str(a).endswith("PreTrainedModel") for a in architectures):
+        return "embeddings"
     shown = ", ".join(map(str, architectures)) or "none listed"
     raise ModelRepositoryError(f"{folder}: cannot tell the task from its architectures ({shown}): give --task")
 
@@ -301,22 +332,25 @@ def prepare_model(
     else:
         folder = download(source, progress)
     task = task or ("text_generation" if is_openvino_ir(folder) and not (folder / "config.json").exists() else infer_task(folder))
-    if task != "text_generation":
-        raise ModelRepositoryError(f"--task {task}: not supported yet (only text_generation can be prepared)")
     with _building(target, overwrite) as build:
         if is_openvino_ir(folder):
             progress(f"{folder} is an OpenVINO model: taking it as is")
             _copy_tree(folder, build)
-            if not (build / TOKENIZER_IR).is_file() or not (build / DETOKENIZER_IR).is_file():
+            if task == "text_generation" and (not (build / TOKENIZER_IR).is_file() or not (build / DETOKENIZER_IR).is_file()):
                 progress("converting tokenizer (openvino_tokenizers)")
                 convert_tokenizer(folder, build)
-        else:
+            elif task == "embeddings" and not (build / TOKENIZER_IR).is_file():
+                progress("converting tokenizer (openvino_tokenizers)")
+                convert_tokenizer(folder, build, with_detokenizer=False)
+        elif task == "text_generation":
             export_text_generation(folder, build, weight_format, progress)
-        missing = [f for f in REQUIRED_LLM_FILES if not (build / f).is_file()]
+        else:
+            export_encoder(folder, build, task, weight_format, progress)
+        missing = [f for f in REQUIRED_FILES[task] if not (build / f).is_file()]
         if missing:
             raise ModelRepositoryError(f"preparing {name!r}: missing {', '.join(missing)}")
         progress(f"writing {GRAPH_FILE}")
-        write_graph(build, graph_options or {})
+        write_graph(build, graph_options or {}, task=task)
     return PreparedModel(name, target, reused=False)
 
 
@@ -381,19 +415,25 @@ def _require_openvino_tokenizers() -> Any:
     return openvino_tokenizers
 
 
-def convert_tokenizer(hf_folder: Path, out: Path) -> None:
-    """openvino_tokenizer.xml / openvino_detokenizer.xml from the folder's Hugging Face tokenizer."""
+def convert_tokenizer(hf_folder: Path, out: Path, *, with_detokenizer: bool = True, number_of_inputs: int = 1) -> None:
+    """openvino_tokenizer.xml (and openvino_detokenizer.xml) from the folder's Hugging Face tokenizer;
+    ``number_of_inputs=2`` makes a pair tokenizer (query, document) for a cross-encoder."""
     import openvino as ov
     from transformers import AutoTokenizer
 
     openvino_tokenizers = _require_openvino_tokenizers()
     try:
         hf_tok = AutoTokenizer.from_pretrained(hf_folder)
-        ov_tok, ov_detok = openvino_tokenizers.convert_tokenizer(hf_tok, with_detokenizer=True)
+        if with_detokenizer:
+            ov_tok, ov_detok = openvino_tokenizers.convert_tokenizer(hf_tok, with_detokenizer=True)
+        else:
+            kwargs = {"number_of_inputs": number_of_inputs} if number_of_inputs != 1 else {}
+            ov_tok, ov_detok = openvino_tokenizers.convert_tokenizer(hf_tok, **kwargs), None
     except Exception as exc:
         raise ModelRepositoryError(f"cannot convert the tokenizer of {hf_folder}: {type(exc).__name__}: {exc}") from None
     ov.save_model(ov_tok, out / TOKENIZER_IR)
-    ov.save_model(ov_detok, out / DETOKENIZER_IR)
+    if ov_detok is not None:
+        ov.save_model(ov_detok, out / DETOKENIZER_IR)
 
 
 def _ov_config(weight_format: str) -> Any:
@@ -436,9 +476,51 @@ def export_text_generation(hf_folder: Path, out: Path, weight_format: str, progr
             shutil.copy2(hf_folder / file, out / file)
 
 
+def export_encoder(hf_folder: Path, out: Path, task: str, weight_format: str, progress: Progress) -> None:
+    """Embeddings (optimum task feature-extraction: the IR gives token states; pooling comes from
+    the copied sentence-transformers files) or rerank (text-classification: a cross-encoder's
+    logits) export, plus the tokenizer: openvino_tokenizer.xml (a pair tokenizer for rerank) and
+    the Hugging Face tokenizer files."""
+    _require_openvino_tokenizers()
+    try:
+        from optimum.exporters.openvino import main_export
+    except ImportError as exc:
+        raise ModelRepositoryError(f"exporting needs optimum-intel (pip install optimum-intel): {exc}") from None
+    progress(f"exporting {hf_folder} to OpenVINO ({weight_format} weights, optimum-intel, task {OPTIMUM_TASKS[task]})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            main_export(
+                str(hf_folder),
+                output=out,
+                task=OPTIMUM_TASKS[task],
+                library_name="transformers",  # token states / logits; pooling is the embeddings calculator's
+                ov_config=_ov_config(weight_format),
+                convert_tokenizer=False,
+                local_files_only=True,
+            )
+    except Exception as exc:
+        raise ModelRepositoryError(f"export of {hf_folder} failed: {type(exc).__name__}: {exc}") from None
+    progress("converting tokenizer (openvino_tokenizers)")
+    try:
+        convert_tokenizer(hf_folder, out, with_detokenizer=False, number_of_inputs=2 if task == "rerank" else 1)
+    except ModelRepositoryError as exc:
+        if task != "rerank":
+            raise
+        progress(f"no OpenVINO pair tokenizer ({exc}); the rerank calculator uses tokenizer.json")
+    copied = ("config.json", *TOKENIZER_FILES, *(SENTENCE_TRANSFORMERS_FILES if task == "embeddings" else ()))
+    for file in copied:
+        if (hf_folder / file).is_file():
+            (out / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(hf_folder / file, out / file)  # the originals, not optimum's re-saved ones
+
+
 # --------------------------------------------------------------------------- graph.pbtxt
 
-_OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com/mediapipe\.LLMCalculatorOptions\] \{\n)(.*?)(\n\s*\})", re.S)
+_OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com/mediapipe\.\w+CalculatorOVOptions\] \{\n)(.*?)(\n\s*\})", re.S)
+_LLM_OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com/mediapipe\.LLMCalculatorOptions\] \{\n)(.*?)(\n\s*\})", re.S)
+# Options the CLI may set on an embeddings/rerank node (its other flags are the LLM node's).
+ENCODER_OPTIONS = {"device": "target_device"}
 
 
 def _pbtxt_value(value: Any) -> str:
@@ -451,12 +533,14 @@ def _pbtxt_value(value: Any) -> str:
     return json.dumps(str(value))
 
 
-def graph_text(options: dict[str, Any] | None = None) -> str:
-    """The stock LLM graph with ``models_path: "./"`` and `options` set on the LLM node."""
-    text = resources.files("graphs.stock").joinpath("llm.pbtxt").read_text(encoding="utf-8")
-    match = _OPTIONS_BLOCK.search(text)
+def graph_text(options: dict[str, Any] | None = None, task: str = "text_generation") -> str:
+    """The task's stock graph with ``models_path: "./"`` and `options` set on its node (for
+    embeddings/rerank only the device, as ``target_device``; the other options are the LLM node's)."""
+    text = resources.files("graphs.stock").joinpath(STOCK_GRAPHS[task]).read_text(encoding="utf-8")
+    llm = task == "text_generation"
+    match = (_LLM_OPTIONS_BLOCK if llm else _OPTIONS_BLOCK).search(text)
     if match is None:  # pragma: no cover - the stock graph's shape
-        raise RuntimeError("graphs/stock/llm.pbtxt: no LLMCalculatorOptions block")
+        raise RuntimeError(f"graphs/stock/{STOCK_GRAPHS[task]}: no calculator options block")
     values: dict[str, Any] = {}
     indent = "      "
     for line in match.group(2).splitlines():
@@ -465,16 +549,20 @@ def graph_text(options: dict[str, Any] | None = None) -> str:
         indent = line[: len(line) - len(line.lstrip())]
     values["models_path"] = '"./"'
     for key, value in (options or {}).items():
-        values[key] = _pbtxt_value(value)
+        if llm:
+            values[key] = _pbtxt_value(value)
+        elif key in ENCODER_OPTIONS:
+            values[ENCODER_OPTIONS[key]] = _pbtxt_value(value)
     body = "\n".join(f"{indent}{key}: {raw}" for key, raw in values.items())
-    header = "# Written by `ovserve --source_model` (the stock LLM graph); the model files sit beside it.\n"
+    kind = {"text_generation": "LLM", "embeddings": "embeddings", "rerank": "rerank"}[task]
+    header = f"# Written by `ovserve --source_model` (the stock {kind} graph); the model files sit beside it.\n"
     return header + text[: match.start(2)] + body + text[match.end(2) :]
 
 
-def write_graph(folder: Path, options: dict[str, Any] | None = None) -> Path:
+def write_graph(folder: Path, options: dict[str, Any] | None = None, task: str = "text_generation") -> Path:
     from graphs.pbtxt import parse_graph
 
-    text = graph_text(options)
+    text = graph_text(options, task)
     parse_graph(text, source=str(folder / GRAPH_FILE))  # GraphConfigError on a bad option value
     path = folder / GRAPH_FILE
     _atomic_write(path, text)

@@ -91,3 +91,35 @@ def test_hub_id_offline_fails_clearly(tmp_path: Path) -> None:
     last = result.stderr.strip().splitlines()[-1]
     assert "cannot download OpenVINO/not-cached-ov (offline mode" in last
     assert not (tmp_path / "models" / "OpenVINO" / "not-cached-ov").exists()
+
+
+def test_pull_embeddings_and_serve(tmp_path: Path) -> None:
+    """--task embeddings: all-MiniLM-L6-v2's HF folder exported (feature-extraction, sentence-transformers
+    pooling files copied), the stock embeddings graph written, the folder served through its graph."""
+    import numpy as np
+
+    from serving.embedding_models import source_model_dir, torch_embed
+
+    repo = tmp_path / "models"
+    args = ("--source_model", str(source_model_dir()), "--model_repository_path", str(repo), "--model_name", "minilm")
+    pulled = ovserve(*args, "--task", "embeddings", "--pull", "--weight-format", "fp32")
+    assert pulled.returncode == 0, pulled.stderr
+    servable = repo / "minilm"
+    for name in ("openvino_model.xml", "openvino_tokenizer.xml", "1_Pooling/config.json", "sentence_bert_config.json", "tokenizer.json"):
+        assert (servable / name).is_file(), name
+    (node,) = load_graph(servable / "graph.pbtxt").nodes
+    assert node.calculator == "EmbeddingsCalculatorOV" and node.options["models_path"] == "./"
+    assert sorted(p.name for p in repo.iterdir()) == ["minilm"]
+
+    server = start_server("--model_path", str(servable), "--model_name", "emb")
+    try:
+        client = openai.OpenAI(base_url=f"{server.base_url}/v3", api_key="unused", max_retries=0)
+        sentences = ["A man is playing a guitar.", "The stock market fell today."]
+        reply = client.embeddings.create(model="emb", input=sentences, encoding_format="float")
+        got = np.array([d.embedding for d in sorted(reply.data, key=lambda d: d.index)])
+    finally:
+        assert server.stop() == 0, "\n".join(server.output)
+    assert got.shape == (2, 384)
+    reference = np.array(torch_embed(source_model_dir(), sentences))
+    cosines = (got * reference).sum(axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(reference, axis=1))
+    assert cosines.min() > 1 - 1e-3

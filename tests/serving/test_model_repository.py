@@ -61,8 +61,19 @@ def test_servable_name(tmp_path: Path) -> None:
 def test_infer_task(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForCausalLM"]}))
     assert mr.infer_task(tmp_path) == "text_generation"
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
+    assert mr.infer_task(tmp_path) == "rerank"
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    assert mr.infer_task(tmp_path) == "embeddings"
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertForMaskedLM"]}))
     with pytest.raises(mr.ModelRepositoryError, match="give --task"):
+        mr.infer_task(tmp_path)
+    (tmp_path / "modules.json").write_text("[]")  # a sentence-transformers folder
+    assert mr.infer_task(tmp_path) == "embeddings"
+    (tmp_path / "config.json").write_text(json.dumps({}))
+    assert mr.infer_task(tmp_path) == "embeddings"
+    (tmp_path / "modules.json").unlink()
+    with pytest.raises(mr.ModelRepositoryError, match="none listed"):
         mr.infer_task(tmp_path)
     (tmp_path / "config.json").unlink()
     with pytest.raises(mr.ModelRepositoryError, match="no config.json"):
@@ -133,12 +144,25 @@ def test_failed_prepare_leaves_nothing(tmp_path: Path) -> None:
 def test_unsupported_task_and_unknown_architecture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "bert"
     src.mkdir()
-    (src / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    (src / "config.json").write_text(json.dumps({"architectures": ["BertForMaskedLM"]}))
     repo = tmp_path / "repo"
     assert run("--source_model", str(src), "--model_repository_path", str(repo), "--pull")[0] == 1
     assert "give --task" in capsys.readouterr().err
+    # no weights: the export fails with one clear line and leaves nothing behind
     assert run("--source_model", str(src), "--model_repository_path", str(repo), "--pull", "--task", "embeddings")[0] == 1
-    assert "not supported yet" in capsys.readouterr().err
+    assert f"export of {src} failed" in capsys.readouterr().err
+    assert list(repo.iterdir()) == []
+
+
+@pytest.mark.parametrize(("task", "calculator"), [("embeddings", "EmbeddingsCalculatorOV"), ("rerank", "RerankCalculatorOV")])
+def test_encoder_graph_text(task: str, calculator: str) -> None:
+    from graphs.pbtxt import parse_graph
+
+    graph = parse_graph(mr.graph_text({"device": "GPU", "cache_size": 3}, task), source="x")
+    (node,) = graph.nodes
+    assert node.calculator == calculator
+    assert node.options["models_path"] == "./" and node.options["target_device"] == "GPU"
+    assert "cache_size" not in node.options
 
 
 def test_download_offline_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
