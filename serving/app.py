@@ -7,9 +7,11 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError, OvserveError
 from serving import health, loop_lag, openai_routes, reload
+from serving.auth import auth_middleware
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.servable import ServableManager
 from serving.settings import Settings
@@ -48,7 +50,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 def create_app(settings: Settings, servables: ServableManager) -> web.Application:
     """The REST application. Servables load in the background once it starts, so liveness
     answers at once and readiness turns true when every servable has loaded."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[errors_middleware])
+    middlewares: list[Middleware] = [errors_middleware]
+    if settings.api_key:
+        middlewares.insert(0, auth_middleware(settings.api_key))
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
     app[SERVABLES] = servables
 

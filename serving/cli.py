@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--file_system_poll_wait_seconds", type=float, default=1.0, help="poll config.json for changes this often; 0: off [1]"
     )
     server.add_argument("--log_path", type=Path, help="also write the log to this file")
+    server.add_argument("--api_key_file", type=Path, help="every /v3 and /v1 request needs this key as a Bearer token (else $API_KEY)")
     server.add_argument("--port", type=port, help="gRPC port (KServe v2): accepted for OVMS scripts; gRPC is not served yet")
     server.add_argument("--grpc_bind_address", help="gRPC bind address: accepted for OVMS scripts; gRPC is not served yet")
     server.add_argument("--rest_workers", type=int, help="accepted for OVMS scripts; one asyncio loop serves REST here")
@@ -69,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    from serving.auth import load_api_key
+
     return Settings(
+        api_key=load_api_key(args.api_key_file),
         config_path=args.config_path,
         model_path=args.model_path,
         model_name=args.model_name,
@@ -117,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give exactly one of --config_path or --model_path")
     if args.model_name and args.model_path is None:
         parser.error("--model_name needs --model_path")
-    settings = settings_from_args(args)
+    try:
+        settings = settings_from_args(args)
+    except ValueError as exc:  # e.g. an unreadable --api_key_file
+        parser.error(str(exc))
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if settings.log_path is not None:
         handlers.append(logging.FileHandler(settings.log_path))

@@ -70,4 +70,5 @@ class Settings:
     file_system_poll_wait_seconds: float = 1.0  # config.json polled for changes (0: off)
     log_path: Path | None = None
     task: str | None = None  # single-model mode: text_generation (default) or embeddings
+    api_key: str | None = None  # every /v3, /v1 request must bring it (see serving.auth)
     llm: LLMFlags = field(default_factory=LLMFlags)
