@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError, OvserveError
-from serving import health, loop_lag, openai_routes, reload
+from serving import health, loop_lag, metrics, openai_routes, reload
 from serving.auth import auth_middleware
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.servable import ServableManager
@@ -69,4 +69,5 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     health.add_routes(app)
     loop_lag.install(app)
     reload.install(app, settings, servables)
+    metrics.install(app)
     return app

@@ -48,6 +48,7 @@ async def _read_model_request(request: web.Request) -> tuple[dict[str, Any], Ser
     if not isinstance(model, str) or not model:
         raise InvalidRequestError("missing required field: model", param="model")
     servable = request.app[SERVABLES].get(model)
+    request["ovserve_model"] = servable.name  # for the metrics' model label
     await servable.ensure_loaded()
     return body, servable
 

@@ -57,8 +57,8 @@ def test_lazy_loads_on_first_request_and_unloads_when_idle(server: Server) -> No
     assert sorted(m["id"] for m in get(server, "/v3/models")[1]["data"]) == ["eager", "lazy"]
     assert get(server, "/v2/health/ready")[0] == 200
     assert engine_processes(server) == 1  # only the eager one's engine
+    # it loads for the request (its answer proves it; it may be idle again by the next look)
     assert ask(server, "lazy", "Say this is a test") == TINY_PROMPTS["Say this is a test"]
-    assert state(server, "lazy")["state"] == "available"
     # after 0.5 s without requests its engine process ends
     wait_for(lambda: state(server, "lazy")["state"] == "idle", "the lazy servable unloads when idle")
     wait_for(lambda: engine_processes(server) == 1, "its engine process ends")
