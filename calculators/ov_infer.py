@@ -4,8 +4,12 @@ busy". Each thread gets its own, made on first use."""
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from typing import Any
+
+from graphs.errors import UnavailableError
 
 
 class PerThreadInfer:
@@ -18,3 +22,24 @@ class PerThreadInfer:
         if request is None:
             request = self._local.request = self.compiled_model.create_infer_request()
         return next(iter(request.infer(inputs).values()))
+
+
+def plugin_properties(plugin_config: str) -> dict[str, Any]:
+    """A node's `plugin_config` JSON text as OpenVINO properties (a clear load error if bad)."""
+    try:
+        value = json.loads(plugin_config) if plugin_config.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise UnavailableError(f"plugin_config is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UnavailableError("plugin_config must be a JSON object")
+    return value
+
+
+def compile_ir(model_dir: Path, device: str, properties: dict[str, Any]) -> tuple[PerThreadInfer, frozenset[str]]:
+    """Compile `model_dir/openvino_model.xml`: the per-thread runner and the model's input names."""
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(model_dir / "openvino_model.xml")
+    names = frozenset(i.get_any_name() for i in model.inputs)
+    return PerThreadInfer(core.compile_model(model, device, properties)), names

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from calculators.llm.resource import check_device
-from calculators.ov_infer import PerThreadInfer
+from calculators.ov_infer import compile_ir, plugin_properties
 from graphs import Options, ResourceContext
 from graphs.errors import InvalidRequestError, UnavailableError
 
@@ -109,23 +109,16 @@ def _pooling(model_dir: Path, configured: str | None) -> str:
 
 
 async def create_embeddings_resource(options: EmbeddingsOptions, ctx: ResourceContext) -> EmbeddingsResource:
-    import openvino as ov
     import openvino_genai as ov_genai
 
     model_dir = (ctx.base_path / options.models_path).resolve()
     if not (model_dir / "openvino_model.xml").is_file():
         raise UnavailableError(f"no OpenVINO model (openvino_model.xml) in {model_dir}")
     check_device(options.target_device)
-    try:
-        properties = json.loads(options.plugin_config) if options.plugin_config.strip() else {}
-    except json.JSONDecodeError as exc:
-        raise UnavailableError(f"plugin_config is not valid JSON: {exc}") from None
+    properties = plugin_properties(options.plugin_config)
 
     def load() -> EmbeddingsResource:
-        core = ov.Core()
-        model = core.read_model(model_dir / "openvino_model.xml")
-        names = frozenset(i.get_any_name() for i in model.inputs)
-        compiled = core.compile_model(model, options.target_device, properties)
+        compiled, names = compile_ir(model_dir, options.target_device, properties)
         tokenizer = ov_genai.Tokenizer(str(model_dir), INFERENCE_NUM_THREADS=1)
         config = _read_json(model_dir / "config.json")
         st_config = _read_json(model_dir / "sentence_bert_config.json")
@@ -133,6 +126,6 @@ async def create_embeddings_resource(options: EmbeddingsOptions, ctx: ResourceCo
         dimensions = int(config.get("hidden_size", 0))
         pooling = _pooling(model_dir, options.pooling)
         vocab = int(config.get("vocab_size", 0))
-        return EmbeddingsResource(options, PerThreadInfer(compiled), tokenizer, pooling, int(max_length), dimensions, names, vocab)
+        return EmbeddingsResource(options, compiled, tokenizer, pooling, int(max_length), dimensions, names, vocab)
 
     return await asyncio.to_thread(load)

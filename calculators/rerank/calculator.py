@@ -19,7 +19,7 @@ from pydantic import Field, ValidationError
 from calculators.llm.resource import check_device
 from calculators.openai.protocol import _Model, _Open
 from calculators.openai.request_calculator import describe_validation_error
-from calculators.ov_infer import PerThreadInfer
+from calculators.ov_infer import compile_ir, plugin_properties
 from calculators.packets import HttpRequestPayload, HttpResponsePayload
 from graphs import Calculator, Contract, InputSet, Options, ResourceContext, default_registry
 from graphs.errors import InvalidRequestError, UnavailableError
@@ -92,29 +92,22 @@ class RerankResource:
 
 
 async def create_rerank_resource(options: RerankOptions, ctx: ResourceContext) -> RerankResource:
-    import openvino as ov
     from tokenizers import Tokenizer
 
     model_dir = (ctx.base_path / options.models_path).resolve()
     if not (model_dir / "openvino_model.xml").is_file() or not (model_dir / "tokenizer.json").is_file():
         raise UnavailableError(f"a rerank model needs openvino_model.xml and tokenizer.json in {model_dir}")
     check_device(options.target_device)
-    try:
-        properties = json.loads(options.plugin_config) if options.plugin_config.strip() else {}
-    except json.JSONDecodeError as exc:
-        raise UnavailableError(f"plugin_config is not valid JSON: {exc}") from None
+    properties = plugin_properties(options.plugin_config)
 
     def load() -> RerankResource:
-        core = ov.Core()
-        model = core.read_model(model_dir / "openvino_model.xml")
-        names = frozenset(i.get_any_name() for i in model.inputs)
-        compiled = core.compile_model(model, options.target_device, properties)
+        compiled, names = compile_ir(model_dir, options.target_device, properties)
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tokenizer.no_padding()
         tokenizer.no_truncation()
         config = json.loads((model_dir / "config.json").read_text()) if (model_dir / "config.json").is_file() else {}
         max_length = options.max_length or config.get("max_position_embeddings") or 512
-        return RerankResource(options, PerThreadInfer(compiled), tokenizer, int(max_length), names)
+        return RerankResource(options, compiled, tokenizer, int(max_length), names)
 
     return await asyncio.to_thread(load)
 
