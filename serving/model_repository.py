@@ -446,27 +446,33 @@ def _ov_config(weight_format: str) -> Any:
     return OVConfig(quantization_config=OVWeightQuantizationConfig(bits=4, group_size=128, ratio=1.0))
 
 
-def export_text_generation(hf_folder: Path, out: Path, weight_format: str, progress: Progress) -> None:
-    """optimum-intel export (stateful, with KV cache) plus openvino_tokenizers conversion."""
+def _optimum_export(hf_folder: Path, out: Path, task: str, weight_format: str, progress: Progress, **extra: Any) -> None:
+    """optimum-intel's main_export with our settings; any failure is one clear ModelRepositoryError."""
     _require_openvino_tokenizers()  # optimum silently skips the tokenizer without it: check first
     try:
         from optimum.exporters.openvino import main_export
     except ImportError as exc:
         raise ModelRepositoryError(f"exporting needs optimum-intel (pip install optimum-intel): {exc}") from None
-    progress(f"exporting {hf_folder} to OpenVINO ({weight_format} weights, optimum-intel)")
+    progress(f"exporting {hf_folder} to OpenVINO ({weight_format} weights, optimum-intel, task {task})")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch tracing warnings: noise for someone pulling a model
             main_export(
                 str(hf_folder),
                 output=out,
-                task="text-generation-with-past",
+                task=task,
                 ov_config=_ov_config(weight_format),
                 convert_tokenizer=False,
                 local_files_only=True,
+                **extra,
             )
     except Exception as exc:
         raise ModelRepositoryError(f"export of {hf_folder} failed: {type(exc).__name__}: {exc}") from None
+
+
+def export_text_generation(hf_folder: Path, out: Path, weight_format: str, progress: Progress) -> None:
+    """optimum-intel export (stateful, with KV cache) plus openvino_tokenizers conversion."""
+    _optimum_export(hf_folder, out, "text-generation-with-past", weight_format, progress)
     progress("converting tokenizer (openvino_tokenizers)")
     convert_tokenizer(hf_folder, out)
     # optimum writes most of these; make sure of the ones serving reads (chat template, generation defaults)
@@ -481,26 +487,8 @@ def export_encoder(hf_folder: Path, out: Path, task: str, weight_format: str, pr
     the copied sentence-transformers files) or rerank (text-classification: a cross-encoder's
     logits) export, plus the tokenizer: openvino_tokenizer.xml (a pair tokenizer for rerank) and
     the Hugging Face tokenizer files."""
-    _require_openvino_tokenizers()
-    try:
-        from optimum.exporters.openvino import main_export
-    except ImportError as exc:
-        raise ModelRepositoryError(f"exporting needs optimum-intel (pip install optimum-intel): {exc}") from None
-    progress(f"exporting {hf_folder} to OpenVINO ({weight_format} weights, optimum-intel, task {OPTIMUM_TASKS[task]})")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            main_export(
-                str(hf_folder),
-                output=out,
-                task=OPTIMUM_TASKS[task],
-                library_name="transformers",  # token states / logits; pooling is the embeddings calculator's
-                ov_config=_ov_config(weight_format),
-                convert_tokenizer=False,
-                local_files_only=True,
-            )
-    except Exception as exc:
-        raise ModelRepositoryError(f"export of {hf_folder} failed: {type(exc).__name__}: {exc}") from None
+    # token states / logits; pooling is the embeddings calculator's
+    _optimum_export(hf_folder, out, OPTIMUM_TASKS[task], weight_format, progress, library_name="transformers")
     progress("converting tokenizer (openvino_tokenizers)")
     try:
         convert_tokenizer(hf_folder, out, with_detokenizer=False, number_of_inputs=2 if task == "rerank" else 1)

@@ -153,8 +153,8 @@ class OpenAIResponseCalculator(Calculator):
         head, tail = self._frame
         index = choice.index
         logprobs = None
-        entries = [*(delta.prompt_logprobs or ()), *(delta.logprobs or ())]
-        if entries:
+        if delta.logprobs or delta.prompt_logprobs:  # most requests: nothing to build per token
+            entries = [*(delta.prompt_logprobs or ()), *(delta.logprobs or ())]
             if delta.prompt_logprobs and not choice.echo_offsets:  # echoed prompt tokens count from 0
                 choice.offset, choice.echo_offsets = 0, True
             logprobs = self._logprobs(entries, choice.offset)

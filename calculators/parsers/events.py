@@ -10,6 +10,7 @@ Streaming: a parser's `feed(delta_text)` / `finish()` return lists of events. Co
 from __future__ import annotations
 
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -115,3 +116,32 @@ def coalesce(events: Iterable[Event]) -> list[Event]:
         else:
             out.append(event)
     return out
+
+
+class IncrementalParser(ABC):
+    """feed() returns the events certain so far, finish() the rest (once); feeding after the
+    finish is a bug. Subclasses implement `_feed` and `_finish`."""
+
+    _finished = False
+
+    def feed(self, text: str) -> list[Event]:
+        if self._finished:
+            raise RuntimeError(f"{type(self).__name__}.feed() after finish()")
+        events: list[Event] = []
+        if text:
+            self._feed(text, events)
+        return events
+
+    def finish(self) -> list[Event]:
+        if self._finished:
+            return []
+        self._finished = True
+        events: list[Event] = []
+        self._finish(events)
+        return events
+
+    @abstractmethod
+    def _feed(self, text: str, events: list[Event]) -> None: ...
+
+    @abstractmethod
+    def _finish(self, events: list[Event]) -> None: ...

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import Enum, auto
 
-from calculators.parsers.events import ContentDelta, Event, ParsedOutput, ReasoningDelta, collect
+from calculators.parsers.events import ContentDelta, Event, IncrementalParser, ParsedOutput, ReasoningDelta, collect
 from calculators.parsers.tags import partial_tag_length
 
 THINK_START = "<think>"
@@ -42,30 +42,20 @@ class _State(Enum):
     CONTENT = auto()
 
 
-class Qwen3ReasoningParser:
+class Qwen3ReasoningParser(IncrementalParser):
     name = "qwen3"
 
     def __init__(self, starts_in_reasoning: bool = False) -> None:
         self.starts_in_reasoning = starts_in_reasoning
         self._state = _State.START
         self._pending = ""
-        self._finished = False
 
-    def feed(self, text: str) -> list[Event]:
-        if self._finished:
-            raise RuntimeError("Qwen3ReasoningParser.feed() after finish()")
-        events: list[Event] = []
-        if text:
-            self._pending += text
-            while self._step(events):
-                pass
-        return events
+    def _feed(self, text: str, events: list[Event]) -> None:
+        self._pending += text
+        while self._step(events):
+            pass
 
-    def finish(self) -> list[Event]:
-        if self._finished:
-            return []
-        self._finished = True
-        events: list[Event] = []
+    def _finish(self, events: list[Event]) -> None:
         pending, self._pending = self._pending, ""
         if self._state is _State.START and not self.starts_in_reasoning:
             self._emit(ContentDelta, pending, events)
@@ -75,7 +65,6 @@ class Qwen3ReasoningParser:
             self._emit(ReasoningDelta, pending.rstrip("\n"), events)
         elif self._state is _State.CONTENT:
             self._emit(ContentDelta, pending, events)
-        return events
 
     def parse(self, text: str) -> ParsedOutput:
         """The whole-text parse: the same machine fed at once (so streaming always agrees)."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
 from typing import Any
 
 from calculators.parsers.events import (
     ContentDelta,
     Event,
     IdFactory,
+    IncrementalParser,
     ParsedOutput,
     ToolCallArgumentsDelta,
     ToolCallStart,
@@ -54,7 +54,7 @@ def tool_call_from_json(text: str) -> tuple[str, str] | None:
     return name, json.dumps(arguments, ensure_ascii=False)
 
 
-class ToolParser(ABC):
+class ToolParser(IncrementalParser):
     """Splits (the content part of) generated text into content and tool calls, incrementally.
 
     `feed(delta)` returns the events that are certain now; `finish()` the rest. Content that could
@@ -68,34 +68,11 @@ class ToolParser(ABC):
     def __init__(self, id_factory: IdFactory = new_tool_call_id) -> None:
         self._new_id = id_factory
         self._next_index = 0
-        self._finished = False
-
-    def feed(self, text: str) -> list[Event]:
-        if self._finished:
-            raise RuntimeError(f"{type(self).__name__}.feed() after finish()")
-        events: list[Event] = []
-        if text:
-            self._feed(text, events)
-        return events
-
-    def finish(self) -> list[Event]:
-        if self._finished:
-            return []
-        self._finished = True
-        events: list[Event] = []
-        self._finish(events)
-        return events
 
     def parse(self, text: str) -> ParsedOutput:
         """The whole-text parse: the same machine fed at once (so streaming always agrees)."""
         parser = type(self)(self._new_id)
         return collect([*parser.feed(text), *parser.finish()])
-
-    @abstractmethod
-    def _feed(self, text: str, events: list[Event]) -> None: ...
-
-    @abstractmethod
-    def _finish(self, events: list[Event]) -> None: ...
 
     def _emit_call(self, name: str, arguments: str, events: list[Event]) -> None:
         index = self._next_index
