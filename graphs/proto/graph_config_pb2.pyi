@@ -4,9 +4,9 @@ isort:skip_file
 MediaPipe's CalculatorGraphConfig, as far as graph.pbtxt files for OVMS and ovserve use it.
 
 Regenerate the Python modules after editing any .proto here (from the repository root, with
-grpcio-tools==1.85.1 and mypy-protobuf==5.1.0 installed, so that protoc-gen-mypy is on PATH):
+grpcio-tools==1.81.1 and mypy-protobuf==5.1.0 installed, so that protoc-gen-mypy is on PATH):
   python -m grpc_tools.protoc -I . --python_out=. --mypy_out=. graphs/proto/*.proto
-grpcio-tools 1.85.1 bundles protoc 35.1, whose gencode (7.35.1) runs on the protobuf 7.36.x runtime;
+grpcio-tools 1.81.1 writes gencode 6.33.5, which runs on the protobuf 6.33.x runtime (tritonclient needs <7);
 mypy-protobuf writes the .pyi stubs (protoc's own --pyi_out stubs do not pass mypy --strict).
 
 Written for ovserve after MediaPipe's framework/calculator.proto and stream_handler.proto: the field
