@@ -52,7 +52,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     answers at once and readiness turns true when every servable has loaded."""
     middlewares: list[Middleware] = [errors_middleware]
     if settings.api_key:
-        middlewares.insert(0, auth_middleware(settings.api_key))
+        middlewares.insert(0, auth_middleware(settings.api_key, settings.api_key_open_paths))
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
     app[SERVABLES] = servables

@@ -1,6 +1,7 @@
-"""API keys: with `--api_key_file` (or the API_KEY environment variable), every /v3 and /v1
-request needs `Authorization: Bearer <key>`. Health (/v2/health/*) and metrics stay open.
-Keys are compared in constant time and never logged."""
+"""API keys: with `--api_key_file` (or the API_KEY environment variable), every request needs
+`Authorization: Bearer <key>` except under the open path prefixes (`--api_key_open_paths`, by
+default health and metrics, so probes and scrapers need no key). Keys are compared in
+constant time and never logged."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from aiohttp.typedefs import Middleware
 
 from graphs.errors import OvserveError
 from serving.errors import error_response
-
-PROTECTED_PREFIXES = ("/v3/", "/v1/", "/debug/")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -39,18 +38,24 @@ def load_api_key(api_key_file: Path | None) -> str | None:
     return os.environ.get("API_KEY") or None
 
 
-def auth_middleware(api_key: str) -> Middleware:
-    expected = ("Bearer " + api_key).encode()
+def key_matches(given: str, api_key: str) -> bool:
+    """`given` is an Authorization value; constant-time compare (gRPC metadata uses it too)."""
+    return hmac.compare_digest(given.encode(), ("Bearer " + api_key).encode())
+
+
+def missing_key_error(given: str) -> AuthenticationError:
+    message = "missing or wrong API key: send Authorization: Bearer <key>" if given else "missing API key"
+    return AuthenticationError(message, code="invalid_api_key")
+
+
+def auth_middleware(api_key: str, open_paths: tuple[str, ...]) -> Middleware:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(PROTECTED_PREFIXES):
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                error = AuthenticationError(
-                    "missing or wrong API key: send Authorization: Bearer <key>" if given else "missing API key", code="invalid_api_key"
-                )
-                return error_response(error)
+        if request.method != "OPTIONS" and not request.path.startswith(open_paths):  # CORS preflights carry no key
+            given = request.headers.get("Authorization", "")
+            if not key_matches(given, api_key):
+                return error_response(missing_key_error(given))
         return await handler(request)
 
     return cast(Middleware, check)

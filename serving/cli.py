@@ -44,11 +44,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--log_path", type=Path, help="also write the log to this file")
     server.add_argument("--api_key_file", type=Path, help="every /v3 and /v1 request needs this key as a Bearer token (else $API_KEY)")
-    server.add_argument("--port", type=port, help="gRPC port (KServe v2): accepted for OVMS scripts; gRPC is not served yet")
-    server.add_argument("--grpc_bind_address", help="gRPC bind address: accepted for OVMS scripts; gRPC is not served yet")
+    server.add_argument("--port", type=port, help="KServe v2 gRPC port (0 picks a free one); no gRPC front end without it")
+    server.add_argument("--grpc_bind_address", help="gRPC bind address [--rest_bind_address]")
     server.add_argument("--rest_workers", type=int, help="accepted for OVMS scripts; one asyncio loop serves REST here")
     server.add_argument("--cache_dir", help="OpenVINO compiled-model cache folder (plugin_config CACHE_DIR)")
     server.add_argument("--max_request_size", type=int, default=16 * 1024 * 1024, help="largest request body in bytes [16 MiB]")
+    ops = parser.add_argument_group("operations")
+    ops.add_argument("--metrics_enable", action="store_true", help="serve Prometheus metrics at /metrics on the REST port")
+    ops.add_argument("--metrics_list", help="comma-separated metric families to serve (default: all); see the README")
+    ops.add_argument(
+        "--api_key_open_paths",
+        default="/v2/health/,/metrics",
+        help="comma-separated path prefixes that need no API key [/v2/health/,/metrics]",
+    )
+    ops.add_argument("--allowed_origins", default="*", help="CORS: comma-separated allowed origins [*]")
+    ops.add_argument("--allowed_methods", default="*", help="CORS: comma-separated allowed methods [*]")
+    ops.add_argument("--allowed_headers", default="*", help="CORS: comma-separated allowed request headers [*]")
+    ops.add_argument("--allow_credentials", type=boolean, default=False, help="CORS: allow credentials [false]")
+    ops.add_argument("--ssl_certfile", type=Path, help="serve REST and gRPC over TLS with this certificate (PEM)")
+    ops.add_argument("--ssl_keyfile", type=Path, help="the private key (PEM) of --ssl_certfile")
+    ops.add_argument("--log_format", choices=["text", "json"], default="text", help="json: one JSON object per log line [text]")
+    ops.add_argument(
+        "--log_request_content",
+        action="store_true",
+        help="with --log_level DEBUG, log prompts and outputs (never logged otherwise)",
+    )
+    ops.add_argument(
+        "--shutdown_timeout", type=float, default=30.0, help="on SIGTERM, requests in flight get this many seconds to finish [30]"
+    )
     llm = parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)")
     llm.add_argument("--target_device", help="CPU, GPU, NPU, AUTO, HETERO:… [CPU]")
     llm.add_argument("--plugin_config", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}')
@@ -100,7 +123,25 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ),
         log_path=args.log_path,
         task=getattr(args, "task", None),
+        api_key_open_paths=_csv(args.api_key_open_paths),
+        grpc_port=args.port,
+        grpc_bind_address=args.grpc_bind_address,
+        metrics_enable=args.metrics_enable,
+        metrics_list=_csv(args.metrics_list),
+        allowed_origins=args.allowed_origins,
+        allowed_methods=args.allowed_methods,
+        allowed_headers=args.allowed_headers,
+        allow_credentials=args.allow_credentials,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        log_format=args.log_format,
+        log_request_content=args.log_request_content,
+        shutdown_timeout=args.shutdown_timeout,
     )
+
+
+def _csv(text: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,9 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     if settings.log_path is not None:
         handlers.append(logging.FileHandler(settings.log_path))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s", handlers=handlers)
-    for flag in ("port", "grpc_bind_address", "rest_workers"):
-        if getattr(args, flag) is not None:
-            log.warning("--%s is accepted for OVMS compatibility but has no effect yet (no gRPC front end; one REST loop)", flag)
+    if args.rest_workers is not None:
+        log.warning("--rest_workers is accepted for OVMS compatibility; one asyncio loop serves REST here")
+    if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
+        parser.error("--ssl_certfile and --ssl_keyfile go together")
     if settings.config_path is not None and any(v is not None for v in (args.target_device, args.cache_dir, args.kv_cache_precision)):
         log.warning("LLM flags apply to single-model mode; with --config_path each graph.pbtxt sets its own options")
     from serving.loading import build_servables
@@ -163,6 +205,13 @@ async def serve(settings: Settings, servable_list: list) -> int:  # type: ignore
     port = runner.addresses[0][1] if runner.addresses else settings.rest_port
     # Tests and scripts read this line to find a port picked with --rest_port 0.
     print(f"ovserve: REST listening on http://{settings.rest_bind_address}:{port}", flush=True)
+    grpc_server = None
+    if settings.grpc_port is not None:
+        from serving.kserve.grpc_server import start_grpc_server
+
+        grpc_server = await start_grpc_server(settings, servables, app)
+        # Tests and scripts read this line to find a port picked with --port 0.
+        print(f"ovserve: gRPC listening on {grpc_server.address}", flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -185,6 +234,8 @@ async def serve(settings: Settings, servable_list: list) -> int:  # type: ignore
     await stop.wait()
     watcher.cancel()
     log.info("shutting down")
+    if grpc_server is not None:
+        await grpc_server.stop(grace=None)
     await runner.cleanup()
     return exit_code
 

@@ -151,11 +151,16 @@ class ServableManager:
 
     def __init__(self, servables: Iterable[Servable]) -> None:
         self._servables = {s.name: s for s in servables}
+        # Set on SIGTERM: readiness turns false and new requests get a 503 while those in flight finish.
+        self.draining = False
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._servables.values())
 
     def get(self, name: str) -> Servable:
+        """The servable a request names (404 when unknown; 503 while the server drains)."""
+        if self.draining:
+            raise UnavailableError("the server is shutting down; retry on another replica")
         servable = self._servables.get(name)
         if servable is None:
             raise NotFoundError(f"model {name!r} not found", param="model", code="model_not_found")
@@ -166,10 +171,10 @@ class ServableManager:
 
     @property
     def ready(self) -> bool:
-        """Nothing is still loading and something serves (servables that failed are logged;
-        lazy ones count as serving: they load on their first request)."""
+        """Not draining, nothing is still loading and something serves (servables that failed
+        are logged; lazy ones count as serving: they load on their first request)."""
         states = [s.state for s in self._servables.values()]
-        return State.LOADING not in states and (State.AVAILABLE in states or State.IDLE in states)
+        return not self.draining and State.LOADING not in states and (State.AVAILABLE in states or State.IDLE in states)
 
     async def load_all(self) -> None:
         for servable in self._servables.values():

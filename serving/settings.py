@@ -71,4 +71,22 @@ class Settings:
     log_path: Path | None = None
     task: str | None = None  # single-model mode: text_generation (default) or embeddings
     api_key: str | None = None  # every /v3, /v1 request must bring it (see serving.auth)
+    api_key_open_paths: tuple[str, ...] = ("/v2/health/", "/metrics")  # path prefixes that need no key
     llm: LLMFlags = field(default_factory=LLMFlags)
+    # KServe v2 gRPC (OVMS --port / --grpc_bind_address): None = no gRPC front end.
+    grpc_port: int | None = None
+    grpc_bind_address: str | None = None  # None: same as rest_bind_address
+    # Prometheus /metrics (OVMS: off unless --metrics_enable; config.json monitoring.metrics too).
+    metrics_enable: bool = False
+    metrics_list: tuple[str, ...] = ()  # only these metric families; empty: all
+    # CORS (OVMS's flags and defaults).
+    allowed_origins: str = "*"
+    allowed_methods: str = "*"
+    allowed_headers: str = "*"
+    allow_credentials: bool = False
+    # TLS for REST and gRPC: both files or neither.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    log_format: str = "text"  # text | json
+    log_request_content: bool = False  # prompts/outputs in the log: only with log_level DEBUG too
+    shutdown_timeout: float = 30.0  # SIGTERM: streams in flight get this long to finish
