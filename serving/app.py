@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError, OvserveError
-from serving import health, loop_lag, metrics, openai_routes, reload
+from serving import cors, health, loop_lag, metrics, openai_routes, reload
 from serving.auth import auth_middleware
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.servable import ServableManager
@@ -47,10 +47,22 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return error_response(internal_error())
 
 
+@web.middleware
+async def content_log_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """--log_request_content with --log_level DEBUG: request bodies (prompts) go to the log.
+    Never otherwise: prompts are users' data."""
+    if request.can_read_body:
+        body = await request.read()  # aiohttp keeps it for the handler
+        log.debug("request %s %s: %s", request.method, request.path, body.decode("utf-8", "replace"))
+    return await handler(request)
+
+
 def create_app(settings: Settings, servables: ServableManager) -> web.Application:
     """The REST application. Servables load in the background once it starts, so liveness
     answers at once and readiness turns true when every servable has loaded."""
     middlewares: list[Middleware] = [errors_middleware]
+    if settings.log_request_content and settings.log_level == "DEBUG":
+        middlewares.append(content_log_middleware)
     if settings.api_key:
         middlewares.insert(0, auth_middleware(settings.api_key, settings.api_key_open_paths))
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
@@ -70,4 +82,5 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     loop_lag.install(app)
     reload.install(app, settings, servables)
     metrics.install(app)
+    cors.install(app, settings)  # outermost: preflights are answered before auth and routing
     return app

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
+from graphs import logfmt
 from graphs.errors import GraphConfigError
 from serving import event_loop
 from serving.cli_types import boolean, port
@@ -169,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if settings.log_path is not None:
         handlers.append(logging.FileHandler(settings.log_path))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s", handlers=handlers)
+    logfmt.configure(settings.log_level, settings.log_format, handlers)
     if args.rest_workers is not None:
         log.warning("--rest_workers is accepted for OVMS compatibility; one asyncio loop serves REST here")
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
@@ -187,57 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ovserve: not serving this graph: {problem}", file=sys.stderr)
     if not servables:
         return 2
+    from serving.server import serve
+
     return event_loop.run(serve(settings, servables))
-
-
-async def serve(settings: Settings, servable_list: list) -> int:  # type: ignore[type-arg]
-    from aiohttp import web
-
-    from serving.app import create_app
-    from serving.servable import ServableManager, State
-
-    servables = ServableManager(servable_list)
-    app = create_app(settings, servables)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=log if settings.log_level == "DEBUG" else None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.rest_bind_address, settings.rest_port)
-    await site.start()
-    port = runner.addresses[0][1] if runner.addresses else settings.rest_port
-    # Tests and scripts read this line to find a port picked with --rest_port 0.
-    print(f"ovserve: REST listening on http://{settings.rest_bind_address}:{port}", flush=True)
-    grpc_server = None
-    if settings.grpc_port is not None:
-        from serving.kserve.grpc_server import start_grpc_server
-
-        grpc_server = await start_grpc_server(settings, servables, app)
-        # Tests and scripts read this line to find a port picked with --port 0.
-        print(f"ovserve: gRPC listening on {grpc_server.address}", flush=True)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    exit_code = 0
-
-    async def watch_loading() -> None:
-        nonlocal exit_code
-        while any(s.state is State.LOADING for s in servables):
-            await asyncio.sleep(0.1)
-        if not any(s.state in (State.AVAILABLE, State.IDLE) for s in servables):
-            log.error("no servable could be loaded; exiting")
-            exit_code = 1
-            stop.set()
-        else:
-            print("ovserve: ready", flush=True)
-
-    watcher = loop.create_task(watch_loading())
-    await stop.wait()
-    watcher.cancel()
-    log.info("shutting down")
-    if grpc_server is not None:
-        await grpc_server.stop(grace=None)
-    await runner.cleanup()
-    return exit_code
 
 
 if __name__ == "__main__":

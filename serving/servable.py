@@ -70,6 +70,11 @@ class Servable:
         self.state = State.AVAILABLE
         log.info("servable %s is available", self.name)
 
+    @property
+    def healthy(self) -> bool:
+        """Available and every resource healthy (an engine worker being restarted is not)."""
+        return self.state is State.AVAILABLE and all(getattr(v, "healthy", True) for v in self.side_packets.values())
+
     def stats(self) -> dict[str, Any]:
         resources = {name: v.stats() for name, v in self.side_packets.items() if callable(getattr(v, "stats", None))}
         return {"state": self.state.value, "error": self.error, "resources": resources}
@@ -118,6 +123,11 @@ class Servable:
         self.state = State.IDLE
         packets, self.side_packets = self.side_packets, {}
         await _close_all(self.name, packets)
+
+    async def wait_idle(self) -> None:
+        """Return once no graph run of this servable is in flight."""
+        if self.active:
+            await self._idle.wait()
 
     async def retire(self) -> None:
         """Stop taking requests, let the runs in flight finish, then free the resources."""
@@ -171,10 +181,13 @@ class ServableManager:
 
     @property
     def ready(self) -> bool:
-        """Not draining, nothing is still loading and something serves (servables that failed
-        are logged; lazy ones count as serving: they load on their first request)."""
-        states = [s.state for s in self._servables.values()]
-        return not self.draining and State.LOADING not in states and (State.AVAILABLE in states or State.IDLE in states)
+        """Not draining, nothing is still loading or restarting its engine, and something serves
+        (servables that failed are logged; lazy ones count as serving: they load on their first
+        request)."""
+        servables = self._servables.values()
+        states = [s.state for s in servables]
+        restarting = any(s.state is State.AVAILABLE and not s.healthy for s in servables)
+        return not (self.draining or restarting) and State.LOADING not in states and (State.AVAILABLE in states or State.IDLE in states)
 
     async def load_all(self) -> None:
         for servable in self._servables.values():

@@ -159,6 +159,7 @@ class EngineClient:
         self._reader_task: asyncio.Task[None] | None = None
         self._dead: str | None = None
         self._shutting_down = False  # aclose() asked the worker to exit: its exit is no error
+        self.on_exit: Callable[[str], None] | None = None  # called once if the worker dies unasked
 
     @classmethod
     async def start(cls, spec: WorkerSpec) -> EngineClient:
@@ -238,12 +239,18 @@ class EngineClient:
         log.log(level, "engine worker for %s is gone: %s", self.spec.models_path, reason)
         streams, self._streams = self._streams, {}
         for stream in streams.values():
-            stream._push(UnavailableError(reason))
+            stream._push(UnavailableError(f"the engine worker stopped while generating ({reason}); retry the request"))
+        if not self._shutting_down and self.on_exit is not None:
+            self.on_exit(reason)
 
     # -- requests -----------------------------------------------------------------------
     @property
     def alive(self) -> bool:
         return self._dead is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     @property
     def active_requests(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from graphs.errors import UnavailableError
 log = logging.getLogger("ovserve.llm")
 
 
+# A worker that dies unasked is started again, after these waits while restarts keep failing.
+RESTART_BACKOFF_S = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+
 @dataclass
 class LLMResource:
     options: LLMOptions
@@ -28,6 +33,45 @@ class LLMResource:
     engine: EngineClient
     tokenizer: ModelTokenizer
     eos_token_ids: frozenset[int]
+    restarts: int = 0
+    _closed: bool = False
+    _restarting: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.engine.on_exit = self._engine_exited
+
+    @property
+    def healthy(self) -> bool:
+        """False while the engine worker is down (being restarted): readiness follows it."""
+        return self.engine.alive
+
+    def _engine_exited(self, reason: str) -> None:
+        # Requests in flight already got a clear error (EngineClient._fail_all); new ones get a
+        # 503 from submit() until the new worker is up.
+        if not self._closed and self._restarting is None:
+            self._restarting = asyncio.get_running_loop().create_task(self._restart(), name="engine-restart")
+
+    async def _restart(self) -> None:
+        spec = self.engine.spec
+        try:
+            for attempt in itertools.count():
+                await asyncio.sleep(RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)])
+                log.warning("restarting the engine worker for %s (attempt %d)", self.model_dir, attempt + 1)
+                try:
+                    engine = await EngineClient.start(spec)
+                except UnavailableError as exc:
+                    log.error("engine restart failed: %s", exc)
+                    continue
+                if self._closed:
+                    await engine.aclose()
+                    return
+                engine.on_exit = self._engine_exited
+                self.engine = engine
+                self.restarts += 1
+                log.warning("engine worker for %s is back (restart %d)", self.model_dir, self.restarts)
+                return
+        finally:
+            self._restarting = None
 
     @property
     def context_length(self) -> int | None:
@@ -77,9 +121,19 @@ class LLMResource:
 
     def stats(self) -> dict[str, object]:
         """Engine figures for /debug/stats: requests in flight here and in the worker."""
-        return {"alive": self.engine.alive, "active_requests": self.engine.active_requests, **self.engine.last_stats}
+        return {
+            "alive": self.engine.alive,
+            "pid": self.engine.pid,
+            "restarts": self.restarts,
+            "active_requests": self.engine.active_requests,
+            **self.engine.last_stats,
+        }
 
     async def aclose(self) -> None:
+        self._closed = True
+        if self._restarting is not None:
+            self._restarting.cancel()
+            await asyncio.gather(self._restarting, return_exceptions=True)
         await self.engine.aclose()
 
 

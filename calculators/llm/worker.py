@@ -220,7 +220,11 @@ class _Engine:
 
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     """Entry point of the spawned engine process."""
-    logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s [engine] %(message)s")
+    from graphs.logfmt import formatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter())  # the server's --log_format, through the environment
+    logging.basicConfig(level=spec.log_level, handlers=[handler])
     try:
         engine = _Engine(spec, conn)
     except Exception as exc:

@@ -1,0 +1,92 @@
+"""CORS for browser clients, with OVMS's flags: --allowed_origins, --allowed_methods,
+--allowed_headers (comma-separated, `*` for any) and --allow_credentials.
+
+Preflight requests (OPTIONS with Access-Control-Request-Method) are answered here, before
+routing and the API-key check (browsers send no credentials on a preflight). Every other
+response to an allowed origin gets its headers in `on_response_prepare`, which also covers
+streamed (SSE) responses whose headers go out before the handler returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import cast
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from serving.settings import Settings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PREFLIGHT_MAX_AGE_S = 600
+
+
+def _items(text: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class CorsPolicy:
+    origins: frozenset[str]
+    methods: frozenset[str]
+    headers: frozenset[str]
+    credentials: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CorsPolicy:
+        return cls(
+            _items(settings.allowed_origins),
+            frozenset(m.upper() for m in _items(settings.allowed_methods)),
+            frozenset(h.lower() for h in _items(settings.allowed_headers)),
+            settings.allow_credentials,
+        )
+
+    def allows_origin(self, origin: str) -> bool:
+        return "*" in self.origins or origin in self.origins
+
+    def allows_method(self, method: str) -> bool:
+        return "*" in self.methods or method.upper() in self.methods
+
+    def allows_headers(self, requested: frozenset[str]) -> bool:
+        return "*" in self.headers or requested <= self.headers
+
+    def origin_headers(self, origin: str) -> dict[str, str]:
+        # With credentials the origin must be named, never `*` (the Fetch standard).
+        wildcard = "*" in self.origins and not self.credentials
+        headers = {"Access-Control-Allow-Origin": "*" if wildcard else origin}
+        if not wildcard:
+            headers["Vary"] = "Origin"
+        if self.credentials:
+            headers["Access-Control-Allow-Credentials"] = "true"
+        return headers
+
+
+def install(app: web.Application, settings: Settings) -> None:
+    policy = CorsPolicy.from_settings(settings)
+
+    @web.middleware
+    async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        wanted = request.headers.get("Access-Control-Request-Method")
+        if request.method != "OPTIONS" or origin is None or wanted is None:
+            return await handler(request)
+        requested = _items(request.headers.get("Access-Control-Request-Headers", "").lower())
+        if not (policy.allows_origin(origin) and policy.allows_method(wanted) and policy.allows_headers(requested)):
+            return web.Response(status=403, text="CORS preflight refused: origin, method or headers not allowed\n")
+        headers = {
+            **policy.origin_headers(origin),
+            "Access-Control-Allow-Methods": wanted.upper(),
+            "Access-Control-Max-Age": str(PREFLIGHT_MAX_AGE_S),
+        }
+        if requested:
+            headers["Access-Control-Allow-Headers"] = ", ".join(sorted(requested))
+        return web.Response(status=204, headers=headers)
+
+    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get("Origin")
+        if origin is not None and policy.allows_origin(origin) and "Access-Control-Allow-Origin" not in response.headers:
+            response.headers.update(policy.origin_headers(origin))
+
+    app.middlewares.insert(0, cast(Middleware, preflight))
+    app.on_response_prepare.append(add_headers)
