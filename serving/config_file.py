@@ -43,10 +43,21 @@ class MediapipeEntry(_Strict):
     idle_unload_seconds: Annotated[float, Field(gt=0)] | None = None
 
 
+class MetricsConfig(_Strict):
+    enable: bool = False
+    metrics_list: list[str] = []  # metric families to serve (serving/metrics_catalog.py); empty: all
+
+
+class MonitoringConfig(_Strict):
+    """OVMS's `"monitoring": {"metrics": {"enable": true, "metrics_list": [...]}}`."""
+
+    metrics: MetricsConfig = MetricsConfig()
+
+
 class ConfigFile(_Strict):
     model_config_list: list[ModelEntry] = []
     mediapipe_config_list: list[MediapipeEntry] = []
-    monitoring: dict[str, Any] | None = None  # OVMS metrics settings (served by a later issue)
+    monitoring: MonitoringConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +91,7 @@ def _graph_path(base: Path, graph_path: str | None) -> Path:
     return candidate if candidate.is_absolute() else base / candidate
 
 
-def load_config_file(path: Path) -> list[ServableSpec]:
+def _parse(path: Path) -> ConfigFile:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -88,9 +99,26 @@ def load_config_file(path: Path) -> list[ServableSpec]:
     except json.JSONDecodeError as exc:
         raise ConfigFileError(f"{path}: not valid JSON: {exc}") from None
     try:
-        config = ConfigFile.model_validate(raw)
+        return ConfigFile.model_validate(raw)
     except ValidationError as exc:
         raise ConfigFileError(_describe(exc, path)) from None
+
+
+def load_monitoring(path: Path) -> MetricsConfig:
+    """The file's `monitoring.metrics` section (defaults when it has none), names checked."""
+    from serving.metrics_catalog import check_names
+
+    config = _parse(path)
+    metrics = config.monitoring.metrics if config.monitoring is not None else MetricsConfig()
+    try:
+        check_names(metrics.metrics_list, f"{path}: monitoring.metrics.metrics_list")
+    except ValueError as exc:
+        raise ConfigFileError(str(exc)) from None
+    return metrics
+
+
+def load_config_file(path: Path) -> list[ServableSpec]:
+    config = _parse(path)
     root = path.resolve().parent
     specs: list[ServableSpec] = []
     for entry in config.model_config_list:

@@ -10,7 +10,8 @@ from pathlib import Path
 import calculators  # noqa: F401 - registers the stock calculators
 from graphs import GraphConfig, GraphConfigError
 from graphs.pbtxt import load_graph, parse_graph
-from serving.config_file import load_config_file
+from serving.config_file import ConfigFileError, load_config_file, load_monitoring
+from serving.metrics_catalog import check_names
 from serving.servable import Servable, make_servable
 from serving.settings import Settings
 
@@ -44,6 +45,25 @@ def single_model_graph(model_path: Path, settings: Settings) -> GraphConfig:
     return dataclasses.replace(graph, nodes=nodes)
 
 
+def metrics_settings(settings: Settings) -> tuple[bool, tuple[str, ...]]:
+    """Whether /metrics is served and which families (empty: all): `--metrics_enable` or
+    config.json's `monitoring.metrics.enable` turns it on; `--metrics_list` wins over the file's
+    `metrics_list`. Unknown names, or a list without enabling: ValueError for the flags,
+    ConfigFileError for the file."""
+    check_names(settings.metrics_list, "--metrics_list")
+    enabled, names = settings.metrics_enable, settings.metrics_list
+    if settings.config_path is not None:
+        monitoring = load_monitoring(settings.config_path)
+        enabled = enabled or monitoring.enable
+        names = names or tuple(monitoring.metrics_list)
+    if names and not enabled:
+        if settings.metrics_list:
+            raise ValueError("--metrics_list needs --metrics_enable (or monitoring.metrics.enable in config.json)")
+        where = settings.config_path
+        raise ConfigFileError(f"{where}: monitoring.metrics.metrics_list needs monitoring.metrics.enable (or --metrics_enable)")
+    return enabled, names
+
+
 def _fingerprint(base_path: Path, graph: bytes) -> str:
     return hashlib.sha256(str(base_path).encode() + b"\0" + graph).hexdigest()
 
@@ -53,6 +73,7 @@ def build_servables(settings: Settings) -> tuple[list[Servable], list[GraphConfi
 
     Raises GraphConfigError in single-model mode, ConfigFileError for a bad config.json.
     """
+    metrics_settings(settings)  # bad metric names stop the server before it starts
     if settings.config_path is not None:
         specs = load_config_file(settings.config_path)
         servables: list[Servable] = []

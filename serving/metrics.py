@@ -1,57 +1,147 @@
 """`GET /metrics` in the Prometheus text format (prometheus-client), one registry per app.
 
-So far: HTTP requests by endpoint, model and status; requests in flight; servable states;
-engine requests running and KV-cache figures as the engine worker last reported them; and the
-event loop's lag. (Token counters and latency histograms come with the operations issue.)
+Off unless `--metrics_enable` or config.json's `monitoring.metrics.enable` (as OVMS): then there
+is no `/metrics` route (a 404) and no per-request metric work at all. `--metrics_list` (or
+`monitoring.metrics.metrics_list`) keeps only the named families; the others are not recorded.
+The families, their labels and meaning: serving/metrics_catalog.py and the README's "Metrics".
+
+Where the figures come from:
+- HTTP counts, in-flight requests and end-to-end durations: this module's middleware.
+- Token counts, time to first token, time per output token: the LLM node keeps a
+  `RequestRecord` per request when the middleware put a `RequestTelemetry` into the request's
+  context, and hands it to `Metrics.request_done` when the request ends.
+- Engine step and queue durations: the engine client hands each worker message's durations to
+  `Metrics.engine_steps` (the worker measures them; see calculators/llm/worker.py `stats()`).
+- Gauges (servable state, waiting/running requests, KV cache, loop lag): read at scrape time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from calculators.llm.telemetry import REQUEST_TELEMETRY, RequestRecord, RequestTelemetry
+from serving.loading import metrics_settings
 from serving.loop_lag import LOOP_LAG
-from serving.state import SERVABLES
+from serving.metrics_catalog import BY_NAME, check_names
+from serving.state import SERVABLES, SETTINGS
+
+# Bucket bounds (seconds).
+_LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_PER_TOKEN = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+_STEP = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+# Routes whose requests get an end-to-end duration (and the /v1 aliases).
+_TIMED_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/rerank")
+_ENGINE_EVENTS = ("added", "finished", "cancelled", "failed")
 
 
 class _LiveState(Collector):
     """Read at scrape time: servable states, engine figures, loop lag."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, wanted: frozenset[str]) -> None:
         self.app = app
+        self.wanted = wanted
+
+    def _family(self, name: str, kind: type[GaugeMetricFamily] | type[CounterMetricFamily] = GaugeMetricFamily) -> Any:
+        if name not in self.wanted:
+            return None
+        family = BY_NAME[name]
+        return kind(name.removesuffix("_total"), family.help, labels=list(family.labels))
 
     def collect(self) -> Iterator[Any]:
-        state = GaugeMetricFamily("ovserve_servable_state", "1 for the state each servable is in", labels=["model", "state"])
-        running = GaugeMetricFamily("ovserve_engine_running_requests", "requests in the engine worker", labels=["model"])
-        in_client = GaugeMetricFamily("ovserve_engine_active_requests", "requests this server awaits from the engine", labels=["model"])
+        state = self._family("ovserve_servable_state")
+        waiting = self._family("ovserve_engine_requests_waiting")
+        running = self._family("ovserve_engine_requests_running")
+        kv_usage = self._family("ovserve_kv_cache_usage_ratio")
+        kv_bytes = self._family("ovserve_kv_cache_size_bytes")
+        events = self._family("ovserve_engine_requests_total", CounterMetricFamily)
         for servable in self.app[SERVABLES]:
-            state.add_metric([servable.name, servable.state.value], 1)
-            for resource in servable.stats()["resources"].values():
-                if "running" in resource:
-                    running.add_metric([servable.name], float(resource["running"]))
-                if "active_requests" in resource:
-                    in_client.add_metric([servable.name], float(resource["active_requests"]))
-        yield state
-        yield running
-        yield in_client
-        lag = self.app[LOOP_LAG].summary()
-        family = GaugeMetricFamily("ovserve_event_loop_lag_seconds", "event-loop lag since start", labels=["quantile"])
-        family.add_metric(["0.5"], lag["p50_ms"] / 1000)
-        family.add_metric(["0.99"], lag["p99_ms"] / 1000)
-        yield family
+            model = servable.name
+            if state is not None:
+                state.add_metric([model, servable.state.value], 1)
+            for stats in servable.stats()["resources"].values():
+                if "running" not in stats:  # not an engine
+                    continue
+                scheduled = min(stats.get("scheduled", stats["running"]), stats.get("active_requests", 0))
+                if running is not None:
+                    running.add_metric([model], float(scheduled))
+                if waiting is not None:
+                    waiting.add_metric([model], float(max(0, stats.get("active_requests", 0) - scheduled)))
+                if kv_usage is not None and "kv_usage" in stats:
+                    kv_usage.add_metric([model], float(stats["kv_usage"]))
+                if kv_bytes is not None and "kv_bytes" in stats:
+                    kv_bytes.add_metric([model], float(stats["kv_bytes"]))
+                if events is not None:
+                    for event in _ENGINE_EVENTS:
+                        events.add_metric([model, event], float(stats.get(event, 0)))
+        yield from (f for f in (state, waiting, running, kv_usage, kv_bytes, events) if f is not None)
+        if "ovserve_event_loop_lag_seconds" in self.wanted:
+            lag = self.app[LOOP_LAG].summary()
+            family = self._family("ovserve_event_loop_lag_seconds")
+            family.add_metric(["0.5"], lag["p50_ms"] / 1000)
+            family.add_metric(["0.99"], lag["p99_ms"] / 1000)
+            yield family
 
 
 class Metrics:
-    def __init__(self, app: web.Application) -> None:
+    """The app's registry, its recorded metrics (None when not wanted), and the telemetry sink
+    the LLM nodes and engine clients report to (calculators.llm.telemetry.TelemetrySink)."""
+
+    def __init__(self, app: web.Application, names: Sequence[str] = ()) -> None:
+        check_names(list(names), "--metrics_list")
+        # No `_created` series beside each counter and histogram (prometheus-client's switch is
+        # process-wide; this process serves one app).
+        disable_created_metrics()
+        wanted = frozenset(names) if names else frozenset(BY_NAME)
         self.registry = CollectorRegistry()
-        self.requests = Counter("ovserve_http_requests", "HTTP requests answered", ["endpoint", "model", "status"], registry=self.registry)
-        self.in_flight = Gauge("ovserve_http_requests_in_flight", "HTTP requests being answered", registry=self.registry)
-        self.registry.register(_LiveState(app))
+
+        def make(kind: type[Any], name: str, **extra: Any) -> Any:
+            if name not in wanted:
+                return None
+            family = BY_NAME[name]
+            return kind(name, family.help, list(family.labels), registry=self.registry, **extra)
+
+        self.requests: Counter | None = make(Counter, "ovserve_http_requests_total")
+        self.in_flight: Gauge | None = make(Gauge, "ovserve_http_requests_in_flight")
+        self.duration: Histogram | None = make(Histogram, "ovserve_request_duration_seconds", buckets=_LATENCY)
+        self.prompt_tokens: Counter | None = make(Counter, "ovserve_prompt_tokens_total")
+        self.generated_tokens: Counter | None = make(Counter, "ovserve_generated_tokens_total")
+        self.ttft: Histogram | None = make(Histogram, "ovserve_time_to_first_token_seconds", buckets=_LATENCY)
+        self.tpot: Histogram | None = make(Histogram, "ovserve_time_per_output_token_seconds", buckets=_PER_TOKEN)
+        self.queue: Histogram | None = make(Histogram, "ovserve_request_queue_seconds", buckets=_LATENCY)
+        self.step: Histogram | None = make(Histogram, "ovserve_engine_step_seconds", buckets=_STEP)
+        # Per-request work only when something per-request (or per-step) is wanted.
+        self.per_request = any(m is not None for m in (self.prompt_tokens, self.generated_tokens, self.ttft, self.tpot))
+        self.per_step = self.queue is not None or self.step is not None
+        self.registry.register(_LiveState(app, wanted))
+
+    # -- calculators.llm.telemetry.TelemetrySink ----------------------------------------------
+    def request_done(self, model: str, record: RequestRecord) -> None:
+        if self.prompt_tokens is not None:
+            self.prompt_tokens.labels(model).inc(record.prompt_tokens)
+        if self.generated_tokens is not None:
+            self.generated_tokens.labels(model).inc(record.generated_tokens)
+        if self.ttft is not None:
+            self.ttft.labels(model).observe(record.time_to_first_token)
+        if self.tpot is not None and (tpot := record.time_per_output_token) is not None:
+            self.tpot.labels(model).observe(tpot)
+
+    def engine_steps(self, model: str, step_seconds: Sequence[float], queue_seconds: Sequence[float]) -> None:
+        if self.step is not None and step_seconds:
+            step = self.step.labels(model)
+            for seconds in step_seconds:
+                step.observe(seconds)
+        if self.queue is not None and queue_seconds:
+            queue = self.queue.labels(model)
+            for seconds in queue_seconds:
+                queue.observe(seconds)
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -62,17 +152,27 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     metrics: Metrics = request.app[METRICS]
     if request.path == "/metrics":
         return await handler(request)
-    metrics.in_flight.inc()
+    arrived = time.perf_counter()
+    token = REQUEST_TELEMETRY.set(RequestTelemetry(metrics, arrived)) if metrics.per_request or metrics.per_step else None
+    if metrics.in_flight is not None:
+        metrics.in_flight.inc()
     status = 500
     try:
         response = await handler(request)
         status = response.status
         return response
     finally:
-        metrics.in_flight.dec()
+        if token is not None:
+            REQUEST_TELEMETRY.reset(token)
+        if metrics.in_flight is not None:
+            metrics.in_flight.dec()
         route = request.match_info.route.resource
         endpoint = route.canonical if route is not None else "unmatched"
-        metrics.requests.labels(endpoint, request.get("ovserve_model", ""), str(status)).inc()
+        model = request.get("ovserve_model", "")
+        if metrics.requests is not None:
+            metrics.requests.labels(endpoint, model, str(status)).inc()
+        if metrics.duration is not None and model and status < 400 and endpoint.endswith(_TIMED_SUFFIXES):
+            metrics.duration.labels(model, endpoint).observe(time.perf_counter() - arrived)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
@@ -81,6 +181,10 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 
 def install(app: web.Application) -> None:
-    app[METRICS] = Metrics(app)
+    """Serve /metrics if metrics are enabled (flag or config.json); otherwise do nothing."""
+    enabled, names = metrics_settings(app[SETTINGS])
+    if not enabled:
+        return
+    app[METRICS] = Metrics(app, names)
     app.middlewares.insert(0, metrics_middleware)
     app.router.add_get("/metrics", metrics_handler)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 
-from calculators.llm.engine_client import RequestStream, StepOutput
+from calculators.llm.engine_client import EngineClient, RequestStream, StepOutput
 from calculators.llm.options import LLMOptions
 from calculators.llm.protocol import Finish
 from calculators.llm.resource import LLMResource, create_llm_resource
+from calculators.llm.telemetry import REQUEST_TELEMETRY, RequestRecord, TelemetrySink
 from calculators.packets import Generation, Prompt, TokenDelta
 from graphs import Calculator, Contract, InputSet, default_registry
 
@@ -45,11 +47,20 @@ class ContinuousBatchingLLMCalculator(Calculator):
     _announced = False
     _prompt_tokens = 0
     _n = 1
+    _record: RequestRecord | None = None  # metrics on: this request's timings and token counts
+    _sink: TelemetrySink | None = None
+    _engine: EngineClient
 
     async def open(self) -> None:
         # The request is being parsed and tokenized upstream: tell the worker it is coming.
-        self.ctx.side_packets["LLM"].engine.expect()
+        llm: LLMResource = self.ctx.side_packets["LLM"]
+        llm.engine.expect()
         self._announced = True
+        telemetry = REQUEST_TELEMETRY.get()
+        if telemetry is not None:
+            self._record, self._sink, self._engine = RequestRecord(telemetry.arrived), telemetry.sink, llm.engine
+            if llm.engine.observer is None:
+                llm.engine.observe(functools.partial(telemetry.sink.engine_steps, llm.servable_name))
 
     async def process(self, inputs: InputSet) -> None:
         if "STOP" in inputs:
@@ -61,6 +72,8 @@ class ContinuousBatchingLLMCalculator(Calculator):
         self._announced = False  # the ADD itself settles the announcement
         self._stream = llm.engine.submit(prompt.token_ids, prompt.engine_config)
         self._prompt_tokens = len(prompt.token_ids)
+        if self._record is not None:
+            self._record.prompt_tokens = self._prompt_tokens
         self._n = prompt.request.params.n
         # With echo, each sequence's first tokens from the engine are the prompt's own.
         self._echo_left = {i: len(prompt.token_ids) for i in range(self._n)} if prompt.engine_config.get("echo") else {}
@@ -80,6 +93,8 @@ class ContinuousBatchingLLMCalculator(Calculator):
             seen = {d.index for d in deltas}
             deltas = [d if d.finish_reason else dataclasses.replace(d, finish_reason="stop") for d in deltas]
             deltas += [TokenDelta(i, [], "stop") for i in range(self._n) if i not in seen]
+        if self._record is not None and (count := sum(len(d.token_ids) for d in deltas)):
+            self._record.tokens(count, self._engine.received_at)
         if deltas:
             self.ctx.emit("GENERATION", Generation(tuple(deltas), self._prompt_tokens))
 
@@ -98,3 +113,6 @@ class ContinuousBatchingLLMCalculator(Calculator):
             self.ctx.side_packets["LLM"].engine.expect(False)
         if self._stream is not None:
             self._stream.cancel()
+        record, self._record = self._record, None
+        if record is not None and record.first_token and self._sink is not None:  # its prompt was processed
+            self._sink.request_done(self.ctx.side_packets["LLM"].servable_name, record)

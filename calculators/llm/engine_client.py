@@ -12,8 +12,9 @@ import logging
 import multiprocessing
 import os
 import socket
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,9 @@ from calculators.llm.worker import WorkerSpec, worker_main
 from graphs.errors import EngineError, InvalidRequestError, OverloadedError, UnavailableError
 
 log = logging.getLogger("ovserve.engine")
+
+# Metrics' hook (see telemetry.py): the worker's step and queue durations of one message.
+StepObserver = Callable[[Sequence[float], Sequence[float]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +163,9 @@ class EngineClient:
         self._reader_task: asyncio.Task[None] | None = None
         self._dead: str | None = None
         self._shutting_down = False  # aclose() asked the worker to exit: its exit is no error
+        # Metrics (observe()): None while off, so nothing is done per message.
+        self.observer: StepObserver | None = None
+        self.received_at = 0.0  # perf_counter() when the current message came (only with an observer)
         self.on_exit: Callable[[str], None] | None = None  # called once if the worker dies unasked
 
     @classmethod
@@ -202,7 +209,10 @@ class EngineClient:
             while True:
                 kind, payload = await self._read_message(reader)
                 if kind == FromWorker.STEP:
-                    self.last_stats = payload[1]
+                    stats = self.last_stats = payload[1]
+                    if self.observer is not None:
+                        self.received_at = time.perf_counter()
+                        self.observer(stats.pop("steps", ()), stats.pop("queue_s", ()))
                     for update in payload[0]:
                         self._dispatch(update)
                 elif kind == FromWorker.REJECTED:
@@ -255,6 +265,13 @@ class EngineClient:
     @property
     def active_requests(self) -> int:
         return len(self._streams)
+
+    def observe(self, observer: StepObserver) -> None:
+        """Hand every worker message's step and queue durations to `observer`, and have the
+        worker add its metrics figures to each message's stats (see worker stats())."""
+        self.observer = observer
+        if self._writer is not None and self._dead is None:
+            self._writer.write(frame(encode([ToWorker.TELEMETRY, 1])))
 
     def expect(self, coming: bool = True) -> None:
         """Announce a request that is being prepared (or withdraw the announcement), so an idle

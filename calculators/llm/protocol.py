@@ -30,6 +30,7 @@ class ToWorker(IntEnum):
     CANCEL = 1  # [CANCEL, request_id]: stop generating and forget the request
     SHUTDOWN = 2  # [SHUTDOWN]
     EXPECT = 3  # [EXPECT, +1 | -1]: a request is on its way (+1), or will not come after all (-1)
+    TELEMETRY = 4  # [TELEMETRY, on]: add the metrics' figures to each STEP's stats (see worker.stats)
 
 
 class FromWorker(IntEnum):

@@ -33,6 +33,7 @@ class LLMResource:
     engine: EngineClient
     tokenizer: ModelTokenizer
     eos_token_ids: frozenset[int]
+    servable_name: str = ""  # the metrics' `model` label
     restarts: int = 0
     _closed: bool = False
     _restarting: asyncio.Task[None] | None = None
@@ -120,7 +121,8 @@ class LLMResource:
         return {"prompt": self.tokenizer.decode(request.tokens, skip_special_tokens=False)}
 
     def stats(self) -> dict[str, object]:
-        """Engine figures for /debug/stats: requests in flight here and in the worker."""
+        """Engine figures for /debug/stats and /metrics: requests in flight here and in the worker
+        (the worker's last STEP stats; with metrics on also `scheduled`, `kv_usage`, `kv_bytes`)."""
         return {
             "alive": self.engine.alive,
             "pid": self.engine.pid,
@@ -196,4 +198,4 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
         await engine.aclose()
         raise
     log.info("servable %s: engine ready on %s (%s)", ctx.servable_name, options.device, model_dir)
-    return LLMResource(options, model_dir, engine, tokenizer, frozenset(engine.info.get("eos_token_ids", [])))
+    return LLMResource(options, model_dir, engine, tokenizer, frozenset(engine.info.get("eos_token_ids", [])), ctx.servable_name)

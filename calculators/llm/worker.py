@@ -67,6 +67,12 @@ class _Engine:
         self.defaults = {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
         self.handles: dict[int, Any] = {}
         self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0}
+        # Metrics (ToWorker.TELEMETRY): off until the server asks; then see stats().
+        self.telemetry = False
+        self.step_times: list[float] = []  # durations of the steps since the last message
+        self.queue_times: list[float] = []  # queue times of requests whose first tokens came since then
+        self.added_at: dict[int, float] = {}  # requests with no tokens yet: when add_request took them
+        self.step_started = 0.0
         self.outbox = Outbox(spec.stream_interval_s)
         self.expected = 0  # requests announced by the server and not added yet
         self.beam_width: dict[int, int] = {}  # beam-search requests: how many sequences to return
@@ -103,10 +109,13 @@ class _Engine:
         elif kind == ToWorker.CANCEL:
             handle = self.handles.pop(message[1], None)
             self.seq_index.pop(message[1], None)
+            self.added_at.pop(message[1], None)
             self.outbox.drop(message[1])
             if handle is not None:
                 handle.cancel()
                 self.counts["cancelled"] += 1
+        elif kind == ToWorker.TELEMETRY:
+            self.telemetry = bool(message[1])
         elif kind == ToWorker.SHUTDOWN:
             return False
         return True
@@ -127,6 +136,8 @@ class _Engine:
             tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
             self.handles[request_id] = self.pipe.add_request(request_id, tensor, config)
             self.counts["added"] += 1
+            if self.telemetry:
+                self.added_at[request_id] = time.perf_counter()
             self.seq_index[request_id] = {}
             self.wants_logprobs[request_id] = config.logprobs > 0
             if config.num_beams > 1:  # beams arrive once, ranked: keep the best num_return_sequences
@@ -161,10 +172,36 @@ class _Engine:
             del self.seq_index[request_id]
             self.beam_width.pop(request_id, None)
             self.wants_logprobs.pop(request_id, None)
+        if self.added_at:  # metrics on and some request still waits for its first tokens
+            self._queue_times(updates, done)
         return updates
 
+    def _queue_times(self, updates: list[Any], done: list[int]) -> None:
+        """Queue time: from add_request to the start of the step that produced a request's first
+        tokens (a prompt prefilled in several chunks also waits for its earlier chunks)."""
+        for request_id, _status, outputs in updates:
+            if outputs and (added := self.added_at.pop(request_id, None)) is not None:
+                self.queue_times.append(max(0.0, self.step_started - added))
+        for request_id in done:  # ended without a token (cancelled, ignored, failed)
+            self.added_at.pop(request_id, None)
+
     def stats(self, step_s: float = 0.0) -> dict[str, Any]:
-        return {"step_s": step_s, "running": len(self.handles), "expected": self.expected, **self.counts}
+        """The figures every STEP carries. With telemetry on, also: `scheduled` (requests the
+        last step scheduled), `kv_usage` (KV-cache use 0..1 in the last step; genai reports a
+        percentage), `kv_bytes` (the KV cache's size), and, when any, `steps` and `queue_s`
+        (durations since the previous message; they are taken here, so call this only to send)."""
+        stats: dict[str, Any] = {"step_s": step_s, "running": len(self.handles), "expected": self.expected, **self.counts}
+        if self.telemetry:
+            metrics = self.pipe.get_metrics()
+            busy = bool(self.handles)  # idle: the figures still describe the last step
+            stats["scheduled"] = min(metrics.scheduled_requests, len(self.handles))
+            stats["kv_usage"] = metrics.cache_usage / 100 if busy else 0.0
+            stats["kv_bytes"] = metrics.kv_cache_size_in_bytes
+            if self.step_times:
+                stats["steps"], self.step_times = self.step_times, []
+            if self.queue_times:
+                stats["queue_s"], self.queue_times = self.queue_times, []
+        return stats
 
     def take_commands(self, wait: float | None) -> bool:
         """Handle every pending command (waiting up to `wait` for the first); False on shutdown."""
@@ -201,7 +238,7 @@ class _Engine:
                 continue
             if not busy and not self.gather(ADMIT_MAX_S):
                 return
-            started = time.perf_counter()
+            started = self.step_started = time.perf_counter()
             try:
                 self.pipe.step()
             except Exception as exc:  # a failed step fails the requests in it, not the worker
@@ -210,9 +247,12 @@ class _Engine:
                 self.counts["failed"] += len(self.handles)
                 self.handles.clear()
                 self.seq_index.clear()
+                self.added_at.clear()
                 self.send([FromWorker.STEP, self.outbox.take(time.perf_counter()), self.stats()])
                 continue
             now = time.perf_counter()
+            if self.telemetry:
+                self.step_times.append(now - started)
             self.outbox.add(self.collect())
             if self.outbox.due(now):
                 self.send([FromWorker.STEP, self.outbox.take(now), self.stats(now - started)])

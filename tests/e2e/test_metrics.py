@@ -1,16 +1,33 @@
-"""GET /metrics on a real server, parsed with prometheus-client's own parser."""
+"""GET /metrics on a real server, parsed with prometheus-client's own parser: the counters match
+the traffic sent (and the responses' `usage`), histograms count every request, gauges settle."""
 
 from __future__ import annotations
 
 import http.client
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.server import Server
-from tests.e2e.test_http import CHAT, post, user
+from serving.metrics_catalog import BY_NAME
+from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
+from tests.e2e.server import ROOT, Server, start_server
+from tests.e2e.test_http import CHAT, assert_openai_error, get, post, user
+from tests.e2e.test_ovms_config import ovms_servable
+
+COMPLETIONS = "/v3/completions"
+IDLE_POLL_LIMIT_S = 30
+
+# family -> [(sample name, labels, value)]
+Families = dict[str, list[tuple[str, dict[str, str], float]]]
 
 
-def scrape(server: Server) -> dict[str, list[tuple[dict[str, str], float]]]:
+def scrape(server: Server) -> Families:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
         conn.request("GET", "/metrics")
@@ -19,22 +36,151 @@ def scrape(server: Server) -> dict[str, list[tuple[dict[str, str], float]]]:
         text = response.read().decode()
     finally:
         conn.close()
-    return {f.name: [(s.labels, s.value) for s in f.samples] for f in text_string_to_metric_families(text)}
+    return {f.name: [(s.name, s.labels, s.value) for s in f.samples] for f in text_string_to_metric_families(text)}
 
 
-def test_metrics_count_requests_and_show_state(server: Server) -> None:
-    assert post(server, CHAT, {"model": "tiny", "messages": user("Say this is a test")})[0] == 200
-    assert post(server, CHAT, {"model": "tiny", "messages": []})[0] == 400
-    families = scrape(server)
-    requests = {
-        (labels["endpoint"], labels["model"], labels["status"]): value
-        for labels, value in families["ovserve_http_requests"]
-        if "endpoint" in labels
-    }
-    assert requests[("/v3/chat/completions", "tiny", "200")] >= 1
-    assert requests[("/v3/chat/completions", "tiny", "400")] >= 1
-    assert ({"model": "tiny", "state": "available"}, 1.0) in families["ovserve_servable_state"]
-    assert families["ovserve_engine_running_requests"] == [({"model": "tiny"}, 0.0)]
-    lag = dict((labels["quantile"], value) for labels, value in families["ovserve_event_loop_lag_seconds"])
+def value(families: Families, sample: str, **labels: str) -> float:
+    """The one sample named `sample` whose labels include `labels` (0 when there is none)."""
+    family = sample
+    for suffix in ("_total", "_count", "_sum", "_bucket"):
+        family = family.removesuffix(suffix)
+    found = [v for name, ls, v in families.get(family, []) if name == sample and labels.items() <= ls.items()]
+    assert len(found) <= 1, (sample, labels, found)
+    return found[0] if found else 0.0
+
+
+def sse_usage(body: bytes) -> dict[str, int]:
+    events = [line[6:] for line in body.decode().splitlines() if line.startswith("data: ") and line != "data: [DONE]"]
+    usage = [json.loads(e)["usage"] for e in events if json.loads(e).get("usage")]
+    assert len(usage) == 1
+    return dict(usage[0])
+
+
+@pytest.fixture(scope="module")
+def metrics_server(tiny_model_dir: Path) -> Iterator[Server]:
+    srv = start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", "--metrics_enable")
+    yield srv
+    assert srv.stop() == 0, "\n".join(srv.output)
+
+
+def test_metrics_are_off_by_default(server: Server) -> None:
+    status, body = get(server, "/metrics")
+    assert_openai_error(status, body, 404)
+
+
+def idle_engine(server: Server) -> Families:
+    """Scrape until the engine reports nothing waiting or running (it says so after its last step)."""
+    deadline = time.monotonic() + IDLE_POLL_LIMIT_S
+    while True:
+        families = scrape(server)
+        busy = value(families, "ovserve_engine_requests_waiting", model="tiny") + value(
+            families, "ovserve_engine_requests_running", model="tiny"
+        )
+        if busy == 0 or time.monotonic() > deadline:
+            return families
+
+
+def test_metrics_match_the_traffic(metrics_server: Server) -> None:
+    prompt_tokens = generated_tokens = 0
+    chat_ok = 0
+    for prompt, answer in TINY_PROMPTS.items():
+        status, _, body = post(metrics_server, CHAT, {"model": "tiny", "messages": user(prompt)})
+        assert status == 200
+        reply = json.loads(body)
+        assert reply["choices"][0]["message"]["content"] == answer
+        prompt_tokens += reply["usage"]["prompt_tokens"]
+        generated_tokens += reply["usage"]["completion_tokens"]
+        chat_ok += 1
+    streamed = {"model": "tiny", "messages": user("Count to five."), "stream": True, "stream_options": {"include_usage": True}}
+    for _ in range(2):
+        status, _, body = post(metrics_server, CHAT, streamed)
+        assert status == 200
+        usage = sse_usage(body)
+        prompt_tokens += usage["prompt_tokens"]
+        generated_tokens += usage["completion_tokens"]
+        chat_ok += 1
+    prompt, continuation = next(iter(TINY_COMPLETIONS.items()))
+    status, _, body = post(metrics_server, COMPLETIONS, {"model": "tiny", "prompt": prompt, "max_tokens": 16})
+    assert status == 200 and json.loads(body)["choices"][0]["text"] == continuation
+    prompt_tokens += json.loads(body)["usage"]["prompt_tokens"]
+    generated_tokens += json.loads(body)["usage"]["completion_tokens"]
+    assert post(metrics_server, CHAT, {"model": "tiny", "messages": []})[0] == 400
+    assert post(metrics_server, CHAT, {"model": "nope", "messages": user("hi")})[0] == 404
+    llm_requests = chat_ok + 1
+
+    families = idle_engine(metrics_server)
+    # HTTP requests by endpoint, model and status
+    assert value(families, "ovserve_http_requests_total", endpoint=CHAT, model="tiny", status="200") == chat_ok
+    assert value(families, "ovserve_http_requests_total", endpoint=COMPLETIONS, model="tiny", status="200") == 1
+    assert value(families, "ovserve_http_requests_total", endpoint=CHAT, model="tiny", status="400") == 1
+    assert value(families, "ovserve_http_requests_total", endpoint=CHAT, model="", status="404") == 1
+    assert value(families, "ovserve_http_requests_in_flight") == 0
+    # tokens: exactly what the responses' usage said
+    assert value(families, "ovserve_prompt_tokens_total", model="tiny") == prompt_tokens
+    assert value(families, "ovserve_generated_tokens_total", model="tiny") == generated_tokens
+    # one observation per request
+    assert value(families, "ovserve_time_to_first_token_seconds_count", model="tiny") == llm_requests
+    assert value(families, "ovserve_time_per_output_token_seconds_count", model="tiny") == llm_requests
+    assert value(families, "ovserve_request_queue_seconds_count", model="tiny") == llm_requests
+    assert value(families, "ovserve_request_duration_seconds_count", model="tiny", endpoint=CHAT) == chat_ok
+    assert value(families, "ovserve_request_duration_seconds_count", model="tiny", endpoint=COMPLETIONS) == 1
+    # at least one engine step per generated token of the longest answer; every histogram's
+    # +Inf bucket holds all of its observations
+    steps = value(families, "ovserve_engine_step_seconds_count", model="tiny")
+    assert steps >= max(len(a.split()) for a in TINY_PROMPTS.values())
+    assert value(families, "ovserve_engine_step_seconds_bucket", model="tiny", le="+Inf") == steps
+    for name in ("ovserve_time_to_first_token_seconds", "ovserve_request_queue_seconds", "ovserve_engine_step_seconds"):
+        assert value(families, name + "_sum", model="tiny") >= 0
+    # engine events and gauges
+    assert value(families, "ovserve_engine_requests_total", model="tiny", event="added") == llm_requests
+    assert value(families, "ovserve_engine_requests_total", model="tiny", event="finished") == llm_requests
+    assert value(families, "ovserve_engine_requests_total", model="tiny", event="failed") == 0
+    assert value(families, "ovserve_engine_requests_waiting", model="tiny") == 0
+    assert value(families, "ovserve_engine_requests_running", model="tiny") == 0
+    assert 0 <= value(families, "ovserve_kv_cache_usage_ratio", model="tiny") <= 1
+    assert value(families, "ovserve_kv_cache_size_bytes", model="tiny") > 0
+    assert value(families, "ovserve_servable_state", model="tiny", state="available") == 1
+    lag = {ls["quantile"]: v for _, ls, v in families["ovserve_event_loop_lag_seconds"]}
     assert set(lag) == {"0.5", "0.99"} and all(v >= 0 for v in lag.values())
-    assert families["ovserve_http_requests_in_flight"][0][1] >= 0
+    # every family in the catalog is served, and nothing else
+    assert {name for name in families} == {name.removesuffix("_total") for name in BY_NAME}
+
+
+def test_metrics_list_keeps_only_the_named_families(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """config.json's `monitoring` enables the metrics; --metrics_list picks the families."""
+    ovms_servable(tmp_path / "models" / "chat", tiny_model_dir)
+    config = {"model_config_list": [{"config": {"name": "chat", "base_path": "models/chat"}}], "monitoring": {"metrics": {"enable": True}}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    wanted = ["ovserve_generated_tokens_total", "ovserve_time_to_first_token_seconds"]
+    srv = start_server("--config_path", str(tmp_path / "config.json"), "--metrics_list", ",".join(wanted))
+    try:
+        status, _, body = post(srv, CHAT, {"model": "chat", "messages": user("Say this is a test")})
+        assert status == 200
+        families = scrape(srv)
+        assert set(families) == {"ovserve_generated_tokens", "ovserve_time_to_first_token_seconds"}
+        assert value(families, "ovserve_generated_tokens_total", model="chat") == json.loads(body)["usage"]["completion_tokens"]
+        assert value(families, "ovserve_time_to_first_token_seconds_count", model="chat") == 1
+    finally:
+        assert srv.stop() == 0, "\n".join(srv.output)
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--metrics_enable", "--metrics_list", "ovserve_time_to_first_token_seconds,ovserve_nope"], "unknown metric 'ovserve_nope'"),
+        (["--metrics_list", "ovserve_time_to_first_token_seconds"], "--metrics_list needs --metrics_enable"),
+    ],
+)
+def test_bad_metric_flags_stop_the_server(tiny_model_dir: Path, flags: list[str], needle: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "serving.cli", "--model_path", str(tiny_model_dir), *flags, "--rest_port", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    if "unknown" in needle:
+        assert "ovserve_engine_requests_waiting" in lines[0]  # lists the valid names

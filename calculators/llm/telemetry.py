@@ -1,0 +1,67 @@
+"""Per-request timings and per-step engine figures, for an optional observer (the server's metrics).
+
+Nothing here knows about the server. A front end that wants figures puts a `RequestTelemetry`
+(its sink and the request's arrival time) into the request's context (`REQUEST_TELEMETRY`)
+before it starts the graph run; the graph's node tasks inherit it. The LLM node then keeps one
+`RequestRecord` per request and hands it to the sink when the request ends, and switches the
+engine worker's step telemetry on (once per engine). Without a `RequestTelemetry` (metrics off)
+no record is kept and the worker sends no extra figures: nothing is done per token.
+
+One clock: `time.perf_counter()` in the server process for every timestamp here; durations the
+worker measures (step times, queue times) are measured there and sent as durations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """One generation request as the LLM node saw it (timestamps: `time.perf_counter()`)."""
+
+    arrived: float  # the front end got the request (before its body was read)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0  # tokens the engine delivered (echoed prompt tokens excluded)
+    first_token: float = 0.0  # the first generated tokens reached the server (0: none came)
+    last_token: float = 0.0  # the last generated tokens reached the server
+
+    def tokens(self, count: int, now: float) -> None:
+        if not self.first_token:
+            self.first_token = now
+        self.last_token = now
+        self.generated_tokens += count
+
+    @property
+    def time_to_first_token(self) -> float:
+        return self.first_token - self.arrived
+
+    @property
+    def time_per_output_token(self) -> float | None:
+        """Mean time between output tokens after the first; None when every token came at once."""
+        if self.generated_tokens < 2 or self.last_token <= self.first_token:
+            return None
+        return (self.last_token - self.first_token) / (self.generated_tokens - 1)
+
+
+class TelemetrySink(Protocol):
+    """What the server's metrics implement."""
+
+    def request_done(self, model: str, record: RequestRecord) -> None:
+        """A request that got at least one generated token has ended (any way)."""
+
+    def engine_steps(self, model: str, step_seconds: Sequence[float], queue_seconds: Sequence[float]) -> None:
+        """Durations from one worker message: every engine step since the previous message, and
+        for each request whose first token came since then, its time in the engine's queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTelemetry:
+    sink: TelemetrySink
+    arrived: float  # time.perf_counter() when the front end got the request
+
+
+REQUEST_TELEMETRY: ContextVar[RequestTelemetry | None] = ContextVar("ovserve_request_telemetry", default=None)
