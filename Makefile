@@ -24,7 +24,7 @@ demo-config: setup
 
 # Builds the demo model once (cached by its recipe hash), then serves it on 127.0.0.1:8000.
 serve: demo-config
-	$(PY) -m serving.cli --config_path .cache/demo/config.json $(ARGS)
+	$(PY) -m serving.cli --config_path .cache/demo/config.json --metrics_enable $(ARGS)
 
 # Lint and type-check first (seconds), then every test.
 test: lint
