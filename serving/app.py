@@ -13,6 +13,7 @@ from graphs.errors import NotFoundError, OvserveError
 from serving import cors, health, loop_lag, metrics, openai_routes, reload
 from serving.auth import auth_middleware
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
+from serving.kserve import rest as kserve_rest
 from serving.servable import ServableManager
 from serving.settings import Settings
 from serving.state import SERVABLES, SETTINGS
@@ -79,6 +80,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     app.cleanup_ctx.append(servables_ctx)
     openai_routes.add_routes(app)
     health.add_routes(app)
+    kserve_rest.add_routes(app)  # KServe v2: /v2, /v2/models/...
     loop_lag.install(app)
     reload.install(app, settings, servables)
     metrics.install(app)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayload
 from graphs.errors import InvalidRequestError, OvserveError
+from graphs.runner import GraphRun
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error
 from serving.servable import Servable, ServableManager, State
 from serving.sse_sink import ChunkedSink
@@ -53,15 +54,20 @@ async def _read_model_request(request: web.Request) -> tuple[dict[str, Any], Ser
     return body, servable
 
 
+def start_graph_run(servable: Servable, endpoint: Endpoint, body: dict[str, Any]) -> GraphRun:
+    """Start the servable's graph on a request body (also used by the KServe front end). The
+    caller iterates the run and must always `await asyncio.shield(servable.finish(run))`."""
+    # LLM graphs take HTTP_REQUEST_PAYLOAD; OVMS's embeddings/rerank graphs REQUEST_PAYLOAD.
+    tag = next((t for t in ("HTTP_REQUEST_PAYLOAD", "REQUEST_PAYLOAD") if t in servable.input_tags), None)
+    if tag is None:
+        raise InvalidRequestError(f"model {servable.name!r} does not serve {endpoint}", param="model")
+    return servable.start({tag: HttpRequestPayload(endpoint, body)})
+
+
 async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     try:
         body, servable = await _read_model_request(request)
-        model = servable.name
-        # LLM graphs take HTTP_REQUEST_PAYLOAD; OVMS's embeddings/rerank graphs REQUEST_PAYLOAD.
-        tag = next((t for t in ("HTTP_REQUEST_PAYLOAD", "REQUEST_PAYLOAD") if t in servable.input_tags), None)
-        if tag is None:
-            raise InvalidRequestError(f"model {model!r} does not serve {endpoint}", param="model")
-        run = servable.start({tag: HttpRequestPayload(endpoint, body)})
+        run = start_graph_run(servable, endpoint, body)
     except OvserveError as exc:
         return error_response(exc)
 

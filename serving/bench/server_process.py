@@ -29,9 +29,16 @@ class Server:
     output: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
 
+    grpc_address: str | None = None  # host:port, from the "gRPC listening on" line (with --port)
+
     @property
     def port(self) -> int:
         return int(self.base_url.rsplit(":", 1)[1])
+
+    @property
+    def grpc_port(self) -> int:
+        assert self.grpc_address is not None, "the server was started without --port"
+        return int(self.grpc_address.rsplit(":", 1)[1])
 
     def _drain(self) -> None:
         assert self.process.stdout is not None
@@ -103,6 +110,7 @@ def start_server(*args: str, wait_ready: bool = True) -> Server:
     selector.register(process.stdout, selectors.EVENT_READ)
     output: list[str] = []
     base_url = ""
+    grpc_address: str | None = None
     deadline = time.monotonic() + STARTUP_LIMIT_S
     try:
         while time.monotonic() < deadline:
@@ -118,8 +126,10 @@ def start_server(*args: str, wait_ready: bool = True) -> Server:
                 base_url = line.strip().rsplit(" ", 1)[1]
                 if not wait_ready:
                     return Server(process, base_url, output)
+            if "gRPC listening on " in line:
+                grpc_address = line.strip().rsplit(" ", 1)[1]
             if line.strip() == "ovserve: ready":
-                server = Server(process, base_url, output)
+                server = Server(process, base_url, output, grpc_address=grpc_address)
                 server.start_reading()
                 return server
     finally:

@@ -22,7 +22,7 @@ def test_ovms_flags_take_effect(tiny_model_dir: Path, tmp_path: Path) -> None:
     srv = start_server(
         "--model_path", str(tiny_model_dir), "--model_name", "tiny",
         "--kv_cache_precision", "u8", "--cache_dir", str(cache), "--log_path", str(log_file),
-        "--port", "9178", "--rest_workers", "4", "--pipeline_type", "AUTO", "--log_level", "DEBUG",
+        "--port", "0", "--rest_workers", "4", "--pipeline_type", "AUTO", "--log_level", "DEBUG",
     )  # fmt: skip
     try:
         with openai.OpenAI(base_url=srv.base_url + "/v3", api_key="x", max_retries=0) as client:
@@ -31,7 +31,8 @@ def test_ovms_flags_take_effect(tiny_model_dir: Path, tmp_path: Path) -> None:
     finally:
         assert srv.stop() == 0
     output = "\n".join(srv.output)
-    assert "--port is accepted for OVMS compatibility but has no effect yet" in output
+    assert srv.grpc_address is not None and f"ovserve: gRPC listening on {srv.grpc_address}" in output
+    assert "--rest_workers is accepted for OVMS compatibility" in output
     assert "servable tiny is available" in log_file.read_text()
     assert any(cache.iterdir())  # OpenVINO compiled the model into the cache folder
 

@@ -1,0 +1,376 @@
+"""KServe v2 over REST and gRPC with the real tritonclient (http and grpc) against real servers:
+one with a text-generation, an embeddings and a rerank servable, one with an API key."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import queue
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+import tritonclient.grpc as tgrpc
+import tritonclient.http as thttp
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tritonclient.utils import InferenceServerException
+
+from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
+from tests.e2e.server import Server, start_server
+from tests.e2e.test_http import post
+
+KEY = "sk-kserve-0123456789"
+STOCK = Path(__file__).resolve().parents[2] / "graphs" / "stock"
+SENTENCES = ["A man is playing a guitar.", "Someone plays an instrument.", "The stock market fell today."]
+
+
+def servable_folder(folder: Path, model_dir: Path, graph: str) -> None:
+    """A config.json servable: the model's files (linked) plus a stock graph."""
+    folder.mkdir(parents=True)
+    for item in model_dir.iterdir():
+        (folder / item.name).symlink_to(item)
+    (folder / "graph.pbtxt").write_text((STOCK / graph).read_text())
+
+
+@pytest.fixture(scope="module")
+def server(
+    tiny_model_dir: Path, minilm_model_dir: Path, tiny_reranker_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("kserve")
+    servable_folder(root / "tiny", tiny_model_dir, "llm.pbtxt")
+    servable_folder(root / "minilm", minilm_model_dir, "embeddings.pbtxt")
+    servable_folder(root / "rerank", tiny_reranker_dir, "rerank.pbtxt")
+    names = ("tiny", "minilm", "rerank")
+    config = {"mediapipe_config_list": [{"name": name, "base_path": name} for name in names]}
+    (root / "config.json").write_text(json.dumps(config))
+    srv = start_server("--config_path", str(root / "config.json"), "--port", "0")
+    yield srv
+    assert srv.stop() == 0, "\n".join(srv.output)
+
+
+@pytest.fixture(scope="module")
+def keyed(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    key_file = tmp_path_factory.mktemp("kserve-auth") / "key.txt"
+    key_file.write_text(KEY + "\n")
+    srv = start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", "--api_key_file", str(key_file), "--port", "0")
+    yield srv
+    assert srv.stop() == 0, "\n".join(srv.output)
+
+
+@pytest.fixture(scope="module")
+def grpc_client(server: Server) -> Iterator[tgrpc.InferenceServerClient]:
+    client = tgrpc.InferenceServerClient(server.grpc_address)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def http_client(server: Server) -> Iterator[thttp.InferenceServerClient]:
+    client = thttp.InferenceServerClient(f"127.0.0.1:{server.port}")
+    yield client
+    client.close()
+
+
+def text_input(module: Any, text: str | bytes, binary: bool = True) -> Any:
+    tensor = module.InferInput("text_input", [1], "BYTES")
+    data = np.array([text.encode() if isinstance(text, str) else text], dtype=object)
+    if module is thttp:
+        tensor.set_data_from_numpy(data, binary_data=binary)
+    else:
+        tensor.set_data_from_numpy(data)
+    return tensor
+
+
+def texts(result: Any, name: str = "text_output") -> list[str]:
+    return [item.decode() for item in result.as_numpy(name).reshape(-1)]
+
+
+def get(server: Server, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def kserve_error(status: int, body: bytes, expected: int) -> str:
+    assert status == expected, body
+    error = json.loads(body)["error"]
+    assert isinstance(error, str) and error
+    return error
+
+
+# -- health and metadata ---------------------------------------------------------------------
+
+
+def test_grpc_health_and_metadata(server: Server, grpc_client: tgrpc.InferenceServerClient) -> None:
+    assert server.grpc_address == f"127.0.0.1:{server.grpc_port}"
+    assert grpc_client.is_server_live() and grpc_client.is_server_ready()
+    assert grpc_client.is_model_ready("tiny") and grpc_client.is_model_ready("tiny", "1") and grpc_client.is_model_ready("minilm")
+    meta = grpc_client.get_server_metadata(as_json=True)
+    assert meta["name"] == "ovserve" and meta["version"] and set(meta["extensions"]) == {"binary_tensor_data", "parameters"}
+    model = grpc_client.get_model_metadata("tiny", as_json=True)
+    assert model["name"] == "tiny" and model["versions"] == ["1"]
+    assert model["inputs"] == [{"name": "text_input", "datatype": "BYTES", "shape": ["1"]}]  # int64 as JSON strings
+    assert model["outputs"] == [{"name": "text_output", "datatype": "BYTES", "shape": ["-1"]}]
+    embeddings = grpc_client.get_model_metadata("minilm", as_json=True)
+    assert embeddings["outputs"] == [{"name": "embeddings", "datatype": "FP32", "shape": ["-1", "-1"]}]
+    for call in (
+        lambda: grpc_client.get_model_metadata("nope"),
+        lambda: grpc_client.is_model_ready("nope"),
+        lambda: grpc_client.is_model_ready("tiny", "2"),
+    ):
+        with pytest.raises(InferenceServerException) as caught:
+            call()
+        assert caught.value.status() == "StatusCode.NOT_FOUND"
+
+
+def test_grpc_health_service(server: Server) -> None:
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "inference.GRPCInferenceService"):
+            assert stub.Check(health_pb2.HealthCheckRequest(service=service)).status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_rest_health_and_metadata(server: Server, http_client: thttp.InferenceServerClient) -> None:
+    assert http_client.is_server_live() and http_client.is_server_ready()
+    assert http_client.is_model_ready("tiny") and http_client.is_model_ready("tiny", "1")
+    assert not http_client.is_model_ready("nope")
+    meta = http_client.get_server_metadata()
+    assert meta["name"] == "ovserve" and set(meta["extensions"]) == {"binary_tensor_data", "parameters"}
+    model = http_client.get_model_metadata("tiny", "1")
+    assert model == {
+        "name": "tiny",
+        "versions": ["1"],
+        "platform": "ovserve_graph",
+        "inputs": [{"name": "text_input", "datatype": "BYTES", "shape": [1]}],
+        "outputs": [{"name": "text_output", "datatype": "BYTES", "shape": [-1]}],
+    }
+    assert kserve_error(*get(server, "/v2/models/nope"), 404) == "model 'nope' not found"
+    assert "no version '2'" in kserve_error(*get(server, "/v2/models/tiny/versions/2/ready"), 404)
+    assert get(server, "/v2/models/tiny/versions/1/ready")[0] == 200
+    assert get(server, "/v2/health/live")[0] == 200 and get(server, "/v2/health/ready")[0] == 200
+
+
+# -- inference -------------------------------------------------------------------------------
+
+
+def test_grpc_infer_plain_prompt(grpc_client: tgrpc.InferenceServerClient) -> None:
+    for prompt in ("Say this is a test", "Say hello in French."):
+        result = grpc_client.infer("tiny", [text_input(tgrpc, prompt)], request_id="r-1")
+        assert texts(result) == [TINY_PROMPTS[prompt]]
+        response = result.get_response()
+        assert response.id == "r-1" and response.model_name == "tiny" and response.model_version == "1"
+        assert response.parameters["finish_reason"].string_param == "stop"
+        assert response.parameters["completion_tokens"].int64_param > 0
+
+
+def test_grpc_infer_openai_json_and_parameters(grpc_client: tgrpc.InferenceServerClient) -> None:
+    chat = json.dumps({"messages": [{"role": "user", "content": "What is the capital of France?"}]})
+    assert texts(grpc_client.infer("tiny", [text_input(tgrpc, chat)])) == [TINY_PROMPTS["What is the capital of France?"]]
+    completion = json.dumps({"prompt": "The quick brown fox", "max_tokens": 30})
+    assert texts(grpc_client.infer("tiny", [text_input(tgrpc, completion)])) == [TINY_COMPLETIONS["The quick brown fox"]]
+    # Request parameters are OpenAI fields on top of the body.
+    result = grpc_client.infer("tiny", [text_input(tgrpc, "Count to five.")], parameters={"max_tokens": 3, "temperature": 0.0})
+    (short,) = texts(result)
+    assert short and TINY_PROMPTS["Count to five."].startswith(short) and short != TINY_PROMPTS["Count to five."]
+    assert result.get_response().parameters["finish_reason"].string_param == "length"
+    assert result.get_response().parameters["completion_tokens"].int64_param == 3
+
+
+def stream_all(client: tgrpc.InferenceServerClient, requests: dict[str, str], **kwargs: Any) -> dict[str, list[Any]]:
+    """Send every request on one stream; each id's results up to its final response."""
+    results: queue.Queue[tuple[Any, Any]] = queue.Queue()
+    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    try:
+        for request_id, prompt in requests.items():
+            client.async_stream_infer("tiny", [text_input(tgrpc, prompt)], request_id=request_id, **kwargs)
+        collected: dict[str, list[Any]] = {request_id: [] for request_id in requests}
+        open_ids = set(requests)
+        while open_ids:
+            result, error = results.get(timeout=120)
+            assert error is None, error
+            response = result.get_response()
+            collected[response.id].append(result)
+            if response.parameters["triton_final_response"].bool_param:
+                open_ids.remove(response.id)
+        return collected
+    finally:
+        client.stop_stream()
+
+
+def test_grpc_stream_pieces_add_up(grpc_client: tgrpc.InferenceServerClient) -> None:
+    prompts = {"a": "Tell me a story.", "b": "Say hello in French."}
+    collected = stream_all(grpc_client, prompts)
+    for request_id, prompt in prompts.items():
+        results = collected[request_id]
+        pieces = [piece for r in results for piece in texts(r)]
+        assert "".join(pieces) == TINY_PROMPTS[prompt]
+        assert len(results) > 2  # streamed: several pieces, then the final response
+        final = results[-1].get_response()
+        assert [r.get_response().parameters["triton_final_response"].bool_param for r in results].count(True) == 1
+        assert final.parameters["finish_reason"].string_param == "stop" and texts(results[-1]) == [""]
+        whole = texts(grpc_client.infer("tiny", [text_input(tgrpc, prompt)]))
+        assert whole == ["".join(pieces)]
+
+
+def test_grpc_stream_empty_final_response(grpc_client: tgrpc.InferenceServerClient) -> None:
+    results = stream_all(grpc_client, {"x": "Count to five."}, enable_empty_final_response=True)["x"]
+    assert results[-1].as_numpy("text_output") is None  # no outputs on the final response
+    assert "".join(piece for r in results[:-1] for piece in texts(r)) == TINY_PROMPTS["Count to five."]
+
+
+def test_rest_infer_binary_and_json(http_client: thttp.InferenceServerClient, server: Server) -> None:
+    prompt = "What color is the sky?"
+    binary = http_client.infer("tiny", [text_input(thttp, prompt)], request_id="b")  # tritonclient's default: binary in and out
+    assert texts(binary) == [TINY_PROMPTS[prompt]]
+    assert binary.get_response()["outputs"][0]["parameters"]["binary_data_size"] > 0
+    as_json = http_client.infer(
+        "tiny", [text_input(thttp, prompt, binary=False)], outputs=[thttp.InferRequestedOutput("text_output", binary_data=False)]
+    )
+    assert as_json.get_response()["outputs"][0]["data"] == [TINY_PROMPTS[prompt]]
+    assert as_json.get_response()["parameters"]["finish_reason"] == "stop"
+    # Plain JSON, by hand, with a version in the path.
+    body = {"id": "j", "inputs": [{"name": "text_input", "datatype": "BYTES", "shape": [1], "data": ["Say this is a test"]}]}
+    status, headers, raw = post(server, "/v2/models/tiny/versions/1/infer", body)
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    reply = json.loads(raw)
+    assert reply["id"] == "j" and reply["outputs"] == [
+        {"name": "text_output", "datatype": "BYTES", "shape": [1], "data": ["This is a test."]}
+    ]
+
+
+def test_embeddings_over_both_protocols(
+    grpc_client: tgrpc.InferenceServerClient, http_client: thttp.InferenceServerClient, server: Server
+) -> None:
+    status, _, raw = post(server, "/v3/embeddings", {"model": "minilm", "input": SENTENCES})
+    assert status == 200
+    reference = np.array([d["embedding"] for d in json.loads(raw)["data"]], dtype=np.float32)
+    for module, client in ((tgrpc, grpc_client), (thttp, http_client)):
+        tensor = module.InferInput("text_input", [3], "BYTES")
+        tensor.set_data_from_numpy(np.array([s.encode() for s in SENTENCES], dtype=object))
+        got = client.infer("minilm", [tensor]).as_numpy("embeddings")
+        assert got.dtype == np.float32 and got.shape == (3, 384)
+        assert np.allclose(got, reference, atol=1e-6)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def grpc_status(call: Any) -> tuple[str, str]:
+    with pytest.raises(InferenceServerException) as caught:
+        call()
+    return caught.value.status(), caught.value.message()
+
+
+def test_grpc_errors(grpc_client: tgrpc.InferenceServerClient) -> None:
+    good = [text_input(tgrpc, "Say this is a test")]
+    assert grpc_status(lambda: grpc_client.infer("nope", good)) == ("StatusCode.NOT_FOUND", "model 'nope' not found")
+    wrong_name = tgrpc.InferInput("prompt", [1], "BYTES")
+    wrong_name.set_data_from_numpy(np.array([b"hi"], dtype=object))
+    numbers = tgrpc.InferInput("text_input", [2], "FP32")
+    numbers.set_data_from_numpy(np.array([1, 2], dtype=np.float32))
+    two = tgrpc.InferInput("text_input", [2], "BYTES")
+    two.set_data_from_numpy(np.array([b"a", b"b"], dtype=object))
+    cases = [
+        ([wrong_name], {}, "expected exactly one input, 'text_input'"),
+        ([numbers], {}, "must be BYTES"),
+        ([two], {}, "exactly one element"),
+        ([text_input(tgrpc, "{}")], {}, "needs 'messages' (chat) or 'prompt'"),
+        ([text_input(tgrpc, b"\xff\xfe")], {}, "not valid UTF-8"),
+        (good, {"max_tokens": -1}, "max_tokens"),
+        (good, {"no_such_field": 1}, "no_such_field"),
+    ]
+    for inputs, parameters, says in cases:
+        status, message = grpc_status(lambda inputs=inputs, parameters=parameters: grpc_client.infer("tiny", inputs, parameters=parameters))
+        assert status == "StatusCode.INVALID_ARGUMENT" and says in message, (says, message)
+    unknown_output = [tgrpc.InferRequestedOutput("logits")]
+    status, message = grpc_status(lambda: grpc_client.infer("tiny", good, outputs=unknown_output))
+    assert status == "StatusCode.INVALID_ARGUMENT" and "no output 'logits'" in message
+    status, message = grpc_status(lambda: grpc_client.infer("rerank", good))
+    assert status == "StatusCode.INVALID_ARGUMENT" and "not supported for rerank" in message
+
+
+def test_grpc_stream_errors_keep_the_stream(grpc_client: tgrpc.InferenceServerClient) -> None:
+    results: queue.Queue[tuple[Any, Any]] = queue.Queue()
+    grpc_client.start_stream(callback=lambda result, error: results.put((result, error)))
+    try:
+        grpc_client.async_stream_infer("nope", [text_input(tgrpc, "Say this is a test")], request_id="bad")
+        result, error = results.get(timeout=60)
+        assert result is None and "model 'nope' not found" in str(error)
+        grpc_client.async_stream_infer("tiny", [text_input(tgrpc, "Say this is a test")], request_id="good")
+        pieces = []
+        while True:
+            result, error = results.get(timeout=60)
+            assert error is None, error
+            pieces += texts(result)
+            if result.get_response().parameters["triton_final_response"].bool_param:
+                break
+        assert "".join(pieces) == TINY_PROMPTS["Say this is a test"]
+    finally:
+        grpc_client.stop_stream()
+
+
+def test_rest_errors(server: Server, http_client: thttp.InferenceServerClient) -> None:
+    with pytest.raises(InferenceServerException) as caught:
+        http_client.infer("nope", [text_input(thttp, "hi")])
+    assert caught.value.status() == "404" and caught.value.message() == "model 'nope' not found"
+    with pytest.raises(InferenceServerException) as caught:
+        http_client.infer("tiny", [text_input(thttp, "hi")], parameters={"n": "many"})
+    assert caught.value.status() == "400"
+    assert "not valid JSON" in kserve_error(*post(server, "/v2/models/tiny/infer", b"{nope")[::2], 400)
+    assert "'inputs'" in kserve_error(*post(server, "/v2/models/tiny/infer", {"inputs": []})[::2], 400)
+    header = b'{"inputs": [{"name": "text_input", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 99}}]}'
+    status, _, raw = post(
+        server, "/v2/models/tiny/infer", header + b"\x02\x00\x00\x00hi", {"Inference-Header-Content-Length": str(len(header))}
+    )
+    assert "binary_data_size 99" in kserve_error(status, raw, 400)
+    status, _, raw = post(server, "/v2/models/tiny/infer", b"{}", {"Inference-Header-Content-Length": "7"})
+    assert "Inference-Header-Content-Length" in kserve_error(status, raw, 400)
+
+
+# -- API key ---------------------------------------------------------------------------------
+
+
+def test_api_key_on_both_protocols(keyed: Server) -> None:
+    bearer = {"authorization": f"Bearer {KEY}"}
+    client = tgrpc.InferenceServerClient(keyed.grpc_address)
+    try:
+        for call in (
+            lambda: client.infer("tiny", [text_input(tgrpc, "Say this is a test")]),
+            lambda: client.get_model_metadata("tiny"),
+            lambda: client.get_server_metadata(),
+            lambda: client.infer("tiny", [text_input(tgrpc, "Say this is a test")], headers={"authorization": "Bearer wrong"}),
+        ):
+            assert grpc_status(call)[0] == "StatusCode.UNAUTHENTICATED"
+        assert client.is_server_live() and client.is_server_ready()  # mirror the open /v2/health/ paths
+        result = client.infer("tiny", [text_input(tgrpc, "Say this is a test")], headers=bearer)
+        assert texts(result) == [TINY_PROMPTS["Say this is a test"]]
+        results: queue.Queue[tuple[Any, Any]] = queue.Queue()
+        client.start_stream(callback=lambda result, error: results.put((result, error)))
+        _, error = results.get(timeout=60)  # refused as soon as the stream opens
+        assert error is not None and "UNAUTHENTICATED" in str(error.status())
+        client.stop_stream()
+    finally:
+        client.close()
+    with grpc.insecure_channel(keyed.grpc_address) as channel:  # the health service stays open
+        response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+        assert response.status == health_pb2.HealthCheckResponse.SERVING
+    assert get(keyed, "/v2/models/tiny")[0] == 401
+    assert get(keyed, "/v2")[0] == 401
+    assert get(keyed, "/v2/models/tiny", {"Authorization": f"Bearer {KEY}"})[0] == 200
+    assert get(keyed, "/v2/health/ready")[0] == 200
+    with thttp.InferenceServerClient(f"127.0.0.1:{keyed.port}") as rest:
+        with pytest.raises(InferenceServerException) as caught:
+            rest.infer("tiny", [text_input(thttp, "Say this is a test")])
+        assert caught.value.status() == "401"
+        result = rest.infer("tiny", [text_input(thttp, "Say this is a test")], headers={"Authorization": f"Bearer {KEY}"})
+        assert texts(result) == [TINY_PROMPTS["Say this is a test"]]
