@@ -6,10 +6,12 @@ from __future__ import annotations
 import http.client
 import json
 import queue
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gevent.ssl
 import grpc
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from tritonclient.utils import InferenceServerException
 from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
 from tests.e2e.server import Server, start_server
 from tests.e2e.test_http import post
+from tests.e2e.test_operations import make_certificate
 
 KEY = "sk-kserve-0123456789"
 STOCK = Path(__file__).resolve().parents[2] / "graphs" / "stock"
@@ -52,11 +55,16 @@ def server(
 
 
 @pytest.fixture(scope="module")
-def keyed(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    key_file = tmp_path_factory.mktemp("kserve-auth") / "key.txt"
-    key_file.write_text(KEY + "\n")
-    srv = start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", "--api_key_file", str(key_file), "--port", "0")
-    yield srv
+def secured(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    """A server with an API key and TLS (REST and gRPC); the certificate to trust."""
+    folder = tmp_path_factory.mktemp("kserve-secured")
+    cert, key = make_certificate(folder)
+    (folder / "api-key.txt").write_text(KEY + "\n")
+    srv = start_server(
+        "--model_path", str(tiny_model_dir), "--model_name", "tiny", "--api_key_file", str(folder / "api-key.txt"),
+        "--ssl_certfile", str(cert), "--ssl_keyfile", str(key), "--port", "0",
+    )  # fmt: skip
+    yield srv, cert
     assert srv.stop() == 0, "\n".join(srv.output)
 
 
@@ -88,8 +96,11 @@ def texts(result: Any, name: str = "text_output") -> list[str]:
     return [item.decode() for item in result.as_numpy(name).reshape(-1)]
 
 
-def get(server: Server, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+def get(server: Server, path: str, headers: dict[str, str] | None = None, cert: Path | None = None) -> tuple[int, bytes]:
+    if cert is None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port, timeout=60, context=ssl.create_default_context(cafile=str(cert)))
     try:
         conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
@@ -340,9 +351,10 @@ def test_rest_errors(server: Server, http_client: thttp.InferenceServerClient) -
 # -- API key ---------------------------------------------------------------------------------
 
 
-def test_api_key_on_both_protocols(keyed: Server) -> None:
+def test_api_key_and_tls_on_both_protocols(secured: tuple[Server, Path]) -> None:
+    server, cert = secured
     bearer = {"authorization": f"Bearer {KEY}"}
-    client = tgrpc.InferenceServerClient(keyed.grpc_address)
+    client = tgrpc.InferenceServerClient(server.grpc_address, ssl=True, root_certificates=str(cert))
     try:
         for call in (
             lambda: client.infer("tiny", [text_input(tgrpc, "Say this is a test")]),
@@ -351,26 +363,32 @@ def test_api_key_on_both_protocols(keyed: Server) -> None:
             lambda: client.infer("tiny", [text_input(tgrpc, "Say this is a test")], headers={"authorization": "Bearer wrong"}),
         ):
             assert grpc_status(call)[0] == "StatusCode.UNAUTHENTICATED"
-        assert client.is_server_live() and client.is_server_ready()  # mirror the open /v2/health/ paths
+        assert client.is_server_live() and client.is_server_ready()  # they mirror the open /v2/health/ paths
         result = client.infer("tiny", [text_input(tgrpc, "Say this is a test")], headers=bearer)
         assert texts(result) == [TINY_PROMPTS["Say this is a test"]]
         results: queue.Queue[tuple[Any, Any]] = queue.Queue()
         client.start_stream(callback=lambda result, error: results.put((result, error)))
         _, error = results.get(timeout=60)  # refused as soon as the stream opens
-        assert error is not None and "UNAUTHENTICATED" in str(error.status())
+        assert error is not None and error.status() == "StatusCode.UNAUTHENTICATED"
         client.stop_stream()
     finally:
         client.close()
-    with grpc.insecure_channel(keyed.grpc_address) as channel:  # the health service stays open
+    credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+    with grpc.secure_channel(server.grpc_address, credentials) as channel:  # the health service stays open
         response = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert response.status == health_pb2.HealthCheckResponse.SERVING
-    assert get(keyed, "/v2/models/tiny")[0] == 401
-    assert get(keyed, "/v2")[0] == 401
-    assert get(keyed, "/v2/models/tiny", {"Authorization": f"Bearer {KEY}"})[0] == 200
-    assert get(keyed, "/v2/health/ready")[0] == 200
-    with thttp.InferenceServerClient(f"127.0.0.1:{keyed.port}") as rest:
-        with pytest.raises(InferenceServerException) as caught:
+    with grpc.insecure_channel(server.grpc_address) as channel:  # plain text is refused on a TLS port
+        with pytest.raises(grpc.RpcError) as caught:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert get(server, "/v2/models/tiny", cert=cert)[0] == 401
+    assert get(server, "/v2", cert=cert)[0] == 401
+    assert get(server, "/v2/models/tiny", {"Authorization": f"Bearer {KEY}"}, cert=cert)[0] == 200
+    assert get(server, "/v2/health/ready", cert=cert)[0] == 200
+    tls = {"ssl": True, "ssl_options": {"ca_certs": str(cert)}, "ssl_context_factory": gevent.ssl.create_default_context}
+    with thttp.InferenceServerClient(f"127.0.0.1:{server.port}", **tls) as rest:
+        with pytest.raises(InferenceServerException) as refused:
             rest.infer("tiny", [text_input(thttp, "Say this is a test")])
-        assert caught.value.status() == "401"
+        assert refused.value.status() == "401"
         result = rest.infer("tiny", [text_input(thttp, "Say this is a test")], headers={"Authorization": f"Bearer {KEY}"})
         assert texts(result) == [TINY_PROMPTS["Say this is a test"]]
