@@ -371,6 +371,18 @@ def _metric_family(spec: str) -> str:
     return match.group(1)
 
 
+def test_the_metrics_the_manifests_read_are_in_the_servers_catalog() -> None:
+    """SERVER_METRICS against serving.metrics_catalog (what /metrics serves): gauges, and labelled by model where the EPP selects one."""
+    from serving.metrics_catalog import FAMILIES
+
+    catalog = {family.name: family for family in FAMILIES}
+    for name in sorted(SERVER_METRICS):
+        assert name in catalog, f"{name}: /metrics does not serve it"
+        assert catalog[name].kind == "gauge", name
+    for name in ("ovserve_engine_requests_waiting", "ovserve_engine_requests_running", "ovserve_kv_cache_usage_ratio"):
+        assert "model" in catalog[name].labels, name
+
+
 # --------------------------------------------------------------------------- Inference Extension
 
 
