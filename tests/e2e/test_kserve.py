@@ -7,6 +7,7 @@ import http.client
 import json
 import queue
 import ssl
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,21 @@ def test_grpc_stream_empty_final_response(grpc_client: tgrpc.InferenceServerClie
     results = stream_all(grpc_client, {"x": "Count to five."}, enable_empty_final_response=True)["x"]
     assert results[-1].as_numpy("text_output") is None  # no outputs on the final response
     assert "".join(piece for r in results[:-1] for piece in texts(r)) == TINY_PROMPTS["Count to five."]
+
+
+def test_grpc_typed_contents_and_raw_stubs(server: Server) -> None:
+    """Inputs in `contents.bytes_contents` (not raw) through tritonclient's own generated stubs:
+    the wire format is the published one."""
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    request = service_pb2.ModelInferRequest(model_name="tiny", id="typed")
+    tensor = request.inputs.add(name="text_input", datatype="BYTES", shape=[1, 1])
+    tensor.contents.bytes_contents.append(b"Say this is a test")
+    request.parameters["max_tokens"].int64_param = 30
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        response = service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request)
+    assert response.id == "typed" and response.outputs[0].name == "text_output" and list(response.outputs[0].shape) == [1]
+    assert response.raw_output_contents[0] == struct.pack("<I", len(b"This is a test.")) + b"This is a test."
 
 
 def test_rest_infer_binary_and_json(http_client: thttp.InferenceServerClient, server: Server) -> None:
