@@ -93,8 +93,12 @@ class ContinuousBatchingLLMCalculator(Calculator):
             seen = {d.index for d in deltas}
             deltas = [d if d.finish_reason else dataclasses.replace(d, finish_reason="stop") for d in deltas]
             deltas += [TokenDelta(i, [], "stop") for i in range(self._n) if i not in seen]
-        if self._record is not None and (count := sum(len(d.token_ids) for d in deltas)):
-            self._record.tokens(count, self._engine.received_at)
+        if self._record is not None:  # metrics on
+            count = 0
+            for d in deltas:
+                count += len(d.token_ids)
+            if count:
+                self._record.tokens(count, self._engine.received_at)
         if deltas:
             self.ctx.emit("GENERATION", Generation(tuple(deltas), self._prompt_tokens))
 

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--dynamic-split-fuse", type=boolean, default=True, help="[true]")
     engine.add_argument("--plugin-config", default="", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}')
     engine.add_argument("--stream-interval-ms", type=float, help="server started by --compare: its --stream_interval_ms")
+    engine.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="server started by --compare: one more flag (repeat), e.g. --server-arg=--metrics_enable",
+    )
     return parser
 
 
@@ -121,7 +128,7 @@ def _server_flags(args: argparse.Namespace) -> list[str]:
         flags += ["--plugin_config", args.plugin_config]
     if args.stream_interval_ms is not None:
         flags += ["--stream_interval_ms", str(args.stream_interval_ms)]
-    return flags
+    return flags + args.server_arg
 
 
 async def _bench_server(
