@@ -17,6 +17,7 @@ Where the figures come from:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -173,6 +174,21 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
             metrics.requests.labels(endpoint, model, str(status)).inc()
         if metrics.duration is not None and model and status < 400 and endpoint.endswith(_TIMED_SUFFIXES):
             metrics.duration.labels(model, endpoint).observe(time.perf_counter() - arrived)
+
+
+@contextlib.contextmanager
+def request_scope(app: web.Application) -> Iterator[None]:
+    """For front ends other than aiohttp's (gRPC): the LLM nodes of graph runs started inside
+    report this request's figures, as they do for REST requests."""
+    metrics = app.get(METRICS)
+    if metrics is None or not (metrics.per_request or metrics.per_step):
+        yield
+        return
+    token = REQUEST_TELEMETRY.set(RequestTelemetry(metrics, time.perf_counter()))
+    try:
+        yield
+    finally:
+        REQUEST_TELEMETRY.reset(token)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from serving.kserve import codec, inference
 from serving.kserve.inference import InferRequest, InferResult, Parameter, TextPiece
 from serving.kserve.proto import inference_service_pb2 as pb
 from serving.kserve.proto import inference_service_pb2_grpc as pb_grpc
+from serving.metrics import request_scope
 from serving.servable import ServableManager
 from serving.settings import Settings
 
@@ -138,8 +139,9 @@ def _stream_response(request: InferRequest, piece: TextPiece | None, final: bool
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, settings: Settings, servables: ServableManager) -> None:
+    def __init__(self, settings: Settings, servables: ServableManager, app: web.Application) -> None:
         self._servables = servables
+        self._app = app
         self._api_key = settings.api_key
         self._open_paths = settings.api_key_open_paths
 
@@ -189,7 +191,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self._authorize(context, f"/v2/models/{request.model_name}/infer")
         try:
-            result = await inference.infer(self._servables, request_from_proto(request))
+            with request_scope(self._app):
+                result = await inference.infer(self._servables, request_from_proto(request))
         except OvserveError as exc:
             await context.abort(status_code(exc), exc.message)
         except Exception:
@@ -215,7 +218,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 async def emit(piece: TextPiece) -> None:
                     queue.put_nowait(_stream_response(request, piece, final=False))
 
-                finish = await inference.infer_stream(self._servables, request, emit)
+                with request_scope(self._app):
+                    finish = await inference.infer_stream(self._servables, request, emit)
                 empty = EMPTY_FINAL_RESPONSE in message.parameters and _parameter(message.parameters[EMPTY_FINAL_RESPONSE]) is True
                 queue.put_nowait(_stream_response(request, None, final=True, finish=finish, empty=empty))
             except OvserveError as exc:
@@ -304,7 +308,7 @@ async def start_grpc_server(settings: Settings, servables: ServableManager, app:
     assert settings.grpc_port is not None
     host = settings.grpc_bind_address or settings.rest_bind_address
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_body_bytes)])
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(settings, servables), server)
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(settings, servables, app), server)
     health_servicer = _ReadinessHealth(servables)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     host_port = f"[{host}]:{settings.grpc_port}" if ":" in host else f"{host}:{settings.grpc_port}"

@@ -100,7 +100,7 @@ def model_ready(servables: ServableManager, name: str, version: str = "") -> boo
     if servable is None:
         raise NotFoundError(f"model {name!r} not found", code="model_not_found")
     check_version(name, version)
-    return not servables.draining and servable.state in (State.AVAILABLE, State.IDLE)
+    return not servables.draining and (servable.healthy or servable.state is State.IDLE)  # healthy: engine not restarting
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
-"""API keys: /v3 and /v1 need `Authorization: Bearer <key>` (401 in OpenAI's shape otherwise);
-health stays open; the openai SDK's api_key just works."""
+"""API keys: every route but the open ones (health and metrics by default) needs
+`Authorization: Bearer <key>` (401 in OpenAI's shape otherwise); the open prefixes are
+configurable; the openai SDK's api_key just works."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ KEY = "sk-test-0123456789"
 def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     key_file = tmp_path_factory.mktemp("auth") / "key.txt"
     key_file.write_text(KEY + "\n")
-    srv = start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", "--api_key_file", str(key_file))
+    srv = start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", "--api_key_file", str(key_file), "--metrics_enable")
     yield srv
     assert srv.stop() == 0
     assert KEY not in "\n".join(srv.output)  # never logged
@@ -42,7 +43,9 @@ def request(server: Server, method: str, path: str, key: str | None) -> tuple[in
         conn.close()
 
 
-@pytest.mark.parametrize("path", ["/v3/models", "/v1/models", "/v1/config", "/debug/stats"])
+@pytest.mark.parametrize(
+    "path", ["/v3/models", "/v1/models", "/v1/config", "/debug/stats", "/v2", "/v2/models/tiny", "/v2/models/tiny/ready"]
+)
 @pytest.mark.parametrize("key", [None, "wrong", KEY + "x", ""])
 def test_protected_routes_refuse_without_the_key(server: Server, path: str, key: str | None) -> None:
     status, body = request(server, "GET", path, key)
@@ -55,6 +58,8 @@ def test_the_right_key_and_open_health(server: Server) -> None:
     assert request(server, "POST", "/v3/chat/completions", None)[0] == 401
     assert request(server, "GET", "/v2/health/live", None)[0] == 200
     assert request(server, "GET", "/v2/health/ready", None)[0] == 200
+    assert request(server, "GET", "/metrics", None)[0] == 200
+    assert request(server, "GET", "/v2/models/tiny", KEY)[0] == 200
     with openai.OpenAI(base_url=server.base_url + "/v3", api_key=KEY, max_retries=0) as client:
         reply = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Say this is a test"}])
         assert reply.choices[0].message.content == TINY_PROMPTS["Say this is a test"]
@@ -74,3 +79,20 @@ def test_unreadable_key_file_is_exit_2(tmp_path: Path, tiny_model_dir: Path) -> 
         timeout=120,
     )
     assert result.returncode == 2 and "api_key_file" in result.stderr.strip().splitlines()[-1]
+
+
+def test_open_paths_are_configurable(tiny_model_dir: Path, tmp_path: Path) -> None:
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(KEY)
+    srv = start_server(
+        "--model_path", str(tiny_model_dir), "--model_name", "tiny", "--api_key_file", str(key_file),
+        "--metrics_enable", "--api_key_open_paths", "/v2/health/live",
+    )  # fmt: skip
+    try:
+        assert request(srv, "GET", "/v2/health/live", None)[0] == 200
+        for path in ("/metrics", "/v2/health/ready"):
+            status, body = request(srv, "GET", path, None)
+            assert_openai_error(status, body, 401)
+            assert request(srv, "GET", path, KEY)[0] == 200
+    finally:
+        assert srv.stop() == 0

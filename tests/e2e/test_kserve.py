@@ -50,7 +50,7 @@ def server(
     names = ("tiny", "minilm", "rerank")
     config = {"mediapipe_config_list": [{"name": name, "base_path": name} for name in names]}
     (root / "config.json").write_text(json.dumps(config))
-    srv = start_server("--config_path", str(root / "config.json"), "--port", "0")
+    srv = start_server("--config_path", str(root / "config.json"), "--port", "0", "--metrics_enable")
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output)
 
@@ -183,6 +183,27 @@ def test_grpc_infer_plain_prompt(grpc_client: tgrpc.InferenceServerClient) -> No
         assert response.id == "r-1" and response.model_name == "tiny" and response.model_version == "1"
         assert response.parameters["finish_reason"].string_param == "stop"
         assert response.parameters["completion_tokens"].int64_param > 0
+
+
+def scrape(server: Server, family: str, model: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    status, body = get(server, "/metrics")
+    assert status == 200
+    for metric in text_string_to_metric_families(body.decode()):
+        for sample in metric.samples:
+            if sample.name == family and sample.labels.get("model") == model:
+                return float(sample.value)
+    return 0.0
+
+
+def test_grpc_requests_reach_the_token_metrics(server: Server, grpc_client: tgrpc.InferenceServerClient) -> None:
+    before = {f: scrape(server, f, "tiny") for f in ("ovserve_generated_tokens_total", "ovserve_time_to_first_token_seconds_count")}
+    result = grpc_client.infer("tiny", [text_input(tgrpc, "Say this is a test")])
+    generated = result.get_response().parameters["completion_tokens"].int64_param
+    assert scrape(server, "ovserve_generated_tokens_total", "tiny") == before["ovserve_generated_tokens_total"] + generated
+    ttft = "ovserve_time_to_first_token_seconds_count"
+    assert scrape(server, ttft, "tiny") == before[ttft] + 1
 
 
 def test_grpc_infer_openai_json_and_parameters(grpc_client: tgrpc.InferenceServerClient) -> None:
