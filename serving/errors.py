@@ -31,6 +31,22 @@ class MethodNotAllowedError(InvalidRequestError):
     status = 405
 
 
+_json_decode = msgspec.json.Decoder().decode
+
+
+def json_object(raw: bytes, what: str) -> dict[str, object]:
+    """`raw` parsed as one JSON object; a 400 naming `what` otherwise."""
+    if not raw:
+        raise InvalidRequestError(f"{what} is empty; expected a JSON object")
+    try:
+        value = _json_decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequestError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidRequestError(f"{what} must be a JSON object")
+    return value
+
+
 def status_of(error: OvserveError) -> int:
     explicit = getattr(error, "status", None)
     if isinstance(explicit, int):

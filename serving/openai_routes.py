@@ -12,7 +12,7 @@ from aiohttp import web
 from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayload
 from graphs.errors import InvalidRequestError, OvserveError
 from graphs.runner import GraphRun
-from serving.errors import RequestTooLargeError, error_body, error_response, internal_error
+from serving.errors import RequestTooLargeError, error_body, error_response, internal_error, json_object
 from serving.servable import Servable, ServableManager, State
 from serving.sse_sink import ChunkedSink
 from serving.state import SERVABLES, SETTINGS
@@ -30,15 +30,7 @@ async def _read_json(request: web.Request) -> dict[str, Any]:
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_bytes
         raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
-    if not raw:
-        raise InvalidRequestError("request body is empty; expected a JSON object")
-    try:
-        body = _json_decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequestError("request body must be a JSON object")
-    return body
+    return json_object(raw, "request body")
 
 
 async def _read_model_request(request: web.Request) -> tuple[dict[str, Any], Servable]:

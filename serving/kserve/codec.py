@@ -19,6 +19,7 @@ import msgspec
 import numpy as np
 
 from graphs.errors import InvalidRequestError
+from serving.errors import json_object
 
 # KServe datatype -> numpy dtype (little-endian); BYTES is an object array of `bytes`.
 NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
@@ -39,7 +40,6 @@ DATATYPES = (*NUMPY_DTYPES, "BYTES")
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 _LENGTH = struct.Struct("<I")
-_json_decode = msgspec.json.Decoder().decode
 _json_encode = msgspec.json.Encoder().encode
 
 
@@ -176,14 +176,7 @@ def parse_rest_request(body: bytes, header_length: str | None) -> tuple[dict[str
         if not 0 < length <= len(body):
             raise InvalidRequestError(f"{HEADER_LENGTH} is {length} but the body has {len(body)} bytes")
         header_raw, tail = body[:length], body[length:]
-    if not header_raw:
-        raise InvalidRequestError("request body is empty; expected a JSON inference request")
-    try:
-        header = _json_decode(header_raw)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequestError(f"inference request is not valid JSON: {exc}") from None
-    if not isinstance(header, dict):
-        raise InvalidRequestError("inference request must be a JSON object")
+    header = json_object(header_raw, "inference request")
     inputs = header.get("inputs")
     if not isinstance(inputs, list) or not inputs:
         raise InvalidRequestError("inference request needs a non-empty 'inputs' list")

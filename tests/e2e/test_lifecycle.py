@@ -8,6 +8,7 @@ surely still in flight when the drain starts: nothing here depends on how fast t
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -72,10 +73,21 @@ def start_tiny(tiny_model_dir: Path, *extra: str) -> Server:
     return start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", *extra)
 
 
-def test_sigterm_drains_a_stream_in_flight(tiny_model_dir: Path) -> None:
-    server = start_tiny(tiny_model_dir, "--shutdown_timeout", "120")
+@contextlib.contextmanager
+def stopping_server(tiny_model_dir: Path, *extra: str) -> Iterator[tuple[Server, int]]:
+    """A server and its engine worker's pid; the worker is resumed and the server stopped after."""
+    server = start_tiny(tiny_model_dir, *extra)
     worker = worker_stats(server)["pid"]
     try:
+        yield server, worker
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGCONT)
+        server.stop()
+
+
+def test_sigterm_drains_a_stream_in_flight(tiny_model_dir: Path) -> None:
+    with stopping_server(tiny_model_dir, "--shutdown_timeout", "120") as (server, worker):
         stream = RawStream(server, LONG)
         stream.read_until(b"data: ")  # generation has started
         os.kill(worker, signal.SIGSTOP)  # hold the stream in flight
@@ -96,19 +108,11 @@ def test_sigterm_drains_a_stream_in_flight(tiny_model_dir: Path) -> None:
         assert events[-1]["choices"][0]["finish_reason"] == "length"
         assert all("error" not in e for e in events)
         assert server.process.wait(timeout=BOUND_S) == 0
-    finally:
-        try:
-            os.kill(worker, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-        server.stop()
     assert any("draining: 1 request(s) in flight" in line for line in server.output), server.output
 
 
 def test_shutdown_timeout_cancels_what_is_left(tiny_model_dir: Path) -> None:
-    server = start_tiny(tiny_model_dir, "--shutdown_timeout", "0.5")
-    worker = worker_stats(server)["pid"]
-    try:
+    with stopping_server(tiny_model_dir, "--shutdown_timeout", "0.5") as (server, worker):
         stream = RawStream(server, LONG)
         stream.read_until(b"data: ")
         os.kill(worker, signal.SIGSTOP)  # the stream cannot finish in time
@@ -117,12 +121,6 @@ def test_shutdown_timeout_cancels_what_is_left(tiny_model_dir: Path) -> None:
         assert b"data: [DONE]" not in stream.received
         os.kill(worker, signal.SIGCONT)
         assert server.process.wait(timeout=BOUND_S) == 0
-    finally:
-        try:
-            os.kill(worker, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
-        server.stop()
     assert any("still in flight: cancelling them" in line for line in server.output), server.output
 
 
