@@ -20,7 +20,6 @@ from serving.state import SERVABLES, SETTINGS
 log = logging.getLogger("ovserve.http")
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_json_decode = msgspec.json.Decoder().decode
 _json_encode = msgspec.json.Encoder().encode
 
 
