@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError, OvserveError
-from serving import cors, health, loop_lag, metrics, openai_routes, reload
+from serving import admission, cors, health, loop_lag, metrics, openai_routes, reload
 from serving.auth import auth_middleware
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.kserve import rest as kserve_rest
@@ -69,6 +69,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=middlewares)
     app[SETTINGS] = settings
     app[SERVABLES] = servables
+    admission.install(app, settings.max_concurrent_requests, settings.max_queued_requests, settings.request_timeout)
 
     async def servables_ctx(app: web.Application) -> AsyncIterator[None]:
         loading = asyncio.get_running_loop().create_task(servables.load_all(), name="load-servables")

@@ -10,7 +10,8 @@ from pathlib import Path
 from graphs import logfmt
 from graphs.errors import GraphConfigError
 from serving import event_loop
-from serving.cli_types import boolean, port
+from serving.admission import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_QUEUED, DEFAULT_REQUEST_TIMEOUT_S
+from serving.cli_types import boolean, non_negative_float, non_negative_int, port, positive_int
 from serving.config_file import ConfigFileError
 from serving.settings import LLMFlags, Settings
 
@@ -21,6 +22,7 @@ SUBCOMMANDS = {
     "build-model": "serving.model_builder",
     "bench": "serving.bench.cli",
     "bench-embeddings": "serving.bench.embeddings",
+    "soak": "serving.soak",
 }
 
 
@@ -71,6 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument(
         "--shutdown_timeout", type=float, default=30.0, help="on SIGTERM, requests in flight get this many seconds to finish [30]"
     )
+    ops.add_argument(
+        "--max_concurrent_requests",
+        type=positive_int,
+        default=DEFAULT_MAX_CONCURRENT,
+        help=f"most generation/embeddings/rerank/infer requests running at once; more wait in a queue [{DEFAULT_MAX_CONCURRENT}]",
+    )
+    ops.add_argument(
+        "--max_queued_requests",
+        type=non_negative_int,
+        default=DEFAULT_MAX_QUEUED,
+        help=f"most requests waiting for a running slot; more are refused with 429 and Retry-After [{DEFAULT_MAX_QUEUED}]",
+    )
+    ops.add_argument(
+        "--request_timeout",
+        type=non_negative_float,
+        default=DEFAULT_REQUEST_TIMEOUT_S,
+        help=f"cancel (504) a request still waiting or running this long after it arrived, in s; 0: none [{DEFAULT_REQUEST_TIMEOUT_S:g}]",
+    )
     llm = parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)")
     llm.add_argument("--target_device", help="CPU, GPU, NPU, AUTO, HETERO:… [CPU]")
     llm.add_argument("--plugin_config", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}')
@@ -80,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--enable_prefix_caching", type=boolean, help="true/false")
     llm.add_argument("--dynamic_split_fuse", type=boolean, help="true/false")
     llm.add_argument("--max_tokens_limit", type=int, help="largest max_tokens a request may ask for")
+    llm.add_argument("--best_of_limit", type=positive_int, help="largest n and best_of a request may ask for [20]")
     llm.add_argument("--pipeline_type", choices=["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"], help="engine pipeline [AUTO: LM_CB]")
     llm.add_argument("--kv_cache_precision", choices=["u8", "u4", "f16", "f32", "bf16"], help="KV cache precision (plugin_config)")
     llm.add_argument("--tool_parser", help="parse tool calls out of chat output: hermes3, llama3")
@@ -113,6 +134,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             enable_prefix_caching=args.enable_prefix_caching,
             dynamic_split_fuse=args.dynamic_split_fuse,
             max_tokens_limit=args.max_tokens_limit,
+            best_of_limit=args.best_of_limit,
             stream_interval_ms=args.stream_interval_ms,
             tool_parser=args.tool_parser,
             reasoning_parser=args.reasoning_parser,
@@ -136,6 +158,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         log_request_content=args.log_request_content,
         shutdown_timeout=args.shutdown_timeout,
+        max_concurrent_requests=args.max_concurrent_requests,
+        max_queued_requests=args.max_queued_requests,
+        request_timeout=args.request_timeout,
     )
 
 

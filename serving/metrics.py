@@ -12,7 +12,8 @@ Where the figures come from:
   context, and hands it to `Metrics.request_done` when the request ends.
 - Engine step and queue durations: the engine client hands each worker message's durations to
   `Metrics.engine_steps` (the worker measures them; see calculators/llm/worker.py `stats()`).
-- Gauges (servable state, waiting/running requests, KV cache, loop lag): read at scrape time.
+- Gauges (servable state, waiting/running requests, KV cache, loop lag, admission) and the
+  admission's rejection counts: read at scrape time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from calculators.llm.telemetry import REQUEST_TELEMETRY, RequestRecord, RequestTelemetry
+from serving.admission import ADMISSION
 from serving.loading import metrics_settings
 from serving.loop_lag import LOOP_LAG
 from serving.metrics_catalog import BY_NAME, check_names
@@ -41,6 +43,7 @@ _STEP = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 # Routes whose requests get an end-to-end duration (and the /v1 aliases).
 _TIMED_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/rerank")
 _ENGINE_EVENTS = ("added", "finished", "cancelled", "failed")
+_REJECT_REASONS = ("queue_full", "timeout")
 
 
 class _LiveState(Collector):
@@ -83,6 +86,18 @@ class _LiveState(Collector):
                     for event in _ENGINE_EVENTS:
                         events.add_metric([model, event], float(stats.get(event, 0)))
         yield from (f for f in (state, waiting, running, kv_usage, kv_bytes, events) if f is not None)
+        admission = self.app.get(ADMISSION)
+        if admission is not None:
+            if (running_slots := self._family("ovserve_admission_requests_running")) is not None:
+                running_slots.add_metric([], float(admission.running))
+                yield running_slots
+            if (queue := self._family("ovserve_admission_queue_length")) is not None:
+                queue.add_metric([], float(admission.queued))
+                yield queue
+            if (rejected := self._family("ovserve_requests_rejected_total", CounterMetricFamily)) is not None:
+                for reason in _REJECT_REASONS:
+                    rejected.add_metric([reason], float(admission.rejected[reason]))
+                yield rejected
         if "ovserve_event_loop_lag_seconds" in self.wanted:
             lag = self.app[LOOP_LAG].summary()
             family = self._family("ovserve_event_loop_lag_seconds")

@@ -64,6 +64,19 @@ FAMILIES: tuple[Family, ...] = (
         "from the engine's add_request to the start of the engine step that produced the request's first tokens",
     ),
     Family("ovserve_engine_step_seconds", "histogram", ("model",), "duration of each engine step"),
+    Family(
+        "ovserve_admission_requests_running",
+        "gauge",
+        (),
+        "requests holding a running slot (--max_concurrent_requests): generation, embeddings, rerank, KServe infer",
+    ),
+    Family("ovserve_admission_queue_length", "gauge", (), "requests waiting for a running slot (at most --max_queued_requests)"),
+    Family(
+        "ovserve_requests_rejected_total",
+        "counter",
+        ("reason",),
+        "requests refused because the admission queue was full (queue_full: 429) or cut short by --request_timeout (timeout: 504)",
+    ),
 )
 
 BY_NAME = {f.name: f for f in FAMILIES}

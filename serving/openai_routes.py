@@ -12,6 +12,7 @@ from aiohttp import web
 from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayload
 from graphs.errors import InvalidRequestError, OvserveError
 from graphs.runner import GraphRun
+from serving.admission import ADMISSION, Admission
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error, json_object
 from serving.servable import Servable, ServableManager, State
 from serving.sse_sink import ChunkedSink
@@ -56,6 +57,21 @@ def start_graph_run(servable: Servable, endpoint: Endpoint, body: dict[str, Any]
 
 
 async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
+    """Admission first (serving.admission: run, wait in the queue, or a 429), before the body is
+    read, so a waiting request holds no more than aiohttp's read buffer."""
+    admission = request.app[ADMISSION]
+    deadline = admission.deadline()
+    try:
+        await admission.acquire(deadline)
+    except OvserveError as exc:
+        return error_response(exc)
+    try:
+        return await _generate_admitted(request, endpoint, admission, deadline)
+    finally:
+        admission.release()
+
+
+async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission: Admission, deadline: float | None) -> web.StreamResponse:
     try:
         body, servable = await _read_model_request(request)
         run = start_graph_run(servable, endpoint, body)
@@ -63,39 +79,49 @@ async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespo
         return error_response(exc)
 
     response: web.StreamResponse | None = None
+    timer = asyncio.timeout_at(deadline)  # --request_timeout: the engine request is dropped with the run
     try:
-        async for out in run:
-            payload: HttpResponsePayload = out.packet.value
-            if not payload.streaming:
-                return web.Response(body=payload.body, content_type="application/json")
-            if response is None:
-                response = web.StreamResponse(headers=_SSE_HEADERS)
-                if request.version >= (1, 1) and request.transport is not None:
-                    response.enable_chunked_encoding()
-                await response.prepare(request)
+        async with timer:
+            async for out in run:
+                payload: HttpResponsePayload = out.packet.value
+                if not payload.streaming:
+                    return web.Response(body=payload.body, content_type="application/json")
+                if response is None:
+                    response = web.StreamResponse(headers=_SSE_HEADERS)
+                    if request.version >= (1, 1) and request.transport is not None:
+                        response.enable_chunked_encoding()
+                    await response.prepare(request)
+                    await response.write(payload.body)
+                    if response.chunked and request.transport is not None:
+                        run.set_sink(ChunkedSink(request.transport))  # type: ignore[arg-type]
+                    continue
                 await response.write(payload.body)
-                if response.chunked and request.transport is not None:
-                    run.set_sink(ChunkedSink(request.transport))  # type: ignore[arg-type]
-                continue
-            await response.write(payload.body)
         if response is None:  # the graph ended without an answer: our bug, not the client's
             raise RuntimeError(f"graph of {servable.name!r} produced no response")
     except (ConnectionResetError, ConnectionError):
         log.debug("client went away; request cancelled")
         raise
     except Exception as exc:
+        if isinstance(exc, TimeoutError) and timer.expired():
+            exc = admission.timed_out()
         error = exc if isinstance(exc, OvserveError) else internal_error()
         if not isinstance(exc, OvserveError):
             log.exception("request to %s failed", servable.name)
         if response is None:
             return error_response(error)
-        # Headers are gone: report in-band, as vLLM does, then end the stream properly.
+        # Headers are gone: report in-band, as vLLM does, then end the stream properly (the
+        # graph, still open after a timeout, writes no more chunks of its own).
+        run.set_sink(_decline)
         await response.write(b"data: " + _json_encode(error_body(error)) + b"\n\ndata: [DONE]\n\n")
     finally:
         # shielded: a second cancellation (client gone) must not cut the nodes' close() short
         await asyncio.shield(servable.finish(run))
     await response.write_eof()
     return response
+
+
+def _decline(_: object) -> bool:
+    return False
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

@@ -19,6 +19,7 @@ class LLMFlags:
     enable_prefix_caching: bool | None = None
     dynamic_split_fuse: bool | None = None
     max_tokens_limit: int | None = None
+    best_of_limit: int | None = None  # largest n / best_of a request may ask for (node default 20, as OVMS)
     stream_interval_ms: float | None = None
     tool_parser: str | None = None
     reasoning_parser: str | None = None
@@ -51,6 +52,7 @@ class LLMFlags:
             "enable_prefix_caching": self.enable_prefix_caching,
             "dynamic_split_fuse": self.dynamic_split_fuse,
             "max_tokens_limit": self.max_tokens_limit,
+            "best_of_limit": self.best_of_limit,
             "stream_interval_ms": self.stream_interval_ms,
             "tool_parser": self.tool_parser,
             "reasoning_parser": self.reasoning_parser,
@@ -90,3 +92,7 @@ class Settings:
     log_format: str = "text"  # text | json
     log_request_content: bool = False  # prompts/outputs in the log: only with log_level DEBUG too
     shutdown_timeout: float = 30.0  # SIGTERM: streams in flight get this long to finish
+    # Admission (serving/admission.py): graph runs at once, waiting requests, and a time limit.
+    max_concurrent_requests: int = 512  # serving.admission's defaults
+    max_queued_requests: int = 1024
+    request_timeout: float = 600.0  # seconds from arrival; 0: none

@@ -21,6 +21,7 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from graphs.errors import EngineError, InvalidRequestError, NotFoundError, OverloadedError, OvserveError, UnavailableError
+from serving.admission import ADMISSION, RequestTimeoutError, TooManyRequestsError
 from serving.auth import key_matches
 from serving.errors import RequestTooLargeError
 from serving.kserve import codec, inference
@@ -40,6 +41,8 @@ HEALTH_POLL_S = 0.5  # how often Watch subscribers learn of readiness changes
 
 _CODES: tuple[tuple[type[OvserveError], grpc.StatusCode], ...] = (
     (RequestTooLargeError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (TooManyRequestsError, grpc.StatusCode.RESOURCE_EXHAUSTED),  # admission queue full (REST: 429)
+    (RequestTimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED),
     (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
     (OverloadedError, grpc.StatusCode.UNAVAILABLE),
@@ -190,9 +193,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self._authorize(context, f"/v2/models/{request.model_name}/infer")
+        admission = self._app[ADMISSION]
         try:
             with request_scope(self._app):
-                result = await inference.infer(self._servables, request_from_proto(request))
+                async with admission.limits(admission.deadline()):
+                    result = await inference.infer(self._servables, request_from_proto(request))
         except OvserveError as exc:
             await context.abort(status_code(exc), exc.message)
         except Exception:
@@ -218,8 +223,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 async def emit(piece: TextPiece) -> None:
                     queue.put_nowait(_stream_response(request, piece, final=False))
 
+                admission = self._app[ADMISSION]
                 with request_scope(self._app):
-                    finish = await inference.infer_stream(self._servables, request, emit)
+                    async with admission.limits(admission.deadline()):
+                        finish = await inference.infer_stream(self._servables, request, emit)
                 empty = EMPTY_FINAL_RESPONSE in message.parameters and _parameter(message.parameters[EMPTY_FINAL_RESPONSE]) is True
                 queue.put_nowait(_stream_response(request, None, final=True, finish=finish, empty=empty))
             except OvserveError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from graphs.errors import InvalidRequestError, OvserveError
+from serving.admission import ADMISSION
 from serving.errors import RequestTooLargeError, internal_error, status_of
 from serving.kserve import codec, inference
 from serving.kserve.inference import InferRequest, Parameter
@@ -73,6 +74,15 @@ def _requested_outputs(header: dict[str, Any]) -> tuple[str, ...] | None:
 
 async def infer(request: web.Request) -> web.Response:
     name, version = _model(request)
+    admission = request.app[ADMISSION]
+    try:
+        async with admission.limits(admission.deadline()):  # before the body is read (serving.admission)
+            return await _infer(request, name, version)
+    except OvserveError as exc:
+        return error_response(exc)
+
+
+async def _infer(request: web.Request, name: str, version: str) -> web.Response:
     try:
         try:
             raw = await request.read()

@@ -1,0 +1,153 @@
+"""Admission control: how many graph runs the server takes at once, and how many may wait.
+
+One `Admission` per server sits in front of every route that runs a graph (OpenAI chat,
+completions, embeddings, rerank; KServe REST infer; gRPC ModelInfer and each ModelStreamInfer
+request). A request runs at once while fewer than `--max_concurrent_requests` run; otherwise it
+waits in a FIFO queue while fewer than `--max_queued_requests` wait; otherwise it is refused at
+once with a 429 (`Retry-After`; gRPC: RESOURCE_EXHAUSTED). A waiter whose client goes away (its
+handler is cancelled) leaves the queue; a waiter whose `--request_timeout` passes gets a 504.
+
+Why per server and not per servable: the slot is taken before the request body is read (the
+model name is in the body), so a waiting request holds no more than aiohttp's read buffer, and
+the limits bound the server's memory as a whole, whatever the number of models. The engine's own
+batch (`max_num_seqs`) is the per-model limit; the defaults here sit well above it so that they
+never throttle a healthy server, only a flood.
+
+Cost: O(1) per request (a counter, and a future only for a request that has to wait); nothing per
+token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from graphs.errors import OverloadedError, OvserveError
+
+DEFAULT_MAX_CONCURRENT = 512
+DEFAULT_MAX_QUEUED = 1024
+DEFAULT_REQUEST_TIMEOUT_S = 600.0
+
+
+class TooManyRequestsError(OverloadedError):
+    """The admission queue is full: retry later (429, Retry-After)."""
+
+    status = 429
+    kind = "rate_limit_error"  # what OpenAI calls its 429s; SDKs retry them
+
+
+class RequestTimeoutError(OvserveError):
+    """The request ran (or waited) longer than --request_timeout. 504: the request was received
+    in full (so not 408, which blames the client); what did not answer in time is the engine."""
+
+    status = 504
+    kind = "timeout_error"
+
+
+def timed_out(timeout_s: float) -> RequestTimeoutError:
+    return RequestTimeoutError(f"the request took longer than the server's limit of {timeout_s:g} s (--request_timeout) and was cancelled")
+
+
+class Admission:
+    def __init__(self, max_running: int, max_queued: int, timeout_s: float = 0.0) -> None:
+        self.max_running = max_running
+        self.max_queued = max_queued
+        self.timeout_s = timeout_s  # 0: none
+        self.running = 0
+        self.queued = 0  # live waiters (cancelled ones may still sit in _waiters until popped)
+        self.rejected: collections.Counter[str] = collections.Counter()  # reason -> count
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def deadline(self) -> float | None:
+        """The loop time by which a request arriving now must be done (None: no limit)."""
+        return asyncio.get_running_loop().time() + self.timeout_s if self.timeout_s > 0 else None
+
+    async def acquire(self, deadline: float | None = None) -> None:
+        """Take a running slot, waiting in the queue if need be; raises TooManyRequestsError when
+        the queue is full, RequestTimeoutError when `deadline` passes while waiting."""
+        if self.running < self.max_running and not self.queued:
+            self.running += 1
+            return
+        if self.queued >= self.max_queued:
+            self.rejected["queue_full"] += 1
+            raise TooManyRequestsError(
+                f"the server is at capacity ({self.running} requests running, {self.queued} waiting); retry later",
+                code="too_many_requests",
+            )
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self.queued += 1
+        try:
+            async with asyncio.timeout_at(deadline):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # the slot was handed over as we were cancelled: pass it on
+            else:
+                waiter.cancel()
+                self._waiters.remove(waiter)  # O(queue), on a cancellation only
+                self.queued -= 1
+            if isinstance(exc, TimeoutError):
+                raise self.timed_out() from None
+            raise
+        # the releaser counted us in `running` and out of `queued`
+
+    def release(self) -> None:
+        self._release()
+
+    def timed_out(self) -> RequestTimeoutError:
+        """Count a request cut short by --request_timeout (waiting or running), and its error."""
+        self.rejected["timeout"] += 1
+        return timed_out(self.timeout_s)
+
+    def _release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.queued -= 1
+                waiter.set_result(None)  # the slot passes straight to the next waiter
+                return
+        self.running -= 1
+
+    @contextlib.asynccontextmanager
+    async def slot(self, deadline: float | None = None) -> AsyncIterator[None]:
+        await self.acquire(deadline)
+        try:
+            yield
+        finally:
+            self.release()
+
+    @contextlib.asynccontextmanager
+    async def limits(self, deadline: float | None = None) -> AsyncIterator[None]:
+        """A slot (see acquire), and the body runs within `deadline`: past it, it is cancelled
+        and RequestTimeoutError raised (for front ends that answer once: KServe, gRPC)."""
+        async with self.slot(deadline):
+            timer = asyncio.timeout_at(deadline)
+            try:
+                async with timer:
+                    yield
+            except TimeoutError:
+                if timer.expired():
+                    raise self.timed_out() from None
+                raise
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "running": self.running,
+            "queued": self.queued,
+            "max_running": self.max_running,
+            "max_queued": self.max_queued,
+            "rejected": dict(self.rejected),
+        }
+
+
+ADMISSION = web.AppKey("admission", Admission)
+
+
+def install(app: web.Application, max_running: int, max_queued: int, timeout_s: float) -> Admission:
+    admission = app[ADMISSION] = Admission(max_running, max_queued, timeout_s)
+    return admission

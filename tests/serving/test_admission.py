@@ -1,0 +1,105 @@
+"""serving.admission: slots, the FIFO queue, 429 when full, waiters that leave, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from serving.admission import Admission, RequestTimeoutError, TooManyRequestsError
+from serving.errors import status_of
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_runs_waits_then_refuses_and_hands_slots_over_in_order() -> None:
+    async def main() -> None:
+        gate = Admission(max_running=2, max_queued=2)
+        await gate.acquire()
+        await gate.acquire()
+        order: list[int] = []
+
+        async def wait(i: int) -> None:
+            await gate.acquire()
+            order.append(i)
+
+        waiters = [asyncio.ensure_future(wait(i)) for i in range(2)]
+        await _settle()
+        assert (gate.running, gate.queued) == (2, 2)
+        with pytest.raises(TooManyRequestsError) as refused:
+            await gate.acquire()
+        assert status_of(refused.value) == 429 and gate.rejected["queue_full"] == 1
+        gate.release()
+        gate.release()
+        await asyncio.gather(*waiters)
+        assert order == [0, 1] and (gate.running, gate.queued) == (2, 0)
+        gate.release()
+        gate.release()
+        assert (gate.running, gate.queued) == (0, 0)
+
+    asyncio.run(main())
+
+
+def test_a_waiter_that_leaves_frees_its_place() -> None:
+    async def main() -> None:
+        gate = Admission(max_running=1, max_queued=1)
+        await gate.acquire()
+        leaving = asyncio.ensure_future(gate.acquire())
+        await _settle()
+        assert gate.queued == 1
+        leaving.cancel()
+        await asyncio.gather(leaving, return_exceptions=True)
+        assert gate.queued == 0
+        staying = asyncio.ensure_future(gate.acquire())  # the place is free again
+        await _settle()
+        gate.release()
+        await staying
+        assert (gate.running, gate.queued) == (1, 0)
+        gate.release()
+        assert gate.running == 0
+
+    asyncio.run(main())
+
+
+def test_a_slot_handed_to_a_waiter_cancelled_meanwhile_passes_on() -> None:
+    async def main() -> None:
+        gate = Admission(max_running=1, max_queued=2)
+        await gate.acquire()
+        first = asyncio.ensure_future(gate.acquire())
+        second = asyncio.ensure_future(gate.acquire())
+        await _settle()
+        gate.release()  # hands the slot to `first`...
+        first.cancel()  # ...which is cancelled before it resumes
+        await asyncio.gather(first, return_exceptions=True)
+        await second
+        assert (gate.running, gate.queued) == (1, 0)
+        gate.release()
+        assert gate.running == 0
+
+    asyncio.run(main())
+
+
+def test_waiting_past_the_deadline_is_a_504() -> None:
+    async def main() -> None:
+        gate = Admission(max_running=1, max_queued=1, timeout_s=0.01)
+        await gate.acquire()
+        with pytest.raises(RequestTimeoutError) as late:
+            await gate.acquire(gate.deadline())
+        assert status_of(late.value) == 504 and gate.rejected["timeout"] == 1
+        assert (gate.running, gate.queued) == (1, 0)
+
+    asyncio.run(main())
+
+
+def test_limits_cancel_a_body_that_runs_too_long() -> None:
+    async def main() -> None:
+        gate = Admission(max_running=1, max_queued=0, timeout_s=0.01)
+        with pytest.raises(RequestTimeoutError):
+            async with gate.limits(gate.deadline()):
+                await asyncio.Event().wait()
+        assert gate.running == 0
+
+    asyncio.run(main())
