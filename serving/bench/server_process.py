@@ -67,6 +67,38 @@ class Server:
         return self.process.returncode
 
 
+def _descendants(pid: int, parents: dict[int, int]) -> set[int]:
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent and child not in tree]
+        tree.update(children)
+        frontier.extend(children)
+    return tree
+
+
+def process_tree_rss(pid: int) -> dict[str, int] | None:
+    """Resident memory in bytes of a process (`main`) and of all its descendants (`children`,
+    e.g. the engine workers), read from /proc; None where there is no /proc."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").is_file():
+        return None
+    page = os.sysconf("SC_PAGE_SIZE")
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        rss[int(entry.name)] = int(fields[21]) * page  # field 24 of stat: rss in pages
+    tree = _descendants(pid, parents)
+    return {"main": rss.get(pid, 0), "children": sum(rss.get(p, 0) for p in tree if p != pid)}
+
+
 def process_tree_cpu(pid: int) -> dict[str, float] | None:
     """CPU seconds (user + system) of a process (`main`) and of all its descendants (`children`,
     e.g. the engine workers), read from /proc; None where there is no /proc."""
@@ -85,12 +117,7 @@ def process_tree_cpu(pid: int) -> dict[str, float] | None:
             continue  # gone meanwhile
         parents[int(entry.name)] = int(fields[1])
         cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, ppid in parents.items() if ppid == parent and child not in tree]
-        tree.update(children)
-        frontier.extend(children)
+    tree = _descendants(pid, parents)
     return {"main": cpu.get(pid, 0.0), "children": sum(cpu.get(p, 0.0) for p in tree if p != pid)}
 
 
