@@ -61,6 +61,7 @@ class Admission:
         self.queued = 0  # live waiters (cancelled ones may still sit in _waiters until popped)
         self.rejected: collections.Counter[str] = collections.Counter()  # reason -> count
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.refusal: OvserveError | None = None  # set by refuse_waiting(): nobody waits any more
 
     def deadline(self) -> float | None:
         """The loop time by which a request arriving now must be done (None: no limit)."""
@@ -72,6 +73,8 @@ class Admission:
         if self.running < self.max_running and not self.queued:
             self.running += 1
             return
+        if self.refusal is not None:
+            raise self.refusal
         if self.queued >= self.max_queued:
             self.rejected["queue_full"] += 1
             raise TooManyRequestsError(
@@ -86,7 +89,9 @@ class Admission:
                 await waiter
         except BaseException as exc:
             if waiter.done() and not waiter.cancelled():
-                self._release()  # the slot was handed over as we were cancelled: pass it on
+                if waiter.exception() is None:
+                    self._release()  # the slot was handed over as we were cancelled: pass it on
+                # else refused by refuse_waiting(), which did the counting
             else:
                 waiter.cancel()
                 self._waiters.remove(waiter)  # O(queue), on a cancellation only
@@ -98,6 +103,17 @@ class Admission:
 
     def release(self) -> None:
         self._release()
+
+    def refuse_waiting(self, error: OvserveError) -> None:
+        """From now on nobody waits: every waiter, and whoever would have to wait, gets `error`
+        (on SIGTERM: a 503 at once, so that clients retry elsewhere instead of waiting out the
+        drain and then being cut off). Requests that find a free slot still run."""
+        self.refusal = error
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.queued -= 1
+                waiter.set_exception(error)
 
     def timed_out(self) -> RequestTimeoutError:
         """Count a request cut short by --request_timeout (waiting or running), and its error."""

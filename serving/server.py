@@ -16,6 +16,8 @@ import time
 
 from aiohttp import web
 
+from graphs.errors import UnavailableError
+from serving.admission import ADMISSION
 from serving.app import create_app
 from serving.servable import Servable, ServableManager, State
 from serving.settings import Settings
@@ -107,6 +109,8 @@ async def serve(settings: Settings, servable_list: list[Servable]) -> int:
     await stop.wait()
     watcher.cancel()
     if exit_code == 0:
+        # requests waiting for a slot get their 503 now (those running get the drain's time)
+        app[ADMISSION].refuse_waiting(UnavailableError("the server is shutting down; retry on another replica"))
         await drain(servables, settings.shutdown_timeout, interrupted)
     log.info("shutting down")
     if grpc_server is not None:

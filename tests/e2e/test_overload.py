@@ -9,12 +9,16 @@ How many requests get a 429 depends on timing and is not asserted.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
+import os
+import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -22,12 +26,16 @@ import pytest
 from serving.bench.server_process import process_tree_rss
 from serving.model_builder import TINY_PROMPTS
 from tests.e2e.server import Server, start_server
+from tests.e2e.test_http import CHAT, assert_openai_error, post, user
+from tests.e2e.test_lifecycle import RawStream, stopping_server, worker_stats
 
 REQUESTS = 2000
 MAX_TOKENS = 32  # above every short answer's length: they end on their own
 PROMPTS = sorted(p for p, answer in TINY_PROMPTS.items() if len(answer) < 60)  # not the long story
 RSS_BOUND_BYTES = 6 * 2**30  # generous: catches a runaway, not a regression of a few MB
 BOUND_S = 120  # guards against a hang only
+LONG_STREAM = {"model": "tiny", "messages": user("Tell me a story."), "stream": True, "max_tokens": 450, "ignore_eos": True}
+LONG_PLAIN = {**LONG_STREAM, "stream": False}
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +172,92 @@ def test_flood_is_answered_or_refused_cleanly(flood_server: Server) -> None:
     metrics = asyncio.run(scrape(flood_server))
     assert metrics["ovserve_admission_requests_running"] == 0 and metrics["ovserve_admission_queue_length"] == 0, metrics
     assert metrics['ovserve_requests_rejected_total{reason="queue_full"}'] == by_status[429], metrics
+
+
+# -- the limits one by one, deterministic: the engine worker is paused (SIGSTOP) ----------------
+
+
+def _metrics(server: Server) -> dict[str, float]:
+    return asyncio.run(scrape(server))
+
+
+def _poll(what: str, condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + BOUND_S
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.02)
+
+
+def _post_in_thread(server: Server, body: dict[str, Any], into: list[tuple[int, dict[str, str], bytes]]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: into.append(post(server, CHAT, body)), daemon=True)
+    thread.start()
+    return thread
+
+
+def test_request_timeout_cancels_running_and_waiting_requests(tiny_model_dir: Path) -> None:
+    limits = ("--request_timeout", "1", "--max_concurrent_requests", "1", "--max_queued_requests", "1", "--metrics_enable")
+    with stopping_server(tiny_model_dir, *limits) as (server, worker):
+        # A stream that has started gets an error event, then [DONE]. HTTP/1.1: chunked, so the
+        # graph writes the chunks itself (serving.sse_sink) until the error.
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=BOUND_S)
+        conn.request("POST", CHAT, body=json.dumps(LONG_STREAM), headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        first = response.read1()
+        os.kill(worker, signal.SIGSTOP)  # the stream cannot finish now
+        rest = response.read()
+        conn.close()
+        assert response.status == 200
+        events = [line[6:] for line in (first + rest).decode().split("\n") if line.startswith("data: ")]
+        assert events[-1] == "[DONE]" and json.loads(events[-2])["error"]["type"] == "timeout_error", events[-3:]
+        # Not started: a 504 in OpenAI's shape, for the one running and for the one waiting; a
+        # third finds the queue full: 429.
+        answers: list[tuple[int, dict[str, str], bytes]] = []
+        running = _post_in_thread(server, LONG_PLAIN, answers)
+        _poll("one running", lambda: _metrics(server)["ovserve_admission_requests_running"] == 1)
+        waiting = _post_in_thread(server, LONG_PLAIN, answers)
+        _poll("one waiting", lambda: _metrics(server)["ovserve_admission_queue_length"] == 1)
+        status, headers, body = post(server, CHAT, LONG_PLAIN)
+        assert_openai_error(status, body, 429)
+        assert headers.get("Retry-After") == "1" and json.loads(body)["error"]["type"] == "rate_limit_error"
+        running.join(BOUND_S)
+        waiting.join(BOUND_S)
+        for status, _, body in answers:
+            assert_openai_error(status, body, 504)
+            assert json.loads(body)["error"]["type"] == "timeout_error"
+        os.kill(worker, signal.SIGCONT)
+        # The engine dropped them all; the server answers again.
+        _poll("the engine is idle", lambda: _engine_idle(server))
+        metrics = _metrics(server)
+        assert metrics['ovserve_requests_rejected_total{reason="timeout"}'] == 3, metrics
+        assert metrics['ovserve_requests_rejected_total{reason="queue_full"}'] == 1, metrics
+        status, _, reply = post(server, CHAT, {"model": "tiny", "messages": user("Say this is a test")})
+        assert status == 200 and json.loads(reply)["choices"][0]["message"]["content"] == TINY_PROMPTS["Say this is a test"]
+
+
+def _engine_idle(server: Server) -> bool:
+    stats = worker_stats(server)
+    return stats["running"] == 0 and stats["active_requests"] == 0
+
+
+def test_sigterm_refuses_waiting_requests_at_once(tiny_model_dir: Path) -> None:
+    """On SIGTERM the requests waiting for a slot get a 503 at once (retry elsewhere) while the
+    running one gets the drain's time and finishes."""
+    limits = ("--max_concurrent_requests", "1", "--shutdown_timeout", str(BOUND_S), "--metrics_enable")
+    with stopping_server(tiny_model_dir, *limits) as (server, worker):
+        stream = RawStream(server, LONG_STREAM)
+        stream.read_until(b"data: ")
+        os.kill(worker, signal.SIGSTOP)  # hold it in flight
+        answers: list[tuple[int, dict[str, str], bytes]] = []
+        waiting = [_post_in_thread(server, LONG_PLAIN, answers) for _ in range(3)]
+        _poll("three waiting", lambda: _metrics(server)["ovserve_admission_queue_length"] == 3)
+        server.process.send_signal(signal.SIGTERM)
+        for thread in waiting:
+            thread.join(BOUND_S)  # the worker is still paused: only the refusal can answer them
+        assert len(answers) == 3
+        for status, headers, body in answers:
+            assert_openai_error(status, body, 503)
+            assert headers.get("Retry-After")
+        os.kill(worker, signal.SIGCONT)
+        stream.read_to_end()
+        assert stream.received.rstrip().endswith(b"data: [DONE]") and all("error" not in e for e in stream.events())
+        assert server.process.wait(timeout=BOUND_S) == 0

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from graphs.errors import UnavailableError
 from serving.admission import Admission, RequestTimeoutError, TooManyRequestsError
 from serving.errors import status_of
 
@@ -101,5 +102,25 @@ def test_limits_cancel_a_body_that_runs_too_long() -> None:
             async with gate.limits(gate.deadline()):
                 await asyncio.Event().wait()
         assert gate.running == 0
+
+    asyncio.run(main())
+
+
+def test_refuse_waiting_answers_every_waiter_and_later_arrivals() -> None:
+    async def main() -> None:
+        gate = Admission(max_running=1, max_queued=5)
+        await gate.acquire()
+        waiters = [asyncio.ensure_future(gate.acquire()) for _ in range(3)]
+        await _settle()
+        gate.refuse_waiting(UnavailableError("shutting down"))
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        assert all(isinstance(r, UnavailableError) for r in results)
+        assert (gate.running, gate.queued) == (1, 0)
+        with pytest.raises(UnavailableError):
+            await gate.acquire()  # would have to wait
+        gate.release()
+        await gate.acquire()  # a free slot still runs
+        gate.release()
+        assert (gate.running, gate.queued) == (0, 0)
 
     asyncio.run(main())
