@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError, OvserveError
-from serving import admission, cors, health, loop_lag, metrics, openai_routes, reload
+from serving import admission, cors, health, loop_lag, metrics, openai_routes, openapi, reload
 from serving.auth import auth_middleware
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.kserve import rest as kserve_rest
@@ -82,6 +82,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     openai_routes.add_routes(app)
     health.add_routes(app)
     kserve_rest.add_routes(app)  # KServe v2: /v2, /v2/models/...
+    openapi.install(app)  # GET /openapi.json
     loop_lag.install(app)
     reload.install(app, settings, servables)
     metrics.install(app)

@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument("--metrics_list", help="comma-separated metric families to serve (default: all); see the README")
     ops.add_argument(
         "--api_key_open_paths",
-        default="/v2/health/,/metrics",
-        help="comma-separated path prefixes that need no API key [/v2/health/,/metrics]",
+        default="/v2/health/,/metrics,/openapi.json",
+        help="comma-separated path prefixes that need no API key [/v2/health/,/metrics,/openapi.json]",
     )
     ops.add_argument("--allowed_origins", default="*", help="CORS: comma-separated allowed origins [*]")
     ops.add_argument("--allowed_methods", default="*", help="CORS: comma-separated allowed methods [*]")

@@ -42,6 +42,8 @@ def json_object(raw: bytes, what: str) -> dict[str, object]:
         value = _json_decode(raw)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequestError(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec stops at Python's recursion limit (about 1000 levels)
+        raise InvalidRequestError(f"{what} is nested too deeply") from None
     if not isinstance(value, dict):
         raise InvalidRequestError(f"{what} must be a JSON object")
     return value

@@ -105,7 +105,8 @@ class ModelTokenizer:
                 eos_token=self.eos_token,
                 **kwargs,
             )
-        except jinja2.TemplateError as exc:
+        except (jinja2.TemplateError, TypeError, ValueError, LookupError, RecursionError) as exc:
+            # the template runs on the request's messages, tools and chat_template_kwargs
             raise InvalidRequestError(f"chat template failed: {exc}", param="messages") from exc
 
     def encode(self, text: str, add_special_tokens: bool) -> list[int]:

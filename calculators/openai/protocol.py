@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 MAX_STOP_STRINGS = 16
+# Integers that travel to the engine worker (msgpack) and into GenerationConfig (C++ ints) must
+# fit there: larger ones were 500s (OverflowError) before they were bounded here.
+INT32_MAX = 2**31 - 1
+# Names the chat template gets from us; a chat_template_kwargs key of the same name would clash.
+TEMPLATE_RESERVED = frozenset({"messages", "add_generation_prompt", "tools", "bos_token", "eos_token"})
 
 
 class _Model(BaseModel):
@@ -114,6 +119,17 @@ class StreamOptions(_Model):
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
 TokenId = Annotated[int, Field(ge=0)]
+EngineTokenId = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
+
+def _template_kwargs(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    clash = sorted(TEMPLATE_RESERVED.intersection(value or {}))
+    if clash:
+        raise ValueError(f"{', '.join(clash)} cannot be set through chat_template_kwargs")
+    return value
+
+
+TemplateKwargs = Annotated[dict[str, Any] | None, AfterValidator(_template_kwargs)]
 
 
 class SamplingParams(_Model):
@@ -137,11 +153,11 @@ class SamplingParams(_Model):
     best_of: Annotated[int, Field(ge=1, le=128)] | None = None  # > 1: beam search with that many beams
     num_beams: Annotated[int, Field(ge=1, le=128)] | None = None  # alias of best_of
     length_penalty: float | None = None
-    top_k: Annotated[int, Field(ge=-1)] | None = None
+    top_k: Annotated[int, Field(ge=-1, le=INT32_MAX)] | None = None
     min_p: Probability | None = None
     repetition_penalty: Annotated[float, Field(gt=0.0)] | None = None
-    min_tokens: Annotated[int, Field(ge=0)] | None = None
-    stop_token_ids: Annotated[list[TokenId], Field(max_length=64)] | None = None
+    min_tokens: Annotated[int, Field(ge=0, le=INT32_MAX)] | None = None
+    stop_token_ids: Annotated[list[EngineTokenId], Field(max_length=64)] | None = None
     ignore_eos: StrictBool = False
     include_stop_str_in_output: StrictBool = False
     skip_special_tokens: StrictBool = True
@@ -177,7 +193,7 @@ class ChatCompletionRequest(SamplingParams):
     tools: list[Tool] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: StrictBool | None = None
-    chat_template_kwargs: dict[str, Any] | None = None
+    chat_template_kwargs: TemplateKwargs = None
     add_generation_prompt: StrictBool = True
 
     def token_limit(self) -> int | None:

@@ -4,6 +4,7 @@ refused here with a 400 that says what is not supported (never silently ignored)
 from __future__ import annotations
 
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
+from calculators.openai.schema_check import check_schema
 from graphs.errors import InvalidRequestError
 
 
@@ -24,6 +25,8 @@ def check_supported(params: ChatCompletionRequest | CompletionRequest) -> None:
         fmt = params.response_format
         if fmt.type == "json_schema" and (fmt.json_schema is None or fmt.json_schema.json_schema is None):
             raise InvalidRequestError("response_format json_schema needs json_schema.schema", param="response_format.json_schema")
+        if fmt.type == "json_schema" and fmt.json_schema is not None:
+            check_schema(fmt.json_schema.json_schema, "response_format.json_schema.schema")
     if isinstance(params, ChatCompletionRequest):
         _check_chat(params)
     else:
@@ -54,6 +57,10 @@ def _check_chat(params: ChatCompletionRequest) -> None:
         names = [tool.function.name for tool in params.tools or []]
         if choice.function.name not in names:
             raise InvalidRequestError(f"tool_choice names {choice.function.name!r}, which is not among the tools", param="tool_choice")
+    if choice is not None and choice not in ("none", "auto"):  # a forced call: the tools' parameters become a grammar
+        for index, tool in enumerate(params.tools or []):
+            if tool.function.parameters is not None and (isinstance(choice, str) or tool.function.name == choice.function.name):
+                check_schema(tool.function.parameters, f"tools.{index}.function.parameters")
     if params.tools and params.response_format is not None and params.response_format.type != "text":
         if choice not in (None, "none"):
             raise InvalidRequestError("response_format does not combine with tools", param="response_format")

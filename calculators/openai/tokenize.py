@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
 
-from calculators.openai.protocol import ChatMessage, Tool, _Model
+from calculators.openai.protocol import ChatMessage, TemplateKwargs, Tool, _Model
 from calculators.openai.request_calculator import describe_validation_error
 from graphs.errors import InvalidRequestError
 
@@ -27,7 +27,7 @@ class TokenizeChat(_Model):
     add_generation_prompt: bool = True
     add_special_tokens: bool = False
     tools: list[Tool] | None = None
-    chat_template_kwargs: dict[str, Any] | None = None
+    chat_template_kwargs: TemplateKwargs = None
 
 
 class Detokenize(_Model):

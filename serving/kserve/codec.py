@@ -125,12 +125,21 @@ def to_raw(tensor: Tensor) -> bytes:
 
 
 def _flatten(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        return [value]
+    """Nested lists in row-major order, flat (iterative: no recursion limit to reach)."""
     flat: list[Any] = []
-    for item in value:
-        flat.extend(_flatten(item))
+    stack = [iter([value])]
+    while stack:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list):
+            stack.append(iter(item))
+        else:
+            flat.append(item)
     return flat
+
+
+_END = object()
 
 
 def from_json(name: str, datatype: str, shape: Sequence[int], data: Any) -> Tensor:

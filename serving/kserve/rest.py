@@ -69,6 +69,8 @@ def _requested_outputs(header: dict[str, Any]) -> tuple[str, ...] | None:
         return None
     if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
         raise InvalidRequestError("'outputs' must be a list of objects with a 'name'")
+    for output in outputs:
+        _parameters(output.get("parameters"), f"output {output['name']!r}")
     return tuple(o["name"] for o in outputs) or None
 
 

@@ -1,0 +1,135 @@
+"""Schemathesis (with hypothesis) against a real server, driven by our own GET /openapi.json:
+valid and invalid requests on every operation; never a 5xx, every 4xx a well-formed error in
+the route's shape, documented statuses and content types, and the server still up afterwards.
+
+Budget: EXAMPLES per operation, derandomized (the same cases every run), about a minute on 2
+cores. Generation is kept short (max_tokens at most 4) or the engine would spend the time.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
+
+from serving.model_builder import TINY_PROMPTS
+from tests.e2e.server import Server, start_server
+from tests.e2e.test_kserve import servable_folder
+
+EXAMPLES = 50
+MAX_TOKENS = 4
+# /v1 routes are aliases of /v3 (same handlers): fuzzing them too doubles the time for nothing.
+ALIASES = r"^/v1/(chat/completions|completions|embeddings|rerank|tokenize|detokenize|models)"
+
+
+@pytest.fixture(scope="module")
+def server(
+    tiny_model_dir: Path, minilm_model_dir: Path, tiny_reranker_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    root = tmp_path_factory.mktemp("fuzz")
+    servable_folder(root / "tiny", tiny_model_dir, "llm.pbtxt")
+    servable_folder(root / "minilm", minilm_model_dir, "embeddings.pbtxt")
+    servable_folder(root / "rerank", tiny_reranker_dir, "rerank.pbtxt")
+    config = {"mediapipe_config_list": [{"name": name, "base_path": name} for name in ("tiny", "minilm", "rerank")]}
+    (root / "config.json").write_text(json.dumps(config))
+    srv = start_server("--config_path", str(root / "config.json"))
+    yield srv
+    assert srv.process.poll() is None, "the server exited during the fuzz run:\n" + "\n".join(srv.output)
+    assert srv.stop() == 0, "\n".join(srv.output)
+
+
+@pytest.fixture(scope="module")
+def api_schema(server: Server) -> Any:
+    with urllib.request.urlopen(server.base_url + "/openapi.json", timeout=30) as response:
+        document = json.load(response)
+    schema = schemathesis.openapi.from_dict(document).exclude(path_regex=ALIASES)
+    schema.config.update(base_url=server.base_url, request_timeout=60)
+    schema.config.generation.update(modes=list(GenerationMode), max_examples=EXAMPLES)
+    return schema
+
+
+def well_formed_error(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every 4xx is a JSON error: OpenAI's {"error": {message, type, param, code}}, or KServe's
+    {"error": "..."} on /v2 (whose 401/405 come from the middlewares in OpenAI's shape)."""
+    if not 400 <= response.status_code < 500:
+        return None
+    assert response.headers.get("content-type", [""])[0].startswith("application/json"), response.headers
+    body = json.loads(response.content)
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    if isinstance(error, str):
+        assert case.path.startswith("/v2") and error, body
+        return None
+    assert set(error) == {"message", "type", "param", "code"}, body
+    assert isinstance(error["message"], str) and error["message"] and isinstance(error["type"], str), body
+    assert error["param"] is None or isinstance(error["param"], str), body
+    return None
+
+
+def short_generation(case: Any) -> None:
+    """Keep generation short: the fuzzer would otherwise ask for hundreds of tokens."""
+    if case.path.endswith(("/chat/completions", "/completions")) and isinstance(case.body, dict):
+        for key in ("max_tokens", "max_completion_tokens"):
+            value = case.body.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > MAX_TOKENS:
+                case.body[key] = MAX_TOKENS
+        if "max_tokens" not in case.body and "max_completion_tokens" not in case.body:
+            case.body["max_tokens"] = MAX_TOKENS
+
+
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,  # the same cases every run
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure's first example is reported as is
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
+
+
+def fuzz(operation: Any, mode: GenerationMode) -> None:
+    @SETTINGS
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case: Any) -> None:
+        short_generation(case)
+        response = case.call(timeout=60)
+        case.validate_response(response, checks=CHECKS, additional_checks=[well_formed_error])
+
+    run()
+
+
+def test_api_never_fails_on_any_input(api_schema: Any) -> None:
+    """Every documented operation, with valid (positive) and invalid (negative) requests."""
+    failures: list[str] = []
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) > 10
+    for operation in operations:
+        for mode in GenerationMode:
+            try:
+                fuzz(operation, mode)
+            except Unsatisfiable:  # nothing to make invalid (a GET without parameters, a free path segment)
+                assert mode is GenerationMode.NEGATIVE, operation.path
+            except Exception as exc:  # collect all, report together
+                failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {exc}")
+    assert not failures, "\n\n".join(failures)
+
+
+def test_server_still_answers_after_the_fuzzing(server: Server) -> None:
+    assert server.process.poll() is None
+    with urllib.request.urlopen(server.base_url + "/v2/health/ready", timeout=30) as response:
+        assert response.status == 200
+    body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "Say this is a test"}]}).encode()
+    request = urllib.request.Request(server.base_url + "/v3/chat/completions", data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert json.load(response)["choices"][0]["message"]["content"] == TINY_PROMPTS["Say this is a test"]
