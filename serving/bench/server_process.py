@@ -8,7 +8,7 @@ blocks on a full pipe; it is kept in `Server.output`.
 from __future__ import annotations
 
 import os
-import selectors
+import queue
 import signal
 import subprocess
 import sys
@@ -28,6 +28,7 @@ class Server:
     base_url: str  # http://127.0.0.1:PORT
     output: list[str] = field(default_factory=list)
     _reader: threading.Thread | None = None
+    _startup_lines: queue.Queue[str | None] | None = None
 
     grpc_address: str | None = None  # host:port, from the "gRPC listening on" line (with --port)
 
@@ -44,10 +45,19 @@ class Server:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.output.append(line.rstrip("\n"))
+            if (lines := self._startup_lines) is not None:
+                lines.put(line)
+        if (lines := self._startup_lines) is not None:
+            lines.put(None)  # end of output
 
-    def start_reading(self) -> None:
+    def start_reading(self) -> queue.Queue[str | None]:
+        """Read the output in a thread from now on; during start-up the lines also go to
+        the returned queue (a thread, not select() + readline(): a buffered reader can hold a
+        line that select() then never reports)."""
+        self._startup_lines = queue.Queue()
         self._reader = threading.Thread(target=self._drain, name="ovserve-output", daemon=True)
         self._reader.start()
+        return self._startup_lines
 
     def stop(self, timeout_s: float = 60) -> int:
         """SIGTERM, wait (kill after `timeout_s`), collect the rest of the output; the exit code."""
@@ -132,37 +142,28 @@ def start_server(*args: str, wait_ready: bool = True) -> Server:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    output: list[str] = []
-    base_url = ""
-    grpc_address: str | None = None
+    server = Server(process, "")
+    lines = server.start_reading()
     deadline = time.monotonic() + STARTUP_LIMIT_S
-    try:
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=1.0):
-                if process.poll() is not None:
-                    break
-                continue
-            line = process.stdout.readline()
-            if not line:
-                break
-            output.append(line.rstrip("\n"))
-            if "REST listening on " in line:
-                base_url = line.strip().rsplit(" ", 1)[1]
-                if not wait_ready:
-                    return Server(process, base_url, output)
-            if "gRPC listening on " in line:
-                grpc_address = line.strip().rsplit(" ", 1)[1]
-            if line.strip() == "ovserve: ready":
-                server = Server(process, base_url, output, grpc_address=grpc_address)
-                server.start_reading()
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if line is None:  # the process ended
+            break
+        if "REST listening on " in line:
+            server.base_url = line.strip().rsplit(" ", 1)[1]
+            if not wait_ready:
+                server._startup_lines = None
                 return server
-    finally:
-        selector.close()
+        if "gRPC listening on " in line:
+            server.grpc_address = line.strip().rsplit(" ", 1)[1]
+        if line.strip() == "ovserve: ready":
+            server._startup_lines = None
+            return server
     process.kill()
     process.wait()
-    rest = process.stdout.read()
-    process.stdout.close()
-    raise RuntimeError("server did not become ready:\n" + "\n".join(output) + rest)
+    if server._reader is not None:
+        server._reader.join()
+    raise RuntimeError("server did not become ready:\n" + "\n".join(server.output))

@@ -41,8 +41,15 @@ def state(server: Server, name: str) -> dict[str, object]:
 
 
 def engine_processes(server: Server) -> int:
-    children = psutil.Process(server.process.pid).children(recursive=True)
-    return sum("spawn_main" in " ".join(p.cmdline()) for p in children)  # not the resource tracker
+    """Live engine worker processes (not the resource tracker; an ended one not yet reaped
+    by the server is a zombie and counts as gone)."""
+    count = 0
+    for child in psutil.Process(server.process.pid).children(recursive=True):
+        try:
+            count += "spawn_main" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return count
 
 
 def wait_for(condition: object, what: str) -> None:
