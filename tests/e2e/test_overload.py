@@ -38,6 +38,12 @@ LONG_STREAM = {"model": "tiny", "messages": user("Tell me a story."), "stream": 
 LONG_PLAIN = {**LONG_STREAM, "stream": False}
 
 
+def serving_log(server: Server) -> list[str]:
+    """The server's output up to its shutdown (what the load left behind, not how it stopped)."""
+    end = next((i for i, line in enumerate(server.output) if "[ovserve] draining" in line), len(server.output))
+    return server.output[:end]
+
+
 @pytest.fixture(scope="module")
 def flood_server(tiny_model_dir: Path) -> Iterator[Server]:
     srv = start_server(
@@ -55,7 +61,7 @@ def flood_server(tiny_model_dir: Path) -> Iterator[Server]:
     )
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output[-50:])
-    problems = [line for line in srv.output if "Traceback" in line or " ERROR " in line]
+    problems = [line for line in serving_log(srv) if "Traceback" in line or " ERROR " in line]
     assert not problems, "\n".join(srv.output[-80:])
 
 
@@ -261,3 +267,19 @@ def test_sigterm_refuses_waiting_requests_at_once(tiny_model_dir: Path) -> None:
         stream.read_to_end()
         assert stream.received.rstrip().endswith(b"data: [DONE]") and all("error" not in e for e in stream.events())
         assert server.process.wait(timeout=BOUND_S) == 0
+
+
+def test_a_huge_prompt_is_refused_before_it_is_encoded(flood_server: Server) -> None:
+    """15 MB of prompt (under the 16 MiB body limit): a 400 at once, without encoding it (which
+    would hold the GIL for seconds: health checks and every stream would stall meanwhile)."""
+    for path, body in (
+        (CHAT, {"model": "tiny", "messages": user("word " * 3_000_000)}),
+        ("/v3/completions", {"model": "tiny", "prompt": "word " * 3_000_000}),
+    ):
+        status, _, reply = post(flood_server, path, body)
+        assert_openai_error(status, reply, 400)
+        error = json.loads(reply)["error"]
+        assert error["code"] == "context_length_exceeded" and "at least" in error["message"], error
+    status, _, reply = post(flood_server, "/v3/completions", {"model": "tiny", "prompt": [1] * 1_000_000})
+    assert_openai_error(status, reply, 400)
+    assert json.loads(reply)["error"]["code"] == "context_length_exceeded"
