@@ -8,7 +8,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup serve test lint bench bench-model demo-config clean
+.PHONY: setup serve test lint bench bench-model demo-config soak clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,12 @@ lint: setup
 # Every performance target, server against engine in one run each; prints a table, writes bench.json.
 bench: setup
 	$(PY) demos/benchmark/suite.py --json bench.json
+
+# Mixed traffic (serving/soak.py) against a server started on a free port with --metrics_enable,
+# for SOAK_SECONDS; fails on any 5xx, wrong answer, stuck request, RSS growth or leftover request.
+SOAK_SECONDS ?= 600
+soak: demo-config
+	$(PY) -m serving.cli soak --seconds $(SOAK_SECONDS) $(ARGS)
 
 bench-model: setup
 	$(PY) -m serving.cli build-model synthetic

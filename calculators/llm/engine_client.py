@@ -75,6 +75,7 @@ class RequestStream:
         self._listener: Callable[[StepOutput], None] | None = None
         self._ended: asyncio.Future[None] | None = None
         self.done = False
+        self.prompt_tokens = 0
 
     def _push(self, item: StepOutput | BaseException) -> None:
         if self._listener is not None:
@@ -222,6 +223,7 @@ class EngineClient:
         except UnavailableError as exc:
             code = self._process.exitcode if self._process else None
             self._fail_all(f"{exc} (exit code {code})")
+            await self._release()
         except Exception as exc:  # a bug here must not leave requests waiting forever
             log.exception("engine reader failed")
             self._fail_all(f"engine client failed: {exc}")
@@ -239,7 +241,18 @@ class EngineClient:
         if status == Status.FINISHED or status == Status.CANCELLED:
             stream._push(StepOutput(deltas, True))
         elif status == Status.IGNORED:
-            stream._push(OverloadedError("the engine could not schedule the request (not enough KV cache)"))
+            # genai preempts other requests to make room, so it gives up on a request only when it
+            # cannot fit even alone (see worker.ignored()): a retry cannot help (a 400, not a 503).
+            stream._push(
+                InvalidRequestError(
+                    f"the request does not fit in the engine's KV cache: its prompt ({stream.prompt_tokens} tokens) and "
+                    "the tokens generated so far filled the whole cache with nothing left to preempt; shorten the "
+                    "prompt or max_tokens, or give the model a larger KV cache (cache_size, num_kv_blocks)",
+                    code="context_length_exceeded",
+                )
+            )
+        elif status == Status.DROPPED:
+            stream._push(OverloadedError("the engine dropped this request when another request outgrew its KV cache; retry the request"))
         else:
             stream._push(EngineError(f"generation failed: {update[3] if len(update) > 3 else 'unknown error'}"))
 
@@ -284,6 +297,7 @@ class EngineClient:
             raise UnavailableError(f"engine is not available: {self._dead or 'not started'}")
         request_id = next(self._ids)
         stream = RequestStream(self, request_id)
+        stream.prompt_tokens = len(token_ids)
         self._streams[request_id] = stream
         self._writer.write(frame(encode([ToWorker.ADD, request_id, token_ids, config])))
         return stream
@@ -307,6 +321,16 @@ class EngineClient:
         if self._writer is not None:
             self._writer.close()
         self._fail_all("engine shut down") if self._streams else None
+
+    async def _release(self) -> None:
+        """The worker is gone: close its socket and reap the process, so no file descriptor (the
+        socket, the process sentinel) is left behind by each restart."""
+        if self._writer is not None:
+            self._writer.close()
+        await self._reap()
+        process, self._process = self._process, None
+        if process is not None and not process.is_alive():
+            process.close()
 
     async def _reap(self) -> None:
         process = self._process

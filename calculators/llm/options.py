@@ -24,6 +24,9 @@ class LLMOptions(Options):
     # ovserve's own: plain progress may wait this long to share one message with later steps
     # (first tokens and endings never wait). Helps very fast models; 0 sends every step.
     stream_interval_ms: Annotated[float, Field(ge=0, le=1000)] = 0.0
+    # ovserve's own: the KV cache in blocks (genai's SchedulerConfig.num_kv_blocks; a CPU block
+    # holds 32 tokens) instead of cache_size GB, for caches smaller than 1 GB. 0: use cache_size.
+    num_kv_blocks: Annotated[int, Field(ge=0)] = 0
     pipeline_type: Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None = None
     # Accepted so OVMS graphs parse; the resource refuses the ones not served yet, by name.
     draft_models_path: str | None = None

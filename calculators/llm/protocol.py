@@ -45,9 +45,10 @@ class Status(IntEnum):
 
     RUNNING = 0
     FINISHED = 1
-    IGNORED = 2  # the engine could not fit the request (e.g. no KV cache for the prompt)
+    IGNORED = 2  # the request can never fit the KV cache (its prompt plus output outgrew it)
     CANCELLED = 3
     FAILED = 4
+    DROPPED = 5  # dropped by the engine when another request outgrew the KV cache: retry
 
 
 class Finish(IntEnum):

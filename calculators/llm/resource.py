@@ -178,7 +178,8 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
         models_path=str(model_dir),
         device=options.device,
         scheduler={
-            "cache_size": options.cache_size,
+            "cache_size": 0 if options.num_kv_blocks else options.cache_size,
+            "num_kv_blocks": options.num_kv_blocks,
             "max_num_seqs": options.max_num_seqs,
             "max_num_batched_tokens": options.max_num_batched_tokens,
             "dynamic_split_fuse": options.dynamic_split_fuse,

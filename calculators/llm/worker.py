@@ -75,6 +75,11 @@ class _Engine:
         self.step_started = 0.0
         self.outbox = Outbox(spec.stream_interval_s)
         self.expected = 0  # requests announced by the server and not added yet
+        # KV-cache overflow (see ignored()): each request's prompt length and output so far, and
+        # what a request that has produced nothing yet was added with (to add it again).
+        self.footprint: dict[int, int] = {}
+        self.unstarted: dict[int, tuple[Any, Any]] = {}
+        self.readded: set[int] = set()
         self.beam_width: dict[int, int] = {}  # beam-search requests: how many sequences to return
         self.wants_logprobs: dict[int, bool] = {}
         # per request: engine sequence id -> index in the response's `choices`
@@ -111,6 +116,7 @@ class _Engine:
             self.seq_index.pop(message[1], None)
             self.added_at.pop(message[1], None)
             self.outbox.drop(message[1])
+            self._forget(message[1])
             if handle is not None:
                 handle.cancel()
                 self.counts["cancelled"] += 1
@@ -135,6 +141,8 @@ class _Engine:
             config.validate()
             tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
             self.handles[request_id] = self.pipe.add_request(request_id, tensor, config)
+            self.footprint[request_id] = len(token_ids)
+            self.unstarted[request_id] = (tensor, config)
             self.counts["added"] += 1
             if self.telemetry:
                 self.added_at[request_id] = time.perf_counter()
@@ -158,7 +166,10 @@ class _Engine:
                 keep = self.beam_width.get(request_id)
                 if keep is not None:  # best beams first
                     read = sorted(read, key=lambda item: item[1].score, reverse=True)[:keep]
+                if self.unstarted:
+                    self.unstarted.pop(request_id, None)
                 for seq_id, out in read:
+                    self.footprint[request_id] += len(out.generated_ids)
                     index = indices.setdefault(seq_id, len(indices))
                     logprobs = list(out.generated_log_probs) if self.wants_logprobs.get(request_id) else None
                     outputs.append([index, list(out.generated_ids), self.finish_map.get(out.finish_reason, Finish.NONE), logprobs])
@@ -166,15 +177,47 @@ class _Engine:
                 done.append(request_id)
             if outputs or status != Status.RUNNING:
                 updates.append([request_id, status, outputs])
+        if any(update[1] == Status.IGNORED for update in updates):
+            updates, done = self.ignored(updates, done)
         self.counts["finished"] += len(done)
         for request_id in done:
             del self.handles[request_id]
             del self.seq_index[request_id]
-            self.beam_width.pop(request_id, None)
-            self.wants_logprobs.pop(request_id, None)
+            self._forget(request_id)
         if self.added_at:  # metrics on and some request still waits for its first tokens
             self._queue_times(updates, done)
         return updates
+
+    def _forget(self, request_id: int) -> None:
+        self.beam_width.pop(request_id, None)
+        self.wants_logprobs.pop(request_id, None)
+        self.footprint.pop(request_id, None)
+        self.unstarted.pop(request_id, None)
+        self.readded.discard(request_id)
+
+    def ignored(self, updates: list[Any], done: list[int]) -> tuple[list[Any], list[int]]:
+        """genai 2026.4, when a step can schedule nothing because one request outgrew the whole KV
+        cache, marks every request it holds IGNORED, not only that one. Only the largest (prompt
+        plus output) stays IGNORED (a 400: it can never fit). The others were dropped: those with
+        no output yet are added again once, as they came (their clients notice nothing); the rest
+        end as DROPPED (a 503: a retry will do)."""
+        ignored = [update[0] for update in updates if update[1] == Status.IGNORED]
+        culprit = max(ignored, key=lambda request_id: self.footprint.get(request_id, 0))
+        kept: list[Any] = []
+        for update in updates:
+            request_id = update[0]
+            if update[1] != Status.IGNORED or request_id == culprit:
+                kept.append(update)
+                continue
+            log.warning("request %d was dropped by the engine when request %d outgrew the KV cache", request_id, culprit)
+            again = self.unstarted.get(request_id)
+            if again is not None and request_id not in self.readded:
+                self.handles[request_id] = self.pipe.add_request(request_id, *again)
+                self.readded.add(request_id)
+                done.remove(request_id)
+                continue
+            kept.append([request_id, Status.DROPPED, update[2]])
+        return kept, done
 
     def _queue_times(self, updates: list[Any], done: list[int]) -> None:
         """Queue time: from add_request to the start of the step that produced a request's first
@@ -245,6 +288,8 @@ class _Engine:
                 log.exception("engine step failed")
                 self.outbox.add([[rid, Status.FAILED, [], str(exc)] for rid in self.handles])
                 self.counts["failed"] += len(self.handles)
+                for request_id in list(self.handles):
+                    self._forget(request_id)
                 self.handles.clear()
                 self.seq_index.clear()
                 self.added_at.clear()
