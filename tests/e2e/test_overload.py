@@ -283,3 +283,34 @@ def test_a_huge_prompt_is_refused_before_it_is_encoded(flood_server: Server) -> 
     status, _, reply = post(flood_server, "/v3/completions", {"model": "tiny", "prompt": [1] * 1_000_000})
     assert_openai_error(status, reply, 400)
     assert json.loads(reply)["error"]["code"] == "context_length_exceeded"
+
+
+def test_kserve_requests_are_refused_when_full(tiny_model_dir: Path) -> None:
+    """KServe REST: a 429 with Retry-After in its `{"error"}` shape; gRPC: RESOURCE_EXHAUSTED."""
+    import numpy as np
+    import tritonclient.grpc as tgrpc
+    from tritonclient.utils import InferenceServerException
+
+    limits = ("--max_concurrent_requests", "1", "--max_queued_requests", "0", "--port", "0")
+    with stopping_server(tiny_model_dir, *limits) as (server, worker):
+        stream = RawStream(server, LONG_STREAM)
+        stream.read_until(b"data: ")
+        os.kill(worker, signal.SIGSTOP)  # the one slot stays taken
+        infer = {"inputs": [{"name": "text_input", "shape": [1], "datatype": "BYTES", "data": ["Say this is a test"]}]}
+        status, headers, body = post(server, "/v2/models/tiny/infer", infer)
+        assert status == 429 and headers.get("Retry-After") == "1", body
+        assert set(json.loads(body)) == {"error"} and "at capacity" in json.loads(body)["error"]
+        client = tgrpc.InferenceServerClient(server.grpc_address)
+        try:
+            tensor = tgrpc.InferInput("text_input", [1], "BYTES")
+            tensor.set_data_from_numpy(np.array([b"Say this is a test"], dtype=object))
+            with pytest.raises(InferenceServerException) as refused:
+                client.infer("tiny", [tensor])
+            assert refused.value.status() == "StatusCode.RESOURCE_EXHAUSTED", refused.value
+            os.kill(worker, signal.SIGCONT)
+            stream.read_to_end()
+            assert stream.received.rstrip().endswith(b"data: [DONE]")
+            result = client.infer("tiny", [tensor])  # the slot is free again
+            assert result.as_numpy("text_output")[0].decode() == TINY_PROMPTS["Say this is a test"]
+        finally:
+            client.close()
