@@ -223,7 +223,8 @@ class EngineClient:
         except UnavailableError as exc:
             code = self._process.exitcode if self._process else None
             self._fail_all(f"{exc} (exit code {code})")
-            await self._release()
+            if not self._shutting_down:  # else aclose() reaps it
+                await self._release()
         except Exception as exc:  # a bug here must not leave requests waiting forever
             log.exception("engine reader failed")
             self._fail_all(f"engine client failed: {exc}")
@@ -328,6 +329,8 @@ class EngineClient:
         if self._writer is not None:
             self._writer.close()
         await self._reap()
+        if self._shutting_down:
+            return  # aclose() came meanwhile and reaps it
         process, self._process = self._process, None
         if process is not None and not process.is_alive():
             process.close()
