@@ -93,9 +93,12 @@ class Admission:
                     self._release()  # the slot was handed over as we were cancelled: pass it on
                 # else refused by refuse_waiting(), which did the counting
             else:
+                # Cancelling the task cancelled `waiter` at once, and a release() running before
+                # we got here may have popped (and skipped) it already.
                 waiter.cancel()
-                self._waiters.remove(waiter)  # O(queue), on a cancellation only
                 self.queued -= 1
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)  # O(queue), on a cancellation only
             if isinstance(exc, TimeoutError):
                 raise self.timed_out() from None
             raise

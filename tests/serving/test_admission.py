@@ -124,3 +124,26 @@ def test_refuse_waiting_answers_every_waiter_and_later_arrivals() -> None:
         assert (gate.running, gate.queued) == (0, 0)
 
     asyncio.run(main())
+
+
+def test_a_release_between_a_cancellation_and_its_handling_is_counted_once() -> None:
+    """Task.cancel() cancels the awaited future at once; a release() that runs before the task
+    handles its CancelledError skips (and pops) that waiter. Found by tests/e2e/test_disconnects.py:
+    the waiter then failed with a ValueError and the queue length stayed at 1."""
+
+    async def main() -> None:
+        gate = Admission(max_running=1, max_queued=2)
+        await gate.acquire()
+        leaving = asyncio.ensure_future(gate.acquire())
+        staying = asyncio.ensure_future(gate.acquire())
+        await _settle()
+        leaving.cancel()
+        gate.release()  # pops the cancelled waiter, hands the slot to `staying`
+        (result,) = await asyncio.gather(leaving, return_exceptions=True)
+        assert isinstance(result, asyncio.CancelledError), result
+        await staying
+        assert (gate.running, gate.queued) == (1, 0)
+        gate.release()
+        assert (gate.running, gate.queued) == (0, 0)
+
+    asyncio.run(main())
