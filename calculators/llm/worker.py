@@ -75,6 +75,7 @@ class _Engine:
         self.step_started = 0.0
         self.outbox = Outbox(spec.stream_interval_s)
         self.expected = 0  # requests announced by the server and not added yet
+        self.cancelled_unstepped = False  # a request was cancelled: genai frees it in its next step()
         # KV-cache overflow (see ignored()): each request's prompt length and output so far, and
         # what a request that has produced nothing yet was added with (to add it again).
         self.footprint: dict[int, int] = {}
@@ -120,6 +121,7 @@ class _Engine:
             if handle is not None:
                 handle.cancel()
                 self.counts["cancelled"] += 1
+                self.cancelled_unstepped = True
         elif kind == ToWorker.TELEMETRY:
             self.telemetry = bool(message[1])
         elif kind == ToWorker.SHUTDOWN:
@@ -265,6 +267,17 @@ class _Engine:
                 return False
         return True
 
+    def release_cancelled(self) -> None:
+        """genai frees a cancelled request (its KV blocks, its sequences) only in its next step():
+        when the last live request was cancelled, step once more, so that an idle engine holds
+        no KV cache (found by tests/e2e/test_disconnects.py: the blocks stayed taken until the
+        next request, and genai reported them leaked at shutdown)."""
+        self.cancelled_unstepped = False
+        try:
+            self.pipe.step()
+        except Exception:
+            log.exception("engine step releasing cancelled requests failed")
+
     def run(self) -> None:
         while True:
             # Block only when idle; otherwise take what is pending and step.
@@ -276,6 +289,8 @@ class _Engine:
             if busy and (self.expected > 0 or arrived) and not self.gather(JOIN_WAIT_S):
                 return
             if not self.handles:
+                if self.cancelled_unstepped:
+                    self.release_cancelled()
                 if busy:  # just went idle (e.g. the last request was cancelled): say so
                     self.send([FromWorker.STEP, [], self.stats()])
                 continue
