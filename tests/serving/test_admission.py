@@ -147,3 +147,24 @@ def test_a_release_between_a_cancellation_and_its_handling_is_counted_once() -> 
         assert (gate.running, gate.queued) == (0, 0)
 
     asyncio.run(main())
+
+
+def test_flags_defaults_and_bad_values() -> None:
+    from serving.cli import build_parser, settings_from_args
+
+    parser = build_parser()
+    settings = settings_from_args(parser.parse_args(["--model_path", "m"]))
+    assert (settings.max_concurrent_requests, settings.max_queued_requests, settings.request_timeout) == (512, 1024, 600.0)
+    args = ["--model_path", "m", "--max_concurrent_requests", "8", "--max_queued_requests", "0", "--request_timeout", "0"]
+    settings = settings_from_args(parser.parse_args([*args, "--best_of_limit", "4"]))
+    assert (settings.max_concurrent_requests, settings.max_queued_requests, settings.request_timeout) == (8, 0, 0.0)
+    assert settings.llm.node_options()["best_of_limit"] == 4
+    bad_values = (
+        ["--max_concurrent_requests", "0"],
+        ["--max_queued_requests", "-1"],
+        ["--request_timeout", "nan"],
+        ["--best_of_limit", "0"],
+    )
+    for bad in bad_values:
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--model_path", "m", *bad])
