@@ -58,10 +58,8 @@ class _Engine:
 
         self.ov_genai = ov_genai
         self.conn = conn
-        scheduler = ov_genai.SchedulerConfig()
-        for key, value in spec.scheduler.items():
-            setattr(scheduler, key, value)
-        self.pipe = ov_genai.ContinuousBatchingPipeline(spec.models_path, scheduler, spec.device, spec.properties)
+        self.spec = spec
+        self.pipe = self.new_pipeline()
         base = self.pipe.get_config()
         # Unset limits come back as SIZE_MAX, which the constructor cannot take back: drop them.
         self.defaults = {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
@@ -95,6 +93,12 @@ class _Engine:
         }
         reason = ov_genai.GenerationFinishReason
         self.finish_map = {reason.NONE: Finish.NONE, reason.STOP: Finish.STOP, reason.LENGTH: Finish.LENGTH}
+
+    def new_pipeline(self) -> Any:
+        scheduler = self.ov_genai.SchedulerConfig()
+        for key, value in self.spec.scheduler.items():
+            setattr(scheduler, key, value)
+        return self.ov_genai.ContinuousBatchingPipeline(self.spec.models_path, scheduler, self.spec.device, self.spec.properties)
 
     def info(self) -> dict[str, Any]:
         eos = self.defaults.get("eos_token_id", -1)
@@ -309,6 +313,11 @@ class _Engine:
                 self.seq_index.clear()
                 self.added_at.clear()
                 self.send([FromWorker.STEP, self.outbox.take(time.perf_counter()), self.stats()])
+                # A pipeline whose step raised stays broken (every later step fails "already in
+                # scheduling phase", genai 2026.4): one bad request (e.g. a JSON schema the grammar
+                # compiler refuses) would fail all requests after it. Start a fresh one.
+                del self.pipe
+                self.pipe = self.new_pipeline()
                 continue
             now = time.perf_counter()
             if self.telemetry:
