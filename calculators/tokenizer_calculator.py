@@ -21,16 +21,17 @@ def _refuse_surely_too_long(text: str, llm: LLMResource, param: str) -> None:
     byte, so the text has at least len(text) / longest tokens; the factor 2 leaves room for
     normalizers that merge characters."""
     vocab = llm.tokenizer.token_bytes
-    context = llm.context_length
-    if vocab is None or not vocab.longest or context is None:
+    context, limit = llm.context_length, llm.prompt_limit
+    if vocab is None or not vocab.longest or (context is None and limit is None):
         return
     at_least = len(text) // (2 * vocab.longest)
-    if at_least >= context:
-        raise InvalidRequestError(
-            f"the prompt has at least {at_least} tokens; this model's context length is {context} tokens",
-            param=param,
-            code="context_length_exceeded",
-        )
+    if limit is not None and at_least > limit:
+        why = f"this server takes at most {limit} (max_prompt_tokens)"
+    elif context is not None and at_least >= context:
+        why = f"this model's context length is {context} tokens"
+    else:
+        return
+    raise InvalidRequestError(f"the prompt has at least {at_least} tokens; {why}", param=param, code="context_length_exceeded")
 
 
 def template_messages(chat_messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
@@ -109,6 +110,12 @@ class TokenizerCalculator(Calculator):
                 token_ids = llm.tokenizer.encode(text, add_special_tokens=True)
         if not token_ids:
             raise InvalidRequestError("the prompt is empty", param="prompt")
+        if (limit := llm.prompt_limit) is not None and len(token_ids) > limit:
+            raise InvalidRequestError(
+                f"the prompt has {len(token_ids)} tokens; this server takes at most {limit} (max_prompt_tokens)",
+                param="messages" if isinstance(params, ChatCompletionRequest) else "prompt",
+                code="context_length_exceeded",
+            )
         new_tokens = max_new_tokens(params, len(token_ids), llm.context_length, llm.options.max_tokens_limit)
         sampling = params.temperature > 0 if params.temperature is not None else llm.engine.info.get("do_sample", False)
         top = params.top_logprobs if isinstance(params, ChatCompletionRequest) else params.logprobs

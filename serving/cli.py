@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--enable_prefix_caching", type=boolean, help="true/false")
     llm.add_argument("--dynamic_split_fuse", type=boolean, help="true/false")
     llm.add_argument("--max_tokens_limit", type=int, help="largest max_tokens a request may ask for")
+    llm.add_argument("--max_prompt_tokens", type=int, help="largest prompt in tokens (a 400 beyond) [the model's context]")
     llm.add_argument("--best_of_limit", type=positive_int, help="largest n and best_of a request may ask for [20]")
     llm.add_argument("--pipeline_type", choices=["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"], help="engine pipeline [AUTO: LM_CB]")
     llm.add_argument("--kv_cache_precision", choices=["u8", "u4", "f16", "f32", "bf16"], help="KV cache precision (plugin_config)")
@@ -134,6 +135,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             enable_prefix_caching=args.enable_prefix_caching,
             dynamic_split_fuse=args.dynamic_split_fuse,
             max_tokens_limit=args.max_tokens_limit,
+            max_prompt_tokens=args.max_prompt_tokens,
             best_of_limit=args.best_of_limit,
             stream_interval_ms=args.stream_interval_ms,
             tool_parser=args.tool_parser,

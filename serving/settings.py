@@ -19,6 +19,7 @@ class LLMFlags:
     enable_prefix_caching: bool | None = None
     dynamic_split_fuse: bool | None = None
     max_tokens_limit: int | None = None
+    max_prompt_tokens: int | None = None
     best_of_limit: int | None = None  # largest n / best_of a request may ask for (node default 20, as OVMS)
     stream_interval_ms: float | None = None
     tool_parser: str | None = None
@@ -52,6 +53,7 @@ class LLMFlags:
             "enable_prefix_caching": self.enable_prefix_caching,
             "dynamic_split_fuse": self.dynamic_split_fuse,
             "max_tokens_limit": self.max_tokens_limit,
+            "max_prompt_tokens": self.max_prompt_tokens,
             "best_of_limit": self.best_of_limit,
             "stream_interval_ms": self.stream_interval_ms,
             "tool_parser": self.tool_parser,

@@ -27,6 +27,9 @@ class LLMOptions(Options):
     # ovserve's own: the KV cache in blocks (genai's SchedulerConfig.num_kv_blocks; a CPU block
     # holds 32 tokens) instead of cache_size GB, for caches smaller than 1 GB. 0: use cache_size.
     num_kv_blocks: Annotated[int, Field(ge=0)] = 0
+    # ovserve's own: the largest prompt in tokens, below the model's context if the operator
+    # wants (a long prompt costs a long prefill that every running request waits for). 0: the context.
+    max_prompt_tokens: Annotated[int, Field(ge=0)] = 0
     pipeline_type: Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None = None
     # Accepted so OVMS graphs parse; the resource refuses the ones not served yet, by name.
     draft_models_path: str | None = None

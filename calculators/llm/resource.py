@@ -78,6 +78,16 @@ class LLMResource:
     def context_length(self) -> int | None:
         return self.tokenizer.context_length
 
+    @property
+    def prompt_limit(self) -> int | None:
+        """The most prompt tokens a request may bring: the node's max_prompt_tokens if set and
+        below the context (a prompt must leave room for one new token), else none beyond it."""
+        limit = self.options.max_prompt_tokens or None
+        context = self.context_length
+        if context is not None and (limit is None or limit >= context):
+            return None
+        return limit
+
     def output_shaper(self, parse_tools: bool, template_kwargs: dict[str, Any], single_call: bool = False) -> Any:
         """A text shaper for chat output (the node's reasoning / tool parsers), or None for plain
         text. Whether the output starts inside a reasoning block depends on the template's

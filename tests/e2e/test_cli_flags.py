@@ -23,11 +23,15 @@ def test_ovms_flags_take_effect(tiny_model_dir: Path, tmp_path: Path) -> None:
         "--model_path", str(tiny_model_dir), "--model_name", "tiny",
         "--kv_cache_precision", "u8", "--cache_dir", str(cache), "--log_path", str(log_file),
         "--port", "0", "--rest_workers", "4", "--pipeline_type", "AUTO", "--log_level", "DEBUG",
+        "--max_prompt_tokens", "20",
     )  # fmt: skip
     try:
         with openai.OpenAI(base_url=srv.base_url + "/v3", api_key="x", max_retries=0) as client:
             reply = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Say this is a test"}])
-        assert reply.choices[0].message.content == TINY_PROMPTS["Say this is a test"]
+            assert reply.choices[0].message.content == TINY_PROMPTS["Say this is a test"]
+            with pytest.raises(openai.BadRequestError) as refused:  # 21 tokens and more
+                client.completions.create(model="tiny", prompt="word " * 40, max_tokens=2)
+            assert refused.value.code == "context_length_exceeded" and "max_prompt_tokens" in refused.value.message
     finally:
         assert srv.stop() == 0
     output = "\n".join(srv.output)
