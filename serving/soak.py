@@ -37,6 +37,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from serving.bench.server_process import process_tree_rss
 from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
 
 STORY = "Tell me a story."
@@ -68,35 +69,6 @@ class Outcome:
     status: int | str  # HTTP status, or CLIENT_CLOSED
     problem: str | None = None  # why this answer is wrong (None: as expected)
     category: str = "unexpected"  # the failure's kind when there is a problem
-
-
-def rss_bytes(pids: list[int]) -> int:
-    page = os.sysconf("SC_PAGE_SIZE")
-    total = 0
-    for pid in pids:
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
-    return total
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and all its descendants, from /proc."""
-    parents: dict[int, list[int]] = defaultdict(list)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents[ppid].append(int(entry.name))
-    tree, frontier = [pid], [pid]
-    while frontier:
-        children = parents.get(frontier.pop(), [])
-        tree.extend(children)
-        frontier.extend(children)
-    return tree
 
 
 def pid_listening_on(port: int) -> int | None:
@@ -525,11 +497,10 @@ async def soak(
         async def sample_rss() -> None:
             next_at = time.monotonic()
             while True:
-                if pid is not None:
-                    tree = process_tree(pid)
-                    samples.append((time.monotonic() - start, rss_bytes(tree)))
+                if pid is not None and (rss := process_tree_rss(pid)) is not None:
+                    samples.append((time.monotonic() - start, rss["main"] + rss["children"]))
                     if len(samples) % 10 == 1:  # every 10 s: the server and its children apart
-                        report.timeline.append((round(samples[-1][0]), rss_bytes(tree[:1]), rss_bytes(tree[1:])))
+                        report.timeline.append((round(samples[-1][0]), rss["main"], rss["children"]))
                 next_at += 1.0
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 

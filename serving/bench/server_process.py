@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,15 +88,14 @@ def _descendants(pid: int, parents: dict[int, int]) -> set[int]:
     return tree
 
 
-def process_tree_rss(pid: int) -> dict[str, int] | None:
-    """Resident memory in bytes of a process (`main`) and of all its descendants (`children`,
-    e.g. the engine workers), read from /proc; None where there is no /proc."""
+def _proc_tree(pid: int, value: Callable[[list[str]], float]) -> tuple[float, float] | None:
+    """`value` of /proc/PID/stat's fields (after the command name) for a process and summed over
+    all its descendants (e.g. the engine workers); None where there is no /proc."""
     proc = Path("/proc")
     if not (proc / str(pid) / "stat").is_file():
         return None
-    page = os.sysconf("SC_PAGE_SIZE")
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
+    values: dict[int, float] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -104,31 +104,25 @@ def process_tree_rss(pid: int) -> dict[str, int] | None:
         except (OSError, IndexError):
             continue  # gone meanwhile
         parents[int(entry.name)] = int(fields[1])
-        rss[int(entry.name)] = int(fields[21]) * page  # field 24 of stat: rss in pages
+        values[int(entry.name)] = value(fields)
     tree = _descendants(pid, parents)
-    return {"main": rss.get(pid, 0), "children": sum(rss.get(p, 0) for p in tree if p != pid)}
+    return values.get(pid, 0.0), sum(values.get(p, 0.0) for p in tree if p != pid)
+
+
+def process_tree_rss(pid: int) -> dict[str, int] | None:
+    """Resident memory in bytes of a process (`main`) and of all its descendants (`children`,
+    e.g. the engine workers), read from /proc; None where there is no /proc."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    found = _proc_tree(pid, lambda fields: int(fields[21]) * page)  # field 24 of stat: rss in pages
+    return None if found is None else {"main": int(found[0]), "children": int(found[1])}
 
 
 def process_tree_cpu(pid: int) -> dict[str, float] | None:
     """CPU seconds (user + system) of a process (`main`) and of all its descendants (`children`,
     e.g. the engine workers), read from /proc; None where there is no /proc."""
-    proc = Path("/proc")
-    if not (proc / str(pid) / "stat").is_file():
-        return None
     ticks = os.sysconf("SC_CLK_TCK")
-    parents: dict[int, int] = {}
-    cpu: dict[int, float] = {}
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        parents[int(entry.name)] = int(fields[1])
-        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
-    tree = _descendants(pid, parents)
-    return {"main": cpu.get(pid, 0.0), "children": sum(cpu.get(p, 0.0) for p in tree if p != pid)}
+    found = _proc_tree(pid, lambda fields: (int(fields[11]) + int(fields[12])) / ticks)
+    return None if found is None else {"main": found[0], "children": found[1]}
 
 
 def start_server(*args: str, wait_ready: bool = True) -> Server:
