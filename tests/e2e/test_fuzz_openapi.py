@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import content_type_conformance, status_c
 
 from serving.model_builder import TINY_PROMPTS
 from tests.e2e.server import Server, start_server
-from tests.e2e.test_kserve import servable_folder
+from tests.e2e.test_kserve import three_servables
 
 EXAMPLES = 50
 MAX_TOKENS = 4
@@ -36,13 +36,8 @@ ALIASES = r"^/v1/(chat/completions|completions|embeddings|rerank|tokenize|detoke
 def server(
     tiny_model_dir: Path, minilm_model_dir: Path, tiny_reranker_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("fuzz")
-    servable_folder(root / "tiny", tiny_model_dir, "llm.pbtxt")
-    servable_folder(root / "minilm", minilm_model_dir, "embeddings.pbtxt")
-    servable_folder(root / "rerank", tiny_reranker_dir, "rerank.pbtxt")
-    config = {"mediapipe_config_list": [{"name": name, "base_path": name} for name in ("tiny", "minilm", "rerank")]}
-    (root / "config.json").write_text(json.dumps(config))
-    srv = start_server("--config_path", str(root / "config.json"))
+    config = three_servables(tmp_path_factory.mktemp("fuzz"), tiny_model_dir, minilm_model_dir, tiny_reranker_dir)
+    srv = start_server("--config_path", str(config))
     yield srv
     assert srv.process.poll() is None, "the server exited during the fuzz run:\n" + "\n".join(srv.output)
     assert srv.stop() == 0, "\n".join(srv.output)

@@ -39,18 +39,23 @@ def servable_folder(folder: Path, model_dir: Path, graph: str) -> None:
     (folder / "graph.pbtxt").write_text((STOCK / graph).read_text())
 
 
+def three_servables(root: Path, tiny: Path, minilm: Path, reranker: Path) -> Path:
+    """A config.json serving `tiny` (text generation), `minilm` (embeddings) and `rerank` on the
+    stock graphs; its path."""
+    servable_folder(root / "tiny", tiny, "llm.pbtxt")
+    servable_folder(root / "minilm", minilm, "embeddings.pbtxt")
+    servable_folder(root / "rerank", reranker, "rerank.pbtxt")
+    config = {"mediapipe_config_list": [{"name": name, "base_path": name} for name in ("tiny", "minilm", "rerank")]}
+    (root / "config.json").write_text(json.dumps(config))
+    return root / "config.json"
+
+
 @pytest.fixture(scope="module")
 def server(
     tiny_model_dir: Path, minilm_model_dir: Path, tiny_reranker_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("kserve")
-    servable_folder(root / "tiny", tiny_model_dir, "llm.pbtxt")
-    servable_folder(root / "minilm", minilm_model_dir, "embeddings.pbtxt")
-    servable_folder(root / "rerank", tiny_reranker_dir, "rerank.pbtxt")
-    names = ("tiny", "minilm", "rerank")
-    config = {"mediapipe_config_list": [{"name": name, "base_path": name} for name in names]}
-    (root / "config.json").write_text(json.dumps(config))
-    srv = start_server("--config_path", str(root / "config.json"), "--port", "0", "--metrics_enable")
+    config = three_servables(tmp_path_factory.mktemp("kserve"), tiny_model_dir, minilm_model_dir, tiny_reranker_dir)
+    srv = start_server("--config_path", str(config), "--port", "0", "--metrics_enable")
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output)
 
