@@ -9,6 +9,7 @@ from typing import Any
 from calculators.llm.generation_config import engine_config, max_new_tokens
 from calculators.llm.resource import LLMResource
 from calculators.openai.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest
+from calculators.openai.support import check_pipeline
 from calculators.packets import GenerationRequest, Prompt
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
@@ -86,6 +87,7 @@ class TokenizerCalculator(Calculator):
         request: GenerationRequest = inputs["REQUEST"].value
         llm: LLMResource = self.ctx.side_packets["LLM"]
         params = request.params
+        check_pipeline(params, llm.options.pipeline)
         if isinstance(params, ChatCompletionRequest):
             text = llm.tokenizer.render_chat(
                 template_messages(params.messages),

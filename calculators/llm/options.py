@@ -53,6 +53,14 @@ class LLMOptions(Options):
         found = [n for n in names if getattr(self, n) is not None]
         if self.enable_tool_guided_generation:
             found.append("enable_tool_guided_generation")
-        if self.pipeline_type not in (None, "LM_CB", "AUTO"):
-            found.append(f"pipeline_type={self.pipeline_type}")
+        if self.pipeline_type in ("VLM", "VLM_CB"):
+            found.append(f"pipeline_type={self.pipeline_type} (vision models: this server serves text only)")
         return found
+
+    @property
+    def pipeline(self) -> Literal["LM", "LM_CB"]:
+        """The engine to run. OVMS's AUTO rule (also with no pipeline_type): NPU runs the stateful
+        LLMPipeline (LM), every other device continuous batching (LM_CB)."""
+        if self.pipeline_type in ("LM", "LM_CB"):
+            return self.pipeline_type
+        return "LM" if self.device.split(".")[0] == "NPU" else "LM_CB"

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,9 @@ class LLMResource:
         """The most prompt tokens a request may bring: the node's max_prompt_tokens if set and
         below the context (a prompt must leave room for one new token), else none beyond it."""
         limit = self.options.max_prompt_tokens or None
+        npu_limit = npu_prompt_limit(self.options)
+        if npu_limit is not None and (limit is None or npu_limit < limit):
+            limit = npu_limit
         context = self.context_length
         if context is not None and (limit is None or limit >= context):
             return None
@@ -160,6 +164,35 @@ def check_device(device: str) -> None:
         raise UnavailableError(f"device {device!r} is not available here; available devices: {', '.join(available)}")
 
 
+# genai's stateful pipeline on NPU compiles the model for prompts up to MAX_PROMPT_LEN tokens
+# (plugin_config; genai's default below): longer prompts are refused with a 400 before the engine.
+NPU_DEFAULT_MAX_PROMPT_LEN = 1024
+
+
+def npu_prompt_limit(options: LLMOptions) -> int | None:
+    """The prompt limit the NPU's stateful pipeline sets (None elsewhere)."""
+    if options.pipeline != "LM" or options.device.split(".")[0] != "NPU":
+        return None
+    try:
+        value = _plugin_config(options.plugin_config).get("MAX_PROMPT_LEN", NPU_DEFAULT_MAX_PROMPT_LEN)
+        return int(value)  # type: ignore[call-overload]
+    except (UnavailableError, TypeError, ValueError):
+        return NPU_DEFAULT_MAX_PROMPT_LEN  # the load reports a bad plugin_config
+
+
+_UNSUPPORTED_PROPERTY = re.compile(r"Unsupported property ([\w.]+) by (\S+) plugin")
+
+
+def _load_error(exc: UnavailableError, options: LLMOptions) -> UnavailableError:
+    """OpenVINO's error for an unknown plugin_config key is a stack of "Exception from" lines:
+    say which key, which device, and where it came from."""
+    found = _UNSUPPORTED_PROPERTY.search(str(exc))
+    if found is None:
+        return exc
+    key, device = found.groups()
+    return UnavailableError(f"plugin_config: the {device} device has no property {key!r} (OpenVINO refused it when loading the model)")
+
+
 def _plugin_config(text: str) -> dict[str, object]:
     if not text.strip():
         return {}
@@ -198,15 +231,20 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
         properties=_plugin_config(options.plugin_config),
         log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         stream_interval_s=options.stream_interval_ms / 1000,
+        pipeline=options.pipeline,
     )
     loop = asyncio.get_running_loop()
     # The tokenizer loads in a thread while the worker process compiles the model.
     tokenizer_future = loop.run_in_executor(None, ModelTokenizer.load, model_dir)
-    engine = await EngineClient.start(spec)
+    try:
+        engine = await EngineClient.start(spec)
+    except UnavailableError as exc:
+        await asyncio.gather(tokenizer_future, return_exceptions=True)
+        raise _load_error(exc, options) from None
     try:
         tokenizer = await tokenizer_future
     except Exception:
         await engine.aclose()
         raise
-    log.info("servable %s: engine ready on %s (%s)", ctx.servable_name, options.device, model_dir)
+    log.info("servable %s: engine ready on %s, pipeline %s (%s)", ctx.servable_name, options.device, options.pipeline, model_dir)
     return LLMResource(options, model_dir, engine, tokenizer, frozenset(engine.info.get("eos_token_ids", [])), ctx.servable_name)

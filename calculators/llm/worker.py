@@ -31,6 +31,7 @@ class WorkerSpec:
     properties: dict[str, Any] = field(default_factory=dict)  # plugin_config
     log_level: str = "INFO"
     stream_interval_s: float = 0.0  # see Outbox: how long plain progress may wait
+    pipeline: str = "LM_CB"  # LM_CB: this module's _Engine; LM: stateful_worker.py (one request at a time)
 
 
 # Going from idle to busy, before the first step keep taking requests while the server has
@@ -334,6 +335,14 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(formatter())  # the server's --log_format, through the environment
     logging.basicConfig(level=spec.log_level, handlers=[handler])
+    if spec.pipeline == "LM":
+        from calculators.llm.stateful_worker import run_stateful
+
+        try:
+            run_stateful(spec, conn)
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            pass  # the server went away: nothing left to serve
+        return
     try:
         engine = _Engine(spec, conn)
     except Exception as exc:

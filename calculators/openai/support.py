@@ -79,3 +79,24 @@ def _check_completion(params: CompletionRequest) -> None:
         raise InvalidRequestError("the prompt is empty", param="prompt")
     if params.suffix:
         raise InvalidRequestError("suffix (fill-in-the-middle) is not supported", param="suffix")
+
+
+# What the stateful pipeline (pipeline_type LM, openvino_genai.LLMPipeline) cannot serve here.
+_LM = "this servable runs pipeline_type LM (the stateful LLMPipeline, one request at a time)"
+
+
+def check_pipeline(params: ChatCompletionRequest | CompletionRequest, pipeline: str) -> None:
+    """Refuse what the servable's engine cannot do. genai 2026.4's stateful LLMPipeline streams
+    (and so can be cancelled) only one greedy or sampled sequence, reports one score per sequence
+    rather than per-token log-probabilities, and has no echo."""
+    if pipeline != "LM":
+        return
+    if params.n > 1:
+        raise InvalidRequestError(f"n > 1 is not supported: {_LM}; use pipeline_type LM_CB for several choices", param="n")
+    if params.beams > 1:
+        param = "best_of" if params.best_of else "num_beams"
+        raise InvalidRequestError(f"{param} > 1 (beam search) is not supported: {_LM}; use pipeline_type LM_CB", param=param)
+    if params.wants_logprobs:
+        raise InvalidRequestError(f"logprobs are not supported: {_LM}, which reports no per-token log-probabilities", param="logprobs")
+    if isinstance(params, CompletionRequest) and params.echo:
+        raise InvalidRequestError(f"echo is not supported: {_LM}", param="echo")
