@@ -9,7 +9,7 @@ from typing import Any
 from calculators.llm.generation_config import engine_config, max_new_tokens
 from calculators.llm.resource import LLMResource
 from calculators.openai.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest
-from calculators.openai.support import check_pipeline
+from calculators.openai.support import check_pipeline, check_speculation
 from calculators.packets import GenerationRequest, Prompt
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
@@ -137,5 +137,7 @@ class TokenizerCalculator(Calculator):
         if params.beams > limit:
             param = "best_of" if params.best_of else "num_beams"
             raise InvalidRequestError(f"{param} is {params.beams}; this servable allows at most {limit} (best_of_limit)", param=param)
-        prompt = Prompt(request, token_ids, new_tokens, engine_config(params, new_tokens, llm.options.tool_parser))
+        speculation = llm.options.speculation()
+        check_speculation(params, speculation)
+        prompt = Prompt(request, token_ids, new_tokens, engine_config(params, new_tokens, llm.options.tool_parser, speculation))
         self.ctx.emit("TOKENS", prompt, inputs.timestamp)

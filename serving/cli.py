@@ -107,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument("--tool_parser", help="parse tool calls out of chat output: hermes3, llama3")
     llm.add_argument("--reasoning_parser", help="split <think> reasoning out of chat output: qwen3")
     llm.add_argument("--stream_interval_ms", type=float, help="plain progress may wait this long to share a message (0: every step)")
+    llm.add_argument("--draft_models_path", help="speculative decoding: a draft model's folder (same tokenizer as the model)")
+    llm.add_argument("--draft_device", help="device of the draft model [--target_device]")
+    llm.add_argument("--draft_cache_size", type=int, help="the draft model's KV cache in GB [--cache_size]")
+    llm.add_argument("--draft_max_num_seqs", type=positive_int, help="the draft model's --max_num_seqs [--max_num_seqs]")
+    llm.add_argument("--draft_max_num_batched_tokens", type=positive_int, help="the draft model's --max_num_batched_tokens")
+    llm.add_argument("--draft_dynamic_split_fuse", type=boolean, help="the draft model's --dynamic_split_fuse (true/false)")
+    llm.add_argument(
+        "--max_ngram_size", type=positive_int, help="prompt lookup (--plugin_config '{\"prompt_lookup\": true}'): default n-gram size [3]"
+    )
     from serving.model_repository import add_model_flags
 
     add_model_flags(parser)
@@ -143,6 +152,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             pipeline_type=args.pipeline_type,
             kv_cache_precision=args.kv_cache_precision,
             cache_dir=args.cache_dir,
+            draft_models_path=str(Path(args.draft_models_path).resolve()) if args.draft_models_path else None,
+            draft_device=args.draft_device,
+            draft_cache_size=args.draft_cache_size,
+            draft_max_num_seqs=args.draft_max_num_seqs,
+            draft_max_num_batched_tokens=args.draft_max_num_batched_tokens,
+            draft_dynamic_split_fuse=args.draft_dynamic_split_fuse,
+            max_ngram_size=args.max_ngram_size,
         ),
         log_path=args.log_path,
         task=getattr(args, "task", None),

@@ -12,6 +12,9 @@ with the ``tokenizers`` library (plus the added, non-special tokens ``<tool_call
   once the tool's result is back, a ``<think>`` block (none with ``enable_thinking=False``), and
   a JSON object. Tests assert on that text. Training prompts are rendered with the server's own
   jinja environment, so serving-time prompts are token for token the trained ones.
+* ``tiny-draft``: a still smaller model with the tiny model's own tokenizer (copied from it),
+  trained briefly on the same examples: the draft model for speculative decoding tests and
+  benchmarks (it need not answer exactly; the target model decides every token).
 * ``synthetic``: a larger, randomly initialised, untrained model for benchmarks.
 
 Each model is exported with optimum-intel (fp32 weights, no compression) to
@@ -22,7 +25,7 @@ recipe (hyperparameters, corpus, library versions, :data:`RECIPE_VERSION`). A bu
 temporary folder that is renamed into place at the end, under a ``fcntl.flock`` lock, so a half
 build never looks valid and concurrent callers wait and reuse the result.
 
-CLI: ``python -m serving.model_builder tiny|synthetic [--cache-dir DIR] [--hidden-size N]
+CLI: ``python -m serving.model_builder tiny|tiny-draft|synthetic [--cache-dir DIR] [--hidden-size N]
 [--layers N]`` prints the model folder on the last line of stdout.
 """
 
@@ -369,6 +372,29 @@ def tiny_recipe() -> dict[str, Any]:
     }
 
 
+def tiny_draft_recipe() -> dict[str, Any]:
+    """Everything that decides what :func:`build_tiny_draft_model` produces (the tiny model's
+    recipe is part of it: the draft takes that model's tokenizer)."""
+    return {
+        "recipe_version": RECIPE_VERSION,
+        "kind": "tiny-draft",
+        "target": recipe_hash(tiny_recipe()),
+        "model": {
+            "hidden_size": 64,
+            "intermediate_size": 192,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "num_key_value_heads": 1,
+            "max_position_embeddings": 512,
+            "rope_theta": 10000.0,
+            "tie_word_embeddings": True,
+        },
+        "training": {"seed": 4321, "steps": 200, "lr": 5e-3, "weight_decay": 0.0, "warmup": 20},
+        "weight_format": "fp32",
+        "versions": _package_versions(),
+    }
+
+
 def synthetic_recipe(hidden_size: int = 512, num_layers: int = 8) -> dict[str, Any]:
     """Everything that decides what :func:`build_synthetic_model` produces."""
     if hidden_size % 64:
@@ -459,6 +485,16 @@ def build_tiny_model(cache_root: Path | None = None) -> Path:
     """The tiny trained chat model; greedy decoding reproduces TINY_PROMPTS / TINY_COMPLETIONS."""
     recipe = tiny_recipe()
     return cached_build(cache_root or default_cache_root(), "tiny", recipe, lambda out: _build_tiny(out, recipe))
+
+
+def build_tiny_draft_model(cache_root: Path | None = None) -> Path:
+    """A smaller draft model for the tiny model (speculative decoding): the same tokenizer
+    (files copied from the tiny model, so token ids mean the same), trained briefly on the same
+    examples, so it proposes the tiny model's tokens much of the time."""
+    root = cache_root or default_cache_root()
+    target = build_tiny_model(root)
+    recipe = tiny_draft_recipe()
+    return cached_build(root, "tiny-draft", recipe, lambda out: _build_tiny_draft(out, target, recipe))
 
 
 def build_synthetic_model(cache_root: Path | None = None, hidden_size: int = 512, num_layers: int = 8) -> Path:
@@ -784,6 +820,36 @@ def _build_tiny(out: Path, recipe: dict[str, Any]) -> None:
         logger.info("tiny model: verified in %.1f s", time.monotonic() - t2)
 
 
+def _build_tiny_draft(out: Path, target: Path, recipe: dict[str, Any]) -> None:
+    with _quiet_build():
+        import torch
+        from transformers import AutoTokenizer, Qwen2ForCausalLM
+
+        t0 = time.monotonic()
+        hf_tok = AutoTokenizer.from_pretrained(target / "hf")
+        config = _qwen2_config(recipe["model"], hf_tok)
+        seed = recipe["training"]["seed"]
+        random.seed(seed)
+        torch.manual_seed(seed)
+        with _deterministic_torch():
+            model = Qwen2ForCausalLM(config)
+            examples = _tiny_examples(hf_tok)
+            loss = _train_tiny(model, examples, recipe["training"])
+        logger.info("tiny draft model: trained in %.1f s, final loss %.5f", time.monotonic() - t0, loss)
+        hf_dir = out / "hf"
+        _save_hf(model, hf_tok, hf_dir)
+        _export(hf_dir, out)
+        for name in (
+            "tokenizer.json",
+            "openvino_tokenizer.xml",
+            "openvino_tokenizer.bin",
+            "openvino_detokenizer.xml",
+            "openvino_detokenizer.bin",
+        ):
+            shutil.copy2(target / name, out / name)  # byte for byte the target's
+        verify_generates(out)
+
+
 @contextlib.contextmanager
 def _deterministic_torch() -> Iterator[None]:
     import torch
@@ -953,7 +1019,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m serving.model_builder",
         description="Build (or reuse from cache) a locally made OpenVINO test/demo model and print its folder on the last line.",
     )
-    parser.add_argument("kind", choices=["tiny", "synthetic"])
+    parser.add_argument("kind", choices=["tiny", "tiny-draft", "synthetic"])
     parser.add_argument("--cache-dir", type=Path, default=None, help=f"cache root (default: ${CACHE_ENV} or <project>/.cache/models)")
     parser.add_argument("--hidden-size", type=int, default=None, help="synthetic only (512)")
     parser.add_argument("--layers", type=int, default=None, help="synthetic only (8)")
@@ -961,10 +1027,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    if args.kind == "tiny":
+    if args.kind in ("tiny", "tiny-draft"):
         if args.hidden_size is not None or args.layers is not None:
             parser.error("--hidden-size/--layers apply to the synthetic model only")
-        path = build_tiny_model(args.cache_dir)
+        path = build_tiny_model(args.cache_dir) if args.kind == "tiny" else build_tiny_draft_model(args.cache_dir)
     else:
         path = build_synthetic_model(
             args.cache_dir,

@@ -27,6 +27,14 @@ class LLMFlags:
     pipeline_type: str | None = None
     kv_cache_precision: str | None = None  # OVMS: goes into plugin_config as KV_CACHE_PRECISION
     cache_dir: str | None = None  # OVMS: OpenVINO's compiled-model cache (CACHE_DIR)
+    # Speculative decoding: a draft model (absolute path) and its options; prompt lookup's default n-gram size.
+    draft_models_path: str | None = None
+    draft_device: str | None = None
+    draft_cache_size: int | None = None
+    draft_max_num_seqs: int | None = None
+    draft_max_num_batched_tokens: int | None = None
+    draft_dynamic_split_fuse: bool | None = None
+    max_ngram_size: int | None = None
 
     def merged_plugin_config(self) -> str | None:
         """--plugin_config with --kv_cache_precision and --cache_dir folded in, as OVMS does."""
@@ -58,6 +66,13 @@ class LLMFlags:
             "stream_interval_ms": self.stream_interval_ms,
             "tool_parser": self.tool_parser,
             "reasoning_parser": self.reasoning_parser,
+            "draft_models_path": self.draft_models_path,
+            "draft_device": self.draft_device,
+            "draft_cache_size": self.draft_cache_size,
+            "draft_max_num_seqs": self.draft_max_num_seqs,
+            "draft_max_num_batched_tokens": self.draft_max_num_batched_tokens,
+            "draft_dynamic_split_fuse": self.draft_dynamic_split_fuse,
+            "max_ngram_size": self.max_ngram_size,
         }
         return {k: v for k, v in pairs.items() if v is not None}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from calculators.llm.guided import GRAMMAR_KEY, grammar
+from calculators.llm.options import DEFAULT_ASSISTANT_TOKENS, Speculation
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
 from graphs.errors import InvalidRequestError
 
@@ -38,7 +39,12 @@ def max_new_tokens(
     return requested
 
 
-def engine_config(params: ChatCompletionRequest | CompletionRequest, new_tokens: int, tool_parser: str | None = None) -> dict[str, Any]:
+def engine_config(
+    params: ChatCompletionRequest | CompletionRequest,
+    new_tokens: int,
+    tool_parser: str | None = None,
+    speculation: Speculation | None = None,
+) -> dict[str, Any]:
     """GenerationConfig fields for the request (unset fields keep the model's defaults).
 
     Stop strings are not passed: the detokenizer finds them in text (exactly, across chunk
@@ -81,7 +87,23 @@ def engine_config(params: ChatCompletionRequest | CompletionRequest, new_tokens:
         config["logprobs"] = 1
         if isinstance(params, CompletionRequest) and params.echo:
             config["echo"] = True  # the engine then returns the prompt's tokens and log-probabilities first
+    if speculation is not None:
+        config.update(_speculative(params, speculation))
     held_to = grammar(params, tool_parser)
     if held_to is not None:
         config[GRAMMAR_KEY] = held_to
     return config
+
+
+def _speculative(params: ChatCompletionRequest | CompletionRequest, speculation: Speculation) -> dict[str, Any]:
+    """Speculative decoding fields (checked by support.check_speculation): genai needs
+    num_assistant_tokens (or, with a draft model, assistant_confidence_threshold), and
+    max_ngram_size for prompt lookup; unset ones get the defaults."""
+    if speculation.kind == "prompt_lookup":
+        return {
+            "num_assistant_tokens": params.num_assistant_tokens or DEFAULT_ASSISTANT_TOKENS,
+            "max_ngram_size": params.max_ngram_size or speculation.max_ngram_size,
+        }
+    if params.assistant_confidence_threshold is not None:
+        return {"assistant_confidence_threshold": params.assistant_confidence_threshold}
+    return {"num_assistant_tokens": params.num_assistant_tokens or DEFAULT_ASSISTANT_TOKENS}

@@ -3,11 +3,27 @@ so an OVMS `graph.pbtxt` means the same here."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from graphs.calculator import Options
+
+# genai 2026.4 refuses a speculative request (added with add_request) that says neither how many
+# tokens to propose nor (draft model) a confidence threshold, and a prompt lookup request without
+# an n-gram size: what a request that leaves them out gets.
+DEFAULT_ASSISTANT_TOKENS = 5
+PROMPT_LOOKUP_NGRAM_SIZE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Speculation:
+    """How the servable's engine proposes tokens ahead: a draft model or prompt lookup."""
+
+    kind: Literal["draft", "prompt_lookup"]
+    max_ngram_size: int = PROMPT_LOOKUP_NGRAM_SIZE  # prompt lookup: the requests' default
 
 
 class LLMOptions(Options):
@@ -31,25 +47,28 @@ class LLMOptions(Options):
     # wants (a long prompt costs a long prefill that every running request waits for). 0: the context.
     max_prompt_tokens: Annotated[int, Field(ge=0)] = 0
     pipeline_type: Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None = None
-    # Accepted so OVMS graphs parse; the resource refuses the ones not served yet, by name.
+    # Speculative decoding: a draft model (same tokenizer) on draft_device; unset draft_* take
+    # the main model's values (OVMS's rule).
     draft_models_path: str | None = None
     draft_device: str | None = None
-    draft_max_num_batched_tokens: int | None = None
-    draft_cache_size: int | None = None
-    draft_max_num_seqs: int | None = None
+    draft_max_num_batched_tokens: Annotated[int, Field(ge=1)] | None = None
+    draft_cache_size: Annotated[int, Field(ge=0)] | None = None
+    draft_max_num_seqs: Annotated[int, Field(ge=1)] | None = None
     draft_dynamic_split_fuse: bool | None = None
-    draft_block_size: int | None = None
+    draft_block_size: Annotated[int, Field(ge=1)] | None = None
+    # Accepted so OVMS graphs parse; the resource refuses the ones not served yet, by name.
     response_parser: str | None = None
     tool_parser: str | None = None
     reasoning_parser: str | None = None
     enable_tool_guided_generation: bool | None = None
     kv_cache_precision: str | None = None
-    max_ngram_size: int | None = None
+    # Prompt lookup (plugin_config {"prompt_lookup": true}): the n-gram size requests get by default.
+    max_ngram_size: Annotated[int, Field(ge=1, le=64)] | None = None
     cache_eviction_config: dict[str, object] | None = None
 
     def unsupported(self) -> list[str]:
         """Options set here that this version does not serve (each needs its own work)."""
-        names = ["draft_models_path", "response_parser", "cache_eviction_config"]
+        names = ["response_parser", "cache_eviction_config"]
         found = [n for n in names if getattr(self, n) is not None]
         if self.enable_tool_guided_generation:
             found.append("enable_tool_guided_generation")
@@ -64,3 +83,19 @@ class LLMOptions(Options):
         if self.pipeline_type in ("LM", "LM_CB"):
             return self.pipeline_type
         return "LM" if self.device.split(".")[0] == "NPU" else "LM_CB"
+
+    def prompt_lookup(self) -> bool:
+        """plugin_config asks for prompt lookup decoding ({"prompt_lookup": true}, as OVMS)."""
+        try:
+            config = json.loads(self.plugin_config) if self.plugin_config.strip() else {}
+        except json.JSONDecodeError:
+            return False  # the resource reports the bad JSON
+        return isinstance(config, dict) and config.get("prompt_lookup") is True
+
+    def speculation(self) -> Speculation | None:
+        """The servable's speculative decoding, if any (both at once is refused at load)."""
+        if self.draft_models_path:
+            return Speculation("draft")
+        if self.prompt_lookup():
+            return Speculation("prompt_lookup", self.max_ngram_size or PROMPT_LOOKUP_NGRAM_SIZE)
+        return None

@@ -14,6 +14,7 @@ from typing import Any
 from calculators.llm.engine_client import EngineClient
 from calculators.llm.model_files import ModelTokenizer
 from calculators.llm.options import LLMOptions
+from calculators.llm.speculative import draft_spec
 from calculators.llm.worker import WorkerSpec
 from calculators.openai.parsed_text import ParsedText
 from calculators.parsers import OutputParser, prompt_opens_reasoning
@@ -231,6 +232,7 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
         properties=_plugin_config(options.plugin_config),
         log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         stream_interval_s=options.stream_interval_ms / 1000,
+        draft=draft_spec(options, ctx.base_path),
         pipeline=options.pipeline,
     )
     loop = asyncio.get_running_loop()

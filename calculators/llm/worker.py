@@ -32,6 +32,8 @@ class WorkerSpec:
     log_level: str = "INFO"
     stream_interval_s: float = 0.0  # see Outbox: how long plain progress may wait
     pipeline: str = "LM_CB"  # LM_CB: this module's _Engine; LM: stateful_worker.py (one request at a time)
+    # Speculative decoding: the draft model's {"models_path", "device", "scheduler"} (or None).
+    draft: dict[str, Any] | None = None
 
 
 # Going from idle to busy, before the first step keep taking requests while the server has
@@ -99,7 +101,13 @@ class _Engine:
         scheduler = self.ov_genai.SchedulerConfig()
         for key, value in self.spec.scheduler.items():
             setattr(scheduler, key, value)
-        return self.ov_genai.ContinuousBatchingPipeline(self.spec.models_path, scheduler, self.spec.device, self.spec.properties)
+        properties = dict(self.spec.properties)  # {"prompt_lookup": true} stays in: genai reads it there
+        if (draft := self.spec.draft) is not None:
+            draft_scheduler = self.ov_genai.SchedulerConfig()
+            for key, value in draft["scheduler"].items():
+                setattr(draft_scheduler, key, value)
+            properties["draft_model"] = self.ov_genai.draft_model(draft["models_path"], draft["device"], scheduler_config=draft_scheduler)
+        return self.ov_genai.ContinuousBatchingPipeline(self.spec.models_path, scheduler, self.spec.device, properties)
 
     def info(self) -> dict[str, Any]:
         eos = self.defaults.get("eos_token_id", -1)

@@ -12,6 +12,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 MAX_STOP_STRINGS = 16
+# Speculative decoding: tokens proposed per step, and the n-gram prompt lookup matches (bounded:
+# every proposed token is a position the engine verifies in the next step).
+MAX_ASSISTANT_TOKENS = 64
+MAX_NGRAM_SIZE = 64
 # Integers that travel to the engine worker (msgpack) and into GenerationConfig (C++ ints) must
 # fit there: larger ones were 500s (OverflowError) before they were bounded here.
 INT32_MAX = 2**31 - 1
@@ -161,6 +165,11 @@ class SamplingParams(_Model):
     ignore_eos: StrictBool = False
     include_stop_str_in_output: StrictBool = False
     skip_special_tokens: StrictBool = True
+    # speculative decoding (a servable with a draft model or prompt lookup), as OVMS: tokens proposed
+    # per step, or (draft model only) the draft's confidence below which it stops proposing
+    num_assistant_tokens: Annotated[int, Field(ge=1, le=MAX_ASSISTANT_TOKENS)] | None = None
+    assistant_confidence_threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    max_ngram_size: Annotated[int, Field(ge=1, le=MAX_NGRAM_SIZE)] | None = None  # prompt lookup only
 
     @field_validator("stop")
     @classmethod

@@ -3,6 +3,7 @@ refused here with a 400 that says what is not supported (never silently ignored)
 
 from __future__ import annotations
 
+from calculators.llm.options import Speculation
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
 from calculators.openai.schema_check import check_schema
 from graphs.errors import InvalidRequestError
@@ -31,6 +32,44 @@ def check_supported(params: ChatCompletionRequest | CompletionRequest) -> None:
         _check_chat(params)
     else:
         _check_completion(params)
+
+
+def check_speculation(params: ChatCompletionRequest | CompletionRequest, speculation: Speculation | None) -> None:
+    """The speculative decoding fields against what the servable does (a draft model, prompt
+    lookup, or neither). genai 2026.4 proposes tokens ahead for one sequence only."""
+    fields = {
+        "num_assistant_tokens": params.num_assistant_tokens,
+        "assistant_confidence_threshold": params.assistant_confidence_threshold,
+        "max_ngram_size": params.max_ngram_size,
+    }
+    given = [name for name, value in fields.items() if value is not None]
+    if speculation is None:
+        if given:
+            raise InvalidRequestError(
+                f"{given[0]} needs a servable with speculative decoding: a draft model (draft_models_path) "
+                'or prompt lookup (plugin_config {"prompt_lookup": true}); this one has neither',
+                param=given[0],
+            )
+        return
+    kind = "a draft model" if speculation.kind == "draft" else "prompt lookup"
+    if speculation.kind == "draft" and params.max_ngram_size is not None:
+        raise InvalidRequestError("max_ngram_size is for prompt lookup; this servable has a draft model", param="max_ngram_size")
+    if speculation.kind == "prompt_lookup" and params.assistant_confidence_threshold is not None:
+        raise InvalidRequestError(
+            "assistant_confidence_threshold needs a draft model; this servable does prompt lookup (use num_assistant_tokens)",
+            param="assistant_confidence_threshold",
+        )
+    if params.num_assistant_tokens is not None and params.assistant_confidence_threshold is not None:
+        raise InvalidRequestError(
+            "num_assistant_tokens and assistant_confidence_threshold do not combine: give one", param="assistant_confidence_threshold"
+        )
+    if params.n > 1:
+        raise InvalidRequestError(
+            f"n > 1 is not supported: this servable decodes speculatively ({kind}), one sequence per request", param="n"
+        )
+    if params.beams > 1:
+        param = "best_of" if params.best_of else "num_beams"
+        raise InvalidRequestError(f"{param} > 1 (beam search) is not supported: this servable decodes speculatively ({kind})", param=param)
 
 
 def _check_chat(params: ChatCompletionRequest) -> None:

@@ -12,8 +12,12 @@ of each figure, and bench.json keeps every run. Steps:
 4. one ovserve server on the synthetic model: concurrency 16 on chat (for the peer comparison),
    and the prefix-caching check (second turn of a 1,000-token chat against the first)
 5. the peer (openvino-openai-api, its own venv) on the same model and workload at concurrency 16
+6. speculative decoding: the tiny model served plain, with the tiny draft model
+   (`--draft_models_path`) and with prompt lookup (`--plugin_config '{"prompt_lookup": true}'`),
+   each on the same workload (the tiny model's trained chat prompts, answered to their end,
+   greedy) at concurrency 1 and 8: output tok/s, ITL and TPOT, and the ratios to plain
 
-Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer]
+Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative]
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 from serving.bench import cli as bench  # noqa: E402
 from serving.bench.prefix import run_prefix_cache_check  # noqa: E402
 from serving.bench.server_process import start_server  # noqa: E402
-from serving.model_builder import build_synthetic_model, build_tiny_model  # noqa: E402
+from serving.model_builder import build_synthetic_model, build_tiny_draft_model, build_tiny_model  # noqa: E402
 
 WORKLOAD = ["--input-len", "128", "--output-len", "128", "--no-progress"]
 TARGETS = {  # key: (comparison, bound, what)
@@ -106,6 +110,62 @@ def peer_c16(synthetic: Path) -> dict[str, Any]:
         peer.stop(process)
 
 
+SPECULATIVE_VARIANTS = {
+    "plain": [],
+    "draft": ["--draft_models_path", "DRAFT"],
+    "prompt_lookup": ["--plugin_config", '{"prompt_lookup": true}'],
+}
+SPECULATIVE_CONCURRENCY = (1, 8)
+
+
+def speculative(tiny: Path, draft: Path, repeats: int = 3) -> dict[str, Any]:
+    """One server per variant; per concurrency the same fixed workload `repeats` times (seeds),
+    the run with the median throughput kept. Ratios are to the plain server's figures."""
+    runs: dict[str, Any] = {}
+    for name, flags in SPECULATIVE_VARIANTS.items():
+        server = start_server("--model_path", str(tiny), "--model_name", "bench", *[str(draft) if f == "DRAFT" else f for f in flags])
+        try:
+            for concurrency in SPECULATIVE_CONCURRENCY:
+                reports = [
+                    run_bench(
+                        ["--base-url", server.base_url, "--model", "bench", "--model-dir", str(tiny), "--prompts", "tiny"]
+                        + ["--output-len", "200", "--num-prompts", str(40 * concurrency), "--max-concurrency", str(concurrency)]
+                        + ["--no-progress", "--seed", str(seed)]
+                    )
+                    for seed in range(repeats)
+                ]
+                report = sorted(reports, key=lambda r: r["output_throughput"])[len(reports) // 2]
+                runs[f"{name}_c{concurrency}"] = {
+                    "output_throughput": report["output_throughput"],
+                    "itl_p50_ms": report["itl_ms"]["p50"],
+                    "tpot_p50_ms": report["tpot_ms"]["p50"],
+                    "ttft_p50_ms": report["ttft_ms"]["p50"],
+                    "mean_output_tokens": report["mean_output_tokens"],
+                    "failed": report["failed"],
+                    "repeats_output_throughput": [r["output_throughput"] for r in reports],
+                }
+        finally:
+            server.stop()
+    for name in ("draft", "prompt_lookup"):
+        for concurrency in SPECULATIVE_CONCURRENCY:
+            base, run = runs[f"plain_c{concurrency}"], runs[f"{name}_c{concurrency}"]
+            run["throughput_ratio_to_plain"] = run["output_throughput"] / base["output_throughput"]
+            run["tpot_ratio_to_plain"] = run["tpot_p50_ms"] / base["tpot_p50_ms"]
+    return runs
+
+
+def print_speculative(runs: dict[str, Any]) -> None:
+    print(
+        f"\n{'speculative decoding (tiny model)':<34}{'tok/s':>9}{'x plain':>9}{'TPOT p50':>10}{'ITL p50':>9}{'TTFT p50':>10}{'tokens':>8}"
+    )
+    for key, run in runs.items():
+        ratio = run.get("throughput_ratio_to_plain")
+        print(
+            f"{key:<34}{run['output_throughput']:>9.1f}{'' if ratio is None else f'{ratio:.2f}':>9}"
+            f"{run['tpot_p50_ms']:>9.2f} {run['itl_p50_ms']:>8.2f} {run['ttft_p50_ms']:>9.2f} {run['mean_output_tokens']:>7.1f}"
+        )
+
+
 def verdict(key: str, value: float | None) -> str:
     if value is None:
         return "not run"
@@ -118,8 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, default=ROOT / "bench.json")
     parser.add_argument("--skip-peer", action="store_true", help="leave out the peer server (it needs its own venv)")
+    parser.add_argument("--only", choices=["speculative"], help="run this step alone (its figures only in the JSON)")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    if args.only == "speculative":
+        spec = speculative(build_tiny_model(), build_tiny_draft_model())
+        print_speculative(spec)
+        args.json.write_text(json.dumps({"speculative": spec, "elapsed_s": time.monotonic() - started}, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+        return 0
     synthetic, tiny = build_synthetic_model(), build_tiny_model()
     runs: dict[str, Any] = {}
     runs["synthetic_c32"] = compare(synthetic, "--num-prompts", "64", "--max-concurrency", "32")
@@ -129,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     runs["ovserve_c16"], runs["prefix"] = ovserve_c16_and_prefix(synthetic)
     if not args.skip_peer:
         runs["peer_c16"] = peer_c16(synthetic)
+    runs["speculative"] = speculative(tiny, build_tiny_draft_model())
     peer_tps = runs.get("peer_c16", {}).get("output_throughput")
     results = {
         "throughput_ratio_c32": runs["synthetic_c32"]["throughput_ratio"],
@@ -147,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         op, bound, what = TARGETS[key]
         shown = "-" if value is None else f"{value:.3f}"
         print(f"{key:<40}{shown:>12}  {op + ' ' + str(bound):<10}{verdict(key, value):<10}{what}")
+    print_speculative(runs["speculative"])
     print(f"(whole suite: {elapsed / 60:.1f} min; models: synthetic {synthetic.name}, tiny {tiny.name})")
     report = {**results, "verdicts": {k: verdict(k, v) for k, v in results.items()}, "elapsed_s": elapsed, "runs": runs}
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -25,7 +25,7 @@ from serving import event_loop
 from serving.bench import client
 from serving.bench.server_process import process_tree_cpu, start_server
 from serving.bench.stats import RequestResult, compare, format_comparison, format_table, per_request, summarize
-from serving.bench.workload import Workload, build_workload, is_chat_endpoint, load_tokenizer
+from serving.bench.workload import Workload, build_workload, fixed_workload, is_chat_endpoint, load_tokenizer
 from serving.cli_types import boolean, positive_int
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -63,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--max-concurrency", type=positive_int, help="most requests in flight [no limit]")
     load.add_argument("--request-rate", type=_rate, default=float("inf"), help="Poisson arrivals per second [inf: all at once]")
     load.add_argument("--seed", type=int, default=0, help="prompts and arrival times [0]")
+    load.add_argument(
+        "--prompts",
+        choices=["random", "tiny"],
+        default="random",
+        help="random: --input-len tokens, --output-len generated (ignore_eos); tiny: the tiny model's trained prompts "
+        "in turn, each answered to its end (at most --output-len tokens), so a draft model or prompt lookup can guess "
+        "what comes [random]",
+    )
     load.add_argument(
         "--warmup", type=int, help=f"unmeasured requests before each run ({WARMUP_OUTPUT_LEN} tokens) [max(4, --max-concurrency)]"
     )
@@ -238,15 +246,24 @@ def main(argv: list[str] | None = None) -> int:
         args.warmup = max(4, args.max_concurrency or 4)
     chat = is_chat_endpoint(args.endpoint)
     tokenizer = load_tokenizer(model_dir)
-    shape = {"input_len": args.input_len, "chat": chat}
-    workload = build_workload(
-        tokenizer, num_prompts=args.num_prompts, output_len=args.output_len, request_rate=args.request_rate, seed=args.seed, **shape
-    )
-    warmup = None
-    if args.warmup > 0:
-        warmup = build_workload(
-            tokenizer, num_prompts=args.warmup, output_len=min(args.output_len, WARMUP_OUTPUT_LEN), seed=args.seed + 10_000, **shape
-        )
+    if args.prompts == "tiny":
+        from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
+
+        texts = list(TINY_PROMPTS if chat else TINY_COMPLETIONS)
+        args.extra_body = {"ignore_eos": False, **(args.extra_body or {})}  # answers end where the model ends them
+
+        def make(num: int, output_len: int, seed: int) -> Workload:
+            return fixed_workload(
+                tokenizer, texts, num_prompts=num, output_len=output_len, chat=chat, seed=seed, request_rate=args.request_rate
+            )
+    else:
+        shape = {"input_len": args.input_len, "chat": chat}
+
+        def make(num: int, output_len: int, seed: int) -> Workload:
+            return build_workload(tokenizer, num_prompts=num, output_len=output_len, request_rate=args.request_rate, seed=seed, **shape)
+
+    workload = make(args.num_prompts, args.output_len, args.seed)
+    warmup = make(args.warmup, min(args.output_len, WARMUP_OUTPUT_LEN), args.seed + 10_000) if args.warmup > 0 else None
     config = {
         "model_dir": str(model_dir),
         "endpoint": args.endpoint,
@@ -256,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "max_concurrency": args.max_concurrency,
         "request_rate": None if math.isinf(args.request_rate) else args.request_rate,
         "seed": args.seed,
+        "prompts": args.prompts,
         "warmup": args.warmup,
         "workload_mean_prompt_tokens": workload.mean_prompt_tokens,
         "engine": {

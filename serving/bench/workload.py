@@ -134,3 +134,22 @@ def build_workload(
     prompts = tuple(build_prompt(tokenizer, count, input_len, pool, rng) for _ in range(num_prompts))
     arrivals = arrival_times(num_prompts, request_rate, random.Random(seed + 1))
     return Workload(prompts, arrivals, output_len, chat)
+
+
+def fixed_workload(
+    tokenizer: ModelTokenizer,
+    texts: list[str],
+    *,
+    num_prompts: int,
+    output_len: int,
+    chat: bool,
+    request_rate: float = float("inf"),
+    seed: int = 0,
+) -> Workload:
+    """The given prompts in turn (e.g. the tiny model's trained ones, answered to the end):
+    for runs where what the model writes matters, such as speculative decoding."""
+    count = server_token_counter(tokenizer, chat)
+    pool = [BenchPrompt(text, tuple(count(text))) for text in texts]
+    prompts = tuple(pool[i % len(pool)] for i in range(num_prompts))
+    arrivals = arrival_times(num_prompts, request_rate, random.Random(seed + 1))
+    return Workload(prompts, arrivals, output_len, chat)

@@ -268,3 +268,31 @@ async def test_tokens_from_requested_for_servers_without_usage(tiny_model_dir: P
     assert all(r.error and "usage" in r.error for r in by_usage.results)
     assert [r.output_tokens for r in requested.results if r.error is None] == [7, 7]
     assert [r.error for r in requested.results][1] == "the stream carried no content"
+
+
+def test_bench_with_the_tiny_prompts(server: Server, tiny_model_dir: Path, tmp_path: Path) -> None:
+    """--prompts tiny: the trained prompts in turn, each answered to its end (no ignore_eos)."""
+    from serving.model_builder import TINY_PROMPTS
+
+    out = tmp_path / "bench.json"
+    args = ["--base-url", server.base_url, "--model", "tiny", "--model-dir", str(tiny_model_dir), "--prompts", "tiny"]
+    assert main([*args, "--num-prompts", str(len(TINY_PROMPTS)), "--output-len", "200", "--no-progress", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["config"]["prompts"] == "tiny"
+    tokenizer = load_tokenizer(tiny_model_dir)
+    expected = sorted(len(tokenizer.encode(answer, add_special_tokens=False)) + 1 for answer in TINY_PROMPTS.values())  # + EOS
+    assert sorted(r["output_tokens"] for r in report["requests"]) == expected
+
+
+def test_draft_flags_become_node_options(tmp_path: Path) -> None:
+    from serving.cli import build_parser, settings_from_args
+
+    flags = ["--model_path", "m", "--draft_models_path", str(tmp_path), "--draft_device", "CPU", "--draft_max_num_seqs", "4"]
+    options = settings_from_args(build_parser().parse_args([*flags, "--draft_dynamic_split_fuse", "false", "--max_ngram_size", "2"]))
+    assert {k: v for k, v in options.llm.node_options().items() if "draft" in k or "ngram" in k} == {
+        "draft_models_path": str(tmp_path.resolve()),
+        "draft_device": "CPU",
+        "draft_max_num_seqs": 4,
+        "draft_dynamic_split_fuse": False,
+        "max_ngram_size": 2,
+    }

@@ -394,3 +394,19 @@ def test_every_answer_also_holds_in_f32(tiny_model_dir: Path) -> None:
     for case in TINY_CHAT_CASES.values():
         text, _ = _generate(f32, render_chat_prompt(case["messages"], case["tools"], **case["template_kwargs"]))
         assert text == case["output"]
+
+
+# --------------------------------------------------------------------------- the tiny draft model
+
+
+def test_draft_model_shares_the_tiny_models_tokenizer(tiny_model_dir: Path) -> None:
+    from serving.model_builder import build_tiny_draft_model, tiny_draft_recipe
+
+    draft = build_tiny_draft_model()
+    assert draft.name == f"tiny-draft-{recipe_hash(tiny_draft_recipe())}"
+    assert tiny_draft_recipe()["target"] == recipe_hash(tiny_recipe())  # a new tiny model means a new draft
+    for name in ("tokenizer.json", "openvino_tokenizer.xml", "openvino_tokenizer.bin", "openvino_detokenizer.xml"):
+        assert (draft / name).read_bytes() == (tiny_model_dir / name).read_bytes(), name
+    target, small = (json.loads((d / "config.json").read_text()) for d in (tiny_model_dir, draft))
+    assert small["vocab_size"] == target["vocab_size"]
+    assert small["hidden_size"] < target["hidden_size"]
