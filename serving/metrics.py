@@ -66,6 +66,7 @@ class _LiveState(Collector):
         kv_usage = self._family("ovserve_kv_cache_usage_ratio")
         kv_bytes = self._family("ovserve_kv_cache_size_bytes")
         events = self._family("ovserve_engine_requests_total", CounterMetricFamily)
+        preemptions = self._family("ovserve_engine_preemptions_total", CounterMetricFamily)
         for servable in self.app[SERVABLES]:
             model = servable.name
             if state is not None:
@@ -85,7 +86,9 @@ class _LiveState(Collector):
                 if events is not None:
                     for event in _ENGINE_EVENTS:
                         events.add_metric([model, event], float(stats.get(event, 0)))
-        yield from (f for f in (state, waiting, running, kv_usage, kv_bytes, events) if f is not None)
+                if preemptions is not None:  # the stateful pipeline (LM) never preempts
+                    preemptions.add_metric([model], float(stats.get("preempted", 0)))
+        yield from (f for f in (state, waiting, running, kv_usage, kv_bytes, events, preemptions) if f is not None)
         admission = self.app.get(ADMISSION)
         if admission is not None:
             if (running_slots := self._family("ovserve_admission_requests_running")) is not None:

@@ -43,6 +43,14 @@ FAMILIES: tuple[Family, ...] = (
         ("model", "event"),
         "engine request events since the engine worker started: added, finished, cancelled, failed",
     ),
+    Family(
+        "ovserve_engine_preemptions_total",
+        "counter",
+        ("model",),
+        "generating requests the engine's scheduler preempted since the engine worker started (their KV blocks freed for "
+        "other requests, recomputed later); counted by the worker from a running request's step without tokens, since "
+        "openvino-genai has no such figure",
+    ),
     Family("ovserve_prompt_tokens_total", "counter", ("model",), "prompt tokens of requests whose prompt was processed"),
     Family("ovserve_generated_tokens_total", "counter", ("model",), "tokens the engine generated (echoed prompt tokens excluded)"),
     Family(

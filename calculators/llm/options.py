@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from calculators.llm.kv_cache import CacheEvictionOptions
 from graphs.calculator import Options
 
 # genai 2026.4 refuses a speculative request (added with add_request) that says neither how many
@@ -30,7 +31,7 @@ class LLMOptions(Options):
     models_path: str
     device: str = "CPU"
     plugin_config: str = ""  # JSON object of OpenVINO properties
-    cache_size: Annotated[int, Field(ge=0)] = 8  # GB of KV cache
+    cache_size: Annotated[int, Field(ge=0)] = 8  # GB of KV cache; 0: dynamic (grows on demand)
     max_num_seqs: Annotated[int, Field(ge=1)] = 256
     max_num_batched_tokens: Annotated[int, Field(ge=1)] = 256
     dynamic_split_fuse: bool = True
@@ -64,11 +65,12 @@ class LLMOptions(Options):
     kv_cache_precision: str | None = None
     # Prompt lookup (plugin_config {"prompt_lookup": true}): the n-gram size requests get by default.
     max_ngram_size: Annotated[int, Field(ge=1, le=64)] | None = None
-    cache_eviction_config: dict[str, object] | None = None
+    # KV-cache eviction (OVMS's message; checked at load: calculators/llm/kv_cache.py).
+    cache_eviction_config: CacheEvictionOptions | None = None
 
     def unsupported(self) -> list[str]:
         """Options set here that this version does not serve (each needs its own work)."""
-        names = ["response_parser", "cache_eviction_config"]
+        names = ["response_parser"]
         found = [n for n in names if getattr(self, n) is not None]
         if self.enable_tool_guided_generation:
             found.append("enable_tool_guided_generation")

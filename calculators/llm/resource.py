@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from calculators.llm.engine_client import EngineClient
+from calculators.llm.kv_cache import eviction_spec, plugin_properties
 from calculators.llm.model_files import ModelTokenizer
 from calculators.llm.options import LLMOptions
 from calculators.llm.speculative import draft_spec
@@ -228,8 +229,9 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
             "max_num_batched_tokens": options.max_num_batched_tokens,
             "dynamic_split_fuse": options.dynamic_split_fuse,
             "enable_prefix_caching": options.enable_prefix_caching,
+            "cache_eviction_config": eviction_spec(options),
         },
-        properties=_plugin_config(options.plugin_config),
+        properties=plugin_properties(options, _plugin_config(options.plugin_config)),
         log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         stream_interval_s=options.stream_interval_ms / 1000,
         draft=draft_spec(options, ctx.base_path),

@@ -67,7 +67,13 @@ class _Engine:
         # Unset limits come back as SIZE_MAX, which the constructor cannot take back: drop them.
         self.defaults = {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
         self.handles: dict[int, Any] = {}
-        self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0}
+        self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0, "preempted": 0}
+        # Preemption (genai 2026.4 has no figure for it): a generating request that goes a step
+        # without tokens while still RUNNING was preempted: the scheduler freed its KV blocks for
+        # others and recomputes it later. Counted once per stall, in dynamic split-fuse scheduling
+        # only (the other mode runs prompt-only steps in which generating requests wait).
+        self.stalled: set[int] = set()
+        self.count_preemptions = bool(spec.scheduler.get("dynamic_split_fuse", True))
         # Metrics (ToWorker.TELEMETRY): off until the server asks; then see stats().
         self.telemetry = False
         self.step_times: list[float] = []  # durations of the steps since the last message
@@ -99,7 +105,13 @@ class _Engine:
 
     def new_pipeline(self) -> Any:
         scheduler = self.ov_genai.SchedulerConfig()
-        for key, value in self.spec.scheduler.items():
+        fields = dict(self.spec.scheduler)
+        if (eviction := fields.pop("cache_eviction_config", None)) is not None:
+            from calculators.llm.kv_cache import genai_eviction
+
+            scheduler.use_cache_eviction = True
+            scheduler.cache_eviction_config = genai_eviction(self.ov_genai, eviction)
+        for key, value in fields.items():
             setattr(scheduler, key, value)
         properties = dict(self.spec.properties)  # {"prompt_lookup": true} stays in: genai reads it there
         if (draft := self.spec.draft) is not None:
@@ -190,6 +202,8 @@ class _Engine:
                     outputs.append([index, list(out.generated_ids), self.finish_map.get(out.finish_reason, Finish.NONE), logprobs])
             if status != Status.RUNNING:
                 done.append(request_id)
+            elif self.count_preemptions and request_id not in self.unstarted and request_id not in self.beam_width:
+                self._preempted(request_id, any(output[1] for output in outputs))
             if outputs or status != Status.RUNNING:
                 updates.append([request_id, status, outputs])
         if any(update[1] == Status.IGNORED for update in updates):
@@ -203,7 +217,15 @@ class _Engine:
             self._queue_times(updates, done)
         return updates
 
+    def _preempted(self, request_id: int, produced: bool) -> None:
+        if produced:
+            self.stalled.discard(request_id)
+        elif request_id not in self.stalled:
+            self.stalled.add(request_id)
+            self.counts["preempted"] += 1
+
     def _forget(self, request_id: int) -> None:
+        self.stalled.discard(request_id)
         self.beam_width.pop(request_id, None)
         self.wants_logprobs.pop(request_id, None)
         self.footprint.pop(request_id, None)
