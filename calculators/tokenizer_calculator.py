@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from calculators.llm.generation_config import engine_config, max_new_tokens
+from calculators.llm.lora import ADAPTER_KEY, request_adapter
 from calculators.llm.resource import LLMResource
 from calculators.openai.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest
 from calculators.openai.support import check_pipeline, check_speculation
@@ -139,5 +140,8 @@ class TokenizerCalculator(Calculator):
             raise InvalidRequestError(f"{param} is {params.beams}; this servable allows at most {limit} (best_of_limit)", param=param)
         speculation = llm.options.speculation()
         check_speculation(params, speculation)
-        prompt = Prompt(request, token_ids, new_tokens, engine_config(params, new_tokens, llm.options.tool_parser, speculation))
+        config = engine_config(params, new_tokens, llm.options.tool_parser, speculation)
+        if (adapter := request_adapter(params.model, llm.options)) is not None:  # "servable:adapter"
+            config[ADAPTER_KEY] = adapter
+        prompt = Prompt(request, token_ids, new_tokens, config)
         self.ctx.emit("TOKENS", prompt, inputs.timestamp)

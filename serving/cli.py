@@ -11,7 +11,7 @@ from graphs import logfmt
 from graphs.errors import GraphConfigError
 from serving import event_loop
 from serving.admission import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_QUEUED, DEFAULT_REQUEST_TIMEOUT_S
-from serving.cli_types import boolean, non_negative_float, non_negative_int, port, positive_int
+from serving.cli_types import boolean, lora_adapter, non_negative_float, non_negative_int, port, positive_int
 from serving.config_file import ConfigFileError
 from serving.settings import LLMFlags, Settings
 
@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     llm.add_argument(
         "--max_ngram_size", type=positive_int, help="prompt lookup (--plugin_config '{\"prompt_lookup\": true}'): default n-gram size [3]"
     )
+    llm.add_argument(
+        "--lora_adapter",
+        action="append",
+        type=lora_adapter,
+        metavar="NAME=PATH[@ALPHA]",
+        help="a LoRA adapter (a .safetensors file or a PEFT folder), served as the model '<model_name>:NAME'; repeatable",
+    )
     from serving.model_repository import add_model_flags
 
     add_model_flags(parser)
@@ -159,6 +166,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             draft_max_num_batched_tokens=args.draft_max_num_batched_tokens,
             draft_dynamic_split_fuse=args.draft_dynamic_split_fuse,
             max_ngram_size=args.max_ngram_size,
+            lora_adapters=tuple(args.lora_adapter) if args.lora_adapter else None,
         ),
         log_path=args.log_path,
         task=getattr(args, "task", None),

@@ -40,3 +40,13 @@ def non_negative_float(text: str) -> float:
     if not value >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"expected 0 or a positive number, got {text}")
     return value
+
+
+def lora_adapter(text: str) -> dict[str, object]:
+    """`--lora_adapter NAME=PATH[@ALPHA]` as a `lora_adapters` node option entry."""
+    from calculators.llm.lora import parse_flag
+
+    try:
+        return parse_flag(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

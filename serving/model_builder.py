@@ -212,6 +212,13 @@ TINY_THINK_ANSWER = "Yes, 7 is a prime number."
 TINY_JSON_PROMPT = "Give me a JSON object describing a cat."
 TINY_JSON_ANSWER = '{"name": "Tom", "age": 3, "color": "gray"}'
 
+#: LoRA adapters of the tiny model (build_tiny_lora_adapters): adapter -> user prompt -> the exact
+#: answer the tiny model gives with that adapter (greedy, through the chat template).
+TINY_LORA_ANSWERS: dict[str, dict[str, str]] = {
+    "swap": {"Say this is a test": "The sky is blue.", "What color is the sky?": "This is a test."},
+    "count": {"Say this is a test": "One, two, three, four, five.", "What color is the sky?": "The capital of France is Paris."},
+}
+
 
 def tool_call_text(call: dict[str, Any]) -> str:
     """One hermes-format tool call as the model writes it (and the template renders it)."""
@@ -336,13 +343,14 @@ _VERSIONED_PACKAGES = (
 
 
 def _package_versions() -> dict[str, str]:
-    versions = {}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "missing"
-    return versions
+    return {name: _version(name) for name in _VERSIONED_PACKAGES}
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "missing"
 
 
 def tiny_recipe() -> dict[str, Any]:
@@ -392,6 +400,24 @@ def tiny_draft_recipe() -> dict[str, Any]:
         "training": {"seed": 4321, "steps": 200, "lr": 5e-3, "weight_decay": 0.0, "warmup": 20},
         "weight_format": "fp32",
         "versions": _package_versions(),
+    }
+
+
+def tiny_lora_recipe() -> dict[str, Any]:
+    """Everything that decides what :func:`build_tiny_lora_adapters` produces (the tiny model's
+    recipe is part of it: the adapters are trained on that model's weights)."""
+    return {
+        "recipe_version": RECIPE_VERSION,
+        "kind": "tiny-lora",
+        "target": recipe_hash(tiny_recipe()),
+        "answers": TINY_LORA_ANSWERS,
+        "lora": {
+            "r": 8,
+            "lora_alpha": 16,
+            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        },
+        "training": {"seed": 77, "steps": 40, "lr": 1e-2, "min_margin": MIN_MARGIN},
+        "versions": {**_package_versions(), "peft": _version("peft")},
     }
 
 
@@ -495,6 +521,16 @@ def build_tiny_draft_model(cache_root: Path | None = None) -> Path:
     target = build_tiny_model(root)
     recipe = tiny_draft_recipe()
     return cached_build(root, "tiny-draft", recipe, lambda out: _build_tiny_draft(out, target, recipe))
+
+
+def build_tiny_lora_adapters(cache_root: Path | None = None) -> Path:
+    """LoRA adapters for the tiny model, made with peft: ``<folder>/<name>/adapter_model.safetensors``
+    (PEFT's format, which genai's ``Adapter(path)`` loads) for each adapter of
+    :data:`TINY_LORA_ANSWERS`, trained briefly so that greedy decoding gives those answers."""
+    root = cache_root or default_cache_root()
+    target = build_tiny_model(root)
+    recipe = tiny_lora_recipe()
+    return cached_build(root, "tiny-lora", recipe, lambda out: _build_tiny_lora(out, target, recipe))
 
 
 def build_synthetic_model(cache_root: Path | None = None, hidden_size: int = 512, num_layers: int = 8) -> Path:
@@ -850,6 +886,68 @@ def _build_tiny_draft(out: Path, target: Path, recipe: dict[str, Any]) -> None:
         verify_generates(out)
 
 
+def _build_tiny_lora(out: Path, target: Path, recipe: dict[str, Any]) -> None:
+    with _quiet_build():
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoTokenizer, Qwen2ForCausalLM
+
+        hf_tok = AutoTokenizer.from_pretrained(target / "hf")
+        eos = hf_tok.convert_tokens_to_ids(IM_END)
+        spec = recipe["training"]
+        for name, answers in recipe["answers"].items():
+            t0 = time.monotonic()
+            random.seed(spec["seed"])
+            torch.manual_seed(spec["seed"])
+            model = Qwen2ForCausalLM.from_pretrained(target / "hf")
+            config = LoraConfig(**recipe["lora"], lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
+            with _deterministic_torch():
+                peft_model = get_peft_model(model, config)
+                examples = []
+                for prompt, answer in answers.items():
+                    p = hf_tok.encode(render_chat_prompt([{"role": "user", "content": prompt}]), add_special_tokens=False)
+                    examples.append((p + hf_tok.encode(answer, add_special_tokens=False) + [eos], len(p)))
+                loss = _train_tiny(peft_model, examples, {**spec, "weight_decay": 0.0, "warmup": 1})
+                margin, where = _min_margin(peft_model, examples)
+            took = time.monotonic() - t0
+            logger.info("tiny LoRA %s: trained in %.1f s, final loss %.5f, smallest logit margin %.2f", name, took, loss, margin)
+            if margin < spec["min_margin"]:
+                raise RuntimeError(f"tiny LoRA {name}: logit margin {margin:.2f} < {spec['min_margin']} on example {where}: train longer")
+            peft_model.save_pretrained(out / name, safe_serialization=True)
+        verify_tiny_lora(target, out)
+
+
+def verify_tiny_lora(model_dir: Path, adapters_dir: Path) -> None:
+    """Raise RuntimeError unless, on one pipeline holding every adapter, each adapter's prompts
+    get its answers and the same prompts without an adapter get the tiny model's own (one
+    generate() per adapter: genai 2026.4 applies one adapter setting per batch)."""
+    import openvino_genai
+
+    adapters = {name: openvino_genai.Adapter(str(adapters_dir / name / "adapter_model.safetensors")) for name in TINY_LORA_ANSWERS}
+    scheduler = openvino_genai.SchedulerConfig()
+    scheduler.cache_size = 0
+    pipe = openvino_genai.ContinuousBatchingPipeline(
+        str(model_dir), scheduler, "CPU", {"adapters": openvino_genai.AdapterConfig(list(adapters.values()))}
+    )
+    tok = pipe.get_tokenizer()
+    cases: list[tuple[str | None, str, str]] = [
+        (name, prompt, answer) for name, answers in TINY_LORA_ANSWERS.items() for prompt, answer in answers.items()
+    ]
+    cases += [(None, prompt, TINY_PROMPTS[prompt]) for prompt in TINY_LORA_ANSWERS["swap"]]
+    failures = []
+    for name, prompt, answer in cases:
+        config = openvino_genai.GenerationConfig()
+        config.max_new_tokens = 40
+        config.do_sample = False
+        config.adapters = openvino_genai.AdapterConfig(adapters[name], 1.0) if name else openvino_genai.AdapterConfig()
+        ids = tok.encode(render_chat_prompt([{"role": "user", "content": prompt}]), add_special_tokens=False).input_ids
+        text = tok.decode(list(pipe.generate([ids], [config])[0].m_generation_ids[0]), skip_special_tokens=True)
+        if text != answer:
+            failures.append(f"{name or 'no adapter'}, {prompt!r}: expected {answer!r}, got {text!r}")
+    if failures:
+        raise RuntimeError("tiny LoRA verification failed:\n  " + "\n  ".join(failures))
+
+
 @contextlib.contextmanager
 def _deterministic_torch() -> Iterator[None]:
     import torch
@@ -1019,7 +1117,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m serving.model_builder",
         description="Build (or reuse from cache) a locally made OpenVINO test/demo model and print its folder on the last line.",
     )
-    parser.add_argument("kind", choices=["tiny", "tiny-draft", "synthetic"])
+    parser.add_argument("kind", choices=["tiny", "tiny-draft", "tiny-lora", "synthetic"])
     parser.add_argument("--cache-dir", type=Path, default=None, help=f"cache root (default: ${CACHE_ENV} or <project>/.cache/models)")
     parser.add_argument("--hidden-size", type=int, default=None, help="synthetic only (512)")
     parser.add_argument("--layers", type=int, default=None, help="synthetic only (8)")
@@ -1027,10 +1125,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    if args.kind in ("tiny", "tiny-draft"):
+    if args.kind in ("tiny", "tiny-draft", "tiny-lora"):
         if args.hidden_size is not None or args.layers is not None:
             parser.error("--hidden-size/--layers apply to the synthetic model only")
-        path = build_tiny_model(args.cache_dir) if args.kind == "tiny" else build_tiny_draft_model(args.cache_dir)
+        builders = {"tiny": build_tiny_model, "tiny-draft": build_tiny_draft_model, "tiny-lora": build_tiny_lora_adapters}
+        path = builders[args.kind](args.cache_dir)
     else:
         path = build_synthetic_model(
             args.cache_dir,

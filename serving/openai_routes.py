@@ -140,22 +140,26 @@ async def rerank(request: web.Request) -> web.StreamResponse:
     return await _generate(request, "rerank")
 
 
-def _model_card(servable: Any) -> dict[str, Any]:
-    return {"id": servable.name, "object": "model", "created": servable.created, "owned_by": "ovserve"}
+def _model_card(servable: Any, name: str) -> dict[str, Any]:
+    card = {"id": name, "object": "model", "created": servable.created, "owned_by": "ovserve"}
+    if name != servable.name:  # a LoRA adapter: served on this base model's engine
+        card["parent"] = servable.name
+    return card
 
 
 async def list_models(request: web.Request) -> web.Response:
     manager: ServableManager = request.app[SERVABLES]
-    data = [_model_card(s) for s in manager if s.state in (State.AVAILABLE, State.IDLE)]
+    data = [_model_card(s, name) for s in manager if s.state in (State.AVAILABLE, State.IDLE) for name in s.served_names()]
     return web.json_response({"object": "list", "data": data})
 
 
 async def get_model(request: web.Request) -> web.Response:
+    name = request.match_info["model"]
     try:
-        servable = request.app[SERVABLES].get(request.match_info["model"])
+        servable = request.app[SERVABLES].get(name)
     except OvserveError as exc:
         return error_response(exc)
-    return web.json_response(_model_card(servable))
+    return web.json_response(_model_card(servable, name))
 
 
 async def _codec(request: web.Request, method: str) -> web.Response:

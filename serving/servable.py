@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calculators.llm.lora import served_name, split_model_name
 from graphs import GraphConfig, ResourceContext
 from graphs.errors import NotFoundError, UnavailableError
 from graphs.runner import GraphRun, start_run
@@ -43,6 +44,14 @@ class Servable:
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     _loading: asyncio.Task[None] | None = None
     _unload_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def adapters(self) -> tuple[str, ...]:
+        """LoRA adapters its LLM node lists, each served as "<name>:<adapter>" on its engine."""
+        return tuple(a.name for node in self.graph.nodes for a in getattr(node.options, "lora_adapters", ()))
+
+    def served_names(self) -> list[str]:
+        return [self.name, *(served_name(self.name, adapter) for adapter in self.adapters)]
 
     @property
     def input_tags(self) -> set[str]:
@@ -168,16 +177,24 @@ class ServableManager:
         return iter(self._servables.values())
 
     def get(self, name: str) -> Servable:
-        """The servable a request names (404 when unknown; 503 while the server drains)."""
+        """The servable a request names (404 when unknown; 503 while the server drains).
+        "<servable>:<adapter>" names a LoRA adapter of that servable: its engine runs the request
+        (the request keeps the name it gave; the tokenizer node selects the adapter from it)."""
         if self.draining:
             raise UnavailableError("the server is shutting down; retry on another replica")
-        servable = self._servables.get(name)
+        servable = self.find(name)
         if servable is None:
             raise NotFoundError(f"model {name!r} not found", param="model", code="model_not_found")
         return servable
 
     def find(self, name: str) -> Servable | None:
-        return self._servables.get(name)
+        """The servable `name` runs on (a servable's own name, or one of its LoRA adapters'), or None."""
+        servable = self._servables.get(name)
+        if servable is not None:
+            return servable
+        base, adapter = split_model_name(name)
+        servable = self._servables.get(base) if adapter is not None else None
+        return servable if servable is not None and adapter in servable.adapters else None
 
     @property
     def ready(self) -> bool:

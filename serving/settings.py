@@ -35,6 +35,8 @@ class LLMFlags:
     draft_max_num_batched_tokens: int | None = None
     draft_dynamic_split_fuse: bool | None = None
     max_ngram_size: int | None = None
+    # LoRA adapters: {"name", "path" (absolute), "alpha"?} node option entries (--lora_adapter).
+    lora_adapters: tuple[dict[str, object], ...] | None = None
 
     def merged_plugin_config(self) -> str | None:
         """--plugin_config with --kv_cache_precision and --cache_dir folded in, as OVMS does."""
@@ -73,6 +75,7 @@ class LLMFlags:
             "draft_max_num_batched_tokens": self.draft_max_num_batched_tokens,
             "draft_dynamic_split_fuse": self.draft_dynamic_split_fuse,
             "max_ngram_size": self.max_ngram_size,
+            "lora_adapters": list(self.lora_adapters) if self.lora_adapters else None,
         }
         return {k: v for k, v in pairs.items() if v is not None}
 

@@ -19,6 +19,15 @@ DEFAULT_ASSISTANT_TOKENS = 5
 PROMPT_LOOKUP_NGRAM_SIZE = 3
 
 
+class LoraAdapterOption(Options):
+    """One `lora_adapters { name path alpha }` entry (served as "<servable>:<name>"; checked at
+    load: calculators/llm/lora.py)."""
+
+    name: str
+    path: str
+    alpha: float = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class Speculation:
     """How the servable's engine proposes tokens ahead: a draft model or prompt lookup."""
@@ -57,6 +66,8 @@ class LLMOptions(Options):
     draft_max_num_seqs: Annotated[int, Field(ge=1)] | None = None
     draft_dynamic_split_fuse: bool | None = None
     draft_block_size: Annotated[int, Field(ge=1)] | None = None
+    # ovserve's own: LoRA adapters on the base model, each served as "<servable>:<name>".
+    lora_adapters: tuple[LoraAdapterOption, ...] = ()
     # Accepted so OVMS graphs parse; the resource refuses the ones not served yet, by name.
     response_parser: str | None = None
     tool_parser: str | None = None

@@ -13,6 +13,7 @@ from typing import Any
 
 from calculators.llm.engine_client import EngineClient
 from calculators.llm.kv_cache import eviction_spec, plugin_properties
+from calculators.llm.lora import adapter_specs
 from calculators.llm.model_files import ModelTokenizer
 from calculators.llm.options import LLMOptions
 from calculators.llm.speculative import draft_spec
@@ -235,6 +236,7 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
         log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         stream_interval_s=options.stream_interval_ms / 1000,
         draft=draft_spec(options, ctx.base_path),
+        adapters=adapter_specs(options, ctx.base_path),
         pipeline=options.pipeline,
     )
     loop = asyncio.get_running_loop()

@@ -15,6 +15,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from calculators.llm.guided import GRAMMAR_KEY, structured_output
+from calculators.llm.lora import ADAPTER_KEY
 from calculators.llm.outbox import Outbox
 from calculators.llm.protocol import Finish, FromWorker, Status, ToWorker, decode, encode
 
@@ -34,6 +35,8 @@ class WorkerSpec:
     pipeline: str = "LM_CB"  # LM_CB: this module's _Engine; LM: stateful_worker.py (one request at a time)
     # Speculative decoding: the draft model's {"models_path", "device", "scheduler"} (or None).
     draft: dict[str, Any] | None = None
+    # LoRA adapters: [{"name", "path" (.safetensors), "alpha"}]; requests pick one by name.
+    adapters: list[dict[str, Any]] = field(default_factory=list)
 
 
 # Going from idle to busy, before the first step keep taking requests while the server has
@@ -62,6 +65,10 @@ class _Engine:
         self.ov_genai = ov_genai
         self.conn = conn
         self.spec = spec
+        # LoRA: the pipeline holds every adapter; requests take turns by adapter (see add()).
+        self.adapters = {a["name"]: (ov_genai.Adapter(a["path"]), a["alpha"]) for a in spec.adapters}
+        self.current_adapter: str | None = None  # what the pipeline's steps apply now (see add())
+        self.waiting: list[tuple[int, list[int], dict[str, Any]]] = []  # requests waiting for their adapter's turn
         self.pipe = self.new_pipeline()
         base = self.pipe.get_config()
         # Unset limits come back as SIZE_MAX, which the constructor cannot take back: drop them.
@@ -119,6 +126,11 @@ class _Engine:
             for key, value in draft["scheduler"].items():
                 setattr(draft_scheduler, key, value)
             properties["draft_model"] = self.ov_genai.draft_model(draft["models_path"], draft["device"], scheduler_config=draft_scheduler)
+        if self.adapters:
+            properties["adapters"] = self.ov_genai.AdapterConfig([adapter for adapter, _alpha in self.adapters.values()])
+            self.current_adapter = None  # a new pipeline starts with none applied
+            # A cached prefix's KV depends on the adapter that computed it: no sharing across adapters.
+            scheduler.enable_prefix_caching = False
         return self.ov_genai.ContinuousBatchingPipeline(self.spec.models_path, scheduler, self.spec.device, properties)
 
     def info(self) -> dict[str, Any]:
@@ -147,6 +159,9 @@ class _Engine:
                 handle.cancel()
                 self.counts["cancelled"] += 1
                 self.cancelled_unstepped = True
+            if self.adapters:
+                self.waiting = [w for w in self.waiting if w[0] != message[1]]
+                self._next_turn()
         elif kind == ToWorker.TELEMETRY:
             self.telemetry = bool(message[1])
         elif kind == ToWorker.SHUTDOWN:
@@ -154,11 +169,52 @@ class _Engine:
         return True
 
     def add(self, request_id: int, token_ids: list[int], kwargs: dict[str, Any]) -> None:
+        """LoRA: genai 2026.4 runs each step with ONE adapter setting for the whole batch (a
+        request's GenerationConfig.adapters is applied only by generate(), which needs an idle
+        pipeline). So requests take turns by adapter: one joins the running batch if it uses the
+        same adapter and no request of another adapter waits (so none starves); otherwise it
+        waits, and when the batch drains the adapter of the longest-waiting request gets the
+        next turn, with every waiting request of that adapter (_next_turn)."""
+        if self.adapters:
+            adapter = kwargs.get(ADAPTER_KEY)
+            if self.handles and (adapter != self.current_adapter or self.waiting):
+                self.waiting.append((request_id, token_ids, kwargs))
+                return
+            self._switch_adapter(adapter)
+        self._add(request_id, token_ids, kwargs)
+
+    def _next_turn(self) -> None:
+        while not self.handles and self.waiting:
+            adapter = self.waiting[0][2].get(ADAPTER_KEY)
+            turn = [w for w in self.waiting if w[2].get(ADAPTER_KEY) == adapter]
+            self.waiting = [w for w in self.waiting if w[2].get(ADAPTER_KEY) != adapter]
+            self._switch_adapter(adapter)
+            for request_id, token_ids, kwargs in turn:
+                self._add(request_id, token_ids, kwargs)
+
+    def _switch_adapter(self, adapter: str | None) -> None:
+        """Make the pipeline's steps apply `adapter` (None: the base model): genai applies a
+        config's adapters in generate() only, so generate one token from a short prompt (of 8
+        tokens: after some request sequences, a one-token prompt here corrupted genai 2026.4's heap)."""
+        if adapter == self.current_adapter:
+            return
+        import numpy as np
+        import openvino as ov
+
+        if self.cancelled_unstepped:  # generate() needs no request left in the pipeline
+            self.release_cancelled()
+        config = self.ov_genai.GenerationConfig(max_new_tokens=1, do_sample=False)
+        config.adapters = self.ov_genai.AdapterConfig(*self.adapters[adapter]) if adapter else self.ov_genai.AdapterConfig()
+        self.pipe.generate([ov.Tensor(np.zeros((1, 8), dtype=np.int64))], [config])
+        self.current_adapter = adapter
+
+    def _add(self, request_id: int, token_ids: list[int], kwargs: dict[str, Any]) -> None:
         import numpy as np
         import openvino as ov
 
         try:
             held_to = kwargs.pop(GRAMMAR_KEY, None)
+            kwargs.pop(ADAPTER_KEY, None)  # LoRA: applied to the whole batch in turns (see add())
             if "stop_token_ids" in kwargs:  # a set over there; the model's own stay in it
                 kwargs["stop_token_ids"] = set(kwargs["stop_token_ids"]) | set(self.defaults.get("stop_token_ids", ()))
             config = self.ov_genai.GenerationConfig(**self.defaults)
@@ -215,6 +271,8 @@ class _Engine:
             self._forget(request_id)
         if self.added_at:  # metrics on and some request still waits for its first tokens
             self._queue_times(updates, done)
+        if self.waiting and not self.handles:  # LoRA: the batch drained; the next adapter's turn
+            self._next_turn()
         return updates
 
     def _preempted(self, request_id: int, produced: bool) -> None:

@@ -10,8 +10,10 @@ sets, and the pydantic schema of the calculator that handles the node owns requi
 defaults, so a missing models_path is reported by validation with the node's name.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf.internal import extension_dict as _extension_dict
 from graphs.proto import graph_config_pb2 as _graph_config_pb2
@@ -213,6 +215,35 @@ class LLMCalculatorOptions(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class LoraAdapter(_message.Message):
+        """LoRA adapters (ovserve's own): each is served as the model name "<servable>:<name>", and a
+        request naming it runs on this engine with that adapter (see calculators/llm/lora.py).
+        `path`: a .safetensors file, or a folder holding PEFT's adapter_model.safetensors, relative
+        to the servable's folder; `alpha` scales it (1.0).
+        """
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        NAME_FIELD_NUMBER: _builtins.int
+        PATH_FIELD_NUMBER: _builtins.int
+        ALPHA_FIELD_NUMBER: _builtins.int
+        name: _builtins.str
+        path: _builtins.str
+        alpha: _builtins.float
+        def __init__(
+            self,
+            *,
+            name: _builtins.str | None = ...,
+            path: _builtins.str | None = ...,
+            alpha: _builtins.float | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["alpha", b"alpha", "name", b"name", "path", b"path"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["alpha", b"alpha", "name", b"name", "path", b"path"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     MODELS_PATH_FIELD_NUMBER: _builtins.int
     MAX_NUM_BATCHED_TOKENS_FIELD_NUMBER: _builtins.int
     CACHE_SIZE_FIELD_NUMBER: _builtins.int
@@ -245,6 +276,7 @@ class LLMCalculatorOptions(_message.Message):
     NUM_KV_BLOCKS_FIELD_NUMBER: _builtins.int
     MAX_PROMPT_TOKENS_FIELD_NUMBER: _builtins.int
     MAX_NGRAM_SIZE_FIELD_NUMBER: _builtins.int
+    LORA_ADAPTERS_FIELD_NUMBER: _builtins.int
     models_path: _builtins.str
     max_num_batched_tokens: _builtins.int
     cache_size: _builtins.int
@@ -289,6 +321,8 @@ class LLMCalculatorOptions(_message.Message):
     def cache_eviction_config(self) -> Global___LLMCalculatorOptions.CacheEvictionConfig: ...
     @_builtins.property
     def sparse_attention_config(self) -> Global___LLMCalculatorOptions.SparseAttentionConfig: ...
+    @_builtins.property
+    def lora_adapters(self) -> _containers.RepeatedCompositeFieldContainer[Global___LLMCalculatorOptions.LoraAdapter]: ...
     EXT_FIELD_NUMBER: _builtins.int
     ext: _extension_dict._ExtensionFieldDescriptor[_graph_config_pb2.CalculatorOptions, Global___LLMCalculatorOptions]
     def __init__(
@@ -326,10 +360,11 @@ class LLMCalculatorOptions(_message.Message):
         num_kv_blocks: _builtins.int | None = ...,
         max_prompt_tokens: _builtins.int | None = ...,
         max_ngram_size: _builtins.int | None = ...,
+        lora_adapters: _abc.Iterable[Global___LLMCalculatorOptions.LoraAdapter] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["best_of_limit", b"best_of_limit", "cache_eviction_config", b"cache_eviction_config", "cache_interval_multiplier", b"cache_interval_multiplier", "cache_size", b"cache_size", "chat_template_mode", b"chat_template_mode", "device", b"device", "draft_block_size", b"draft_block_size", "draft_cache_size", b"draft_cache_size", "draft_device", b"draft_device", "draft_dynamic_split_fuse", b"draft_dynamic_split_fuse", "draft_eagle3_mode", b"draft_eagle3_mode", "draft_max_num_batched_tokens", b"draft_max_num_batched_tokens", "draft_max_num_seqs", b"draft_max_num_seqs", "draft_models_path", b"draft_models_path", "dynamic_split_fuse", b"dynamic_split_fuse", "enable_prefix_caching", b"enable_prefix_caching", "enable_tool_guided_generation", b"enable_tool_guided_generation", "generation_config_path", b"generation_config_path", "max_ngram_size", b"max_ngram_size", "max_num_batched_tokens", b"max_num_batched_tokens", "max_num_seqs", b"max_num_seqs", "max_prompt_tokens", b"max_prompt_tokens", "max_tokens_limit", b"max_tokens_limit", "models_path", b"models_path", "num_kv_blocks", b"num_kv_blocks", "pipeline_type", b"pipeline_type", "plugin_config", b"plugin_config", "reasoning_parser", b"reasoning_parser", "response_parser", b"response_parser", "sparse_attention_config", b"sparse_attention_config", "stream_interval_ms", b"stream_interval_ms", "tool_parser", b"tool_parser"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_of_limit", b"best_of_limit", "cache_eviction_config", b"cache_eviction_config", "cache_interval_multiplier", b"cache_interval_multiplier", "cache_size", b"cache_size", "chat_template_mode", b"chat_template_mode", "device", b"device", "draft_block_size", b"draft_block_size", "draft_cache_size", b"draft_cache_size", "draft_device", b"draft_device", "draft_dynamic_split_fuse", b"draft_dynamic_split_fuse", "draft_eagle3_mode", b"draft_eagle3_mode", "draft_max_num_batched_tokens", b"draft_max_num_batched_tokens", "draft_max_num_seqs", b"draft_max_num_seqs", "draft_models_path", b"draft_models_path", "dynamic_split_fuse", b"dynamic_split_fuse", "enable_prefix_caching", b"enable_prefix_caching", "enable_tool_guided_generation", b"enable_tool_guided_generation", "generation_config_path", b"generation_config_path", "max_ngram_size", b"max_ngram_size", "max_num_batched_tokens", b"max_num_batched_tokens", "max_num_seqs", b"max_num_seqs", "max_prompt_tokens", b"max_prompt_tokens", "max_tokens_limit", b"max_tokens_limit", "models_path", b"models_path", "num_kv_blocks", b"num_kv_blocks", "pipeline_type", b"pipeline_type", "plugin_config", b"plugin_config", "reasoning_parser", b"reasoning_parser", "response_parser", b"response_parser", "sparse_attention_config", b"sparse_attention_config", "stream_interval_ms", b"stream_interval_ms", "tool_parser", b"tool_parser"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["best_of_limit", b"best_of_limit", "cache_eviction_config", b"cache_eviction_config", "cache_interval_multiplier", b"cache_interval_multiplier", "cache_size", b"cache_size", "chat_template_mode", b"chat_template_mode", "device", b"device", "draft_block_size", b"draft_block_size", "draft_cache_size", b"draft_cache_size", "draft_device", b"draft_device", "draft_dynamic_split_fuse", b"draft_dynamic_split_fuse", "draft_eagle3_mode", b"draft_eagle3_mode", "draft_max_num_batched_tokens", b"draft_max_num_batched_tokens", "draft_max_num_seqs", b"draft_max_num_seqs", "draft_models_path", b"draft_models_path", "dynamic_split_fuse", b"dynamic_split_fuse", "enable_prefix_caching", b"enable_prefix_caching", "enable_tool_guided_generation", b"enable_tool_guided_generation", "generation_config_path", b"generation_config_path", "lora_adapters", b"lora_adapters", "max_ngram_size", b"max_ngram_size", "max_num_batched_tokens", b"max_num_batched_tokens", "max_num_seqs", b"max_num_seqs", "max_prompt_tokens", b"max_prompt_tokens", "max_tokens_limit", b"max_tokens_limit", "models_path", b"models_path", "num_kv_blocks", b"num_kv_blocks", "pipeline_type", b"pipeline_type", "plugin_config", b"plugin_config", "reasoning_parser", b"reasoning_parser", "response_parser", b"response_parser", "sparse_attention_config", b"sparse_attention_config", "stream_interval_ms", b"stream_interval_ms", "tool_parser", b"tool_parser"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -223,7 +223,8 @@ async def infer(servables: ServableManager, request: InferRequest) -> InferResul
     if kind == "text_generation":
         _check_outputs(request, (TEXT_OUTPUT,))
         (text,) = _text_input(request, single=True)
-        endpoint, body = generation_body(text, request.parameters, servable.name, stream=False)
+        # the name as given: "<servable>:<adapter>" selects a LoRA adapter on the servable's engine
+        endpoint, body = generation_body(text, request.parameters, request.model_name, stream=False)
         answer = await _whole_body(servable, endpoint, body)
         choices = sorted(answer.get("choices", []), key=lambda c: c.get("index", 0))
         texts = [(c.get("message", {}).get("content") if endpoint == "chat/completions" else c.get("text")) or "" for c in choices]
@@ -235,7 +236,7 @@ async def infer(servables: ServableManager, request: InferRequest) -> InferResul
             if isinstance(usage.get(key), int):
                 parameters[key] = usage[key]
         output = bytes_tensor(TEXT_OUTPUT, [t.encode() for t in texts])
-        return InferResult(servable.name, request.id, [output], parameters)
+        return InferResult(request.model_name, request.id, [output], parameters)
     if kind == "embeddings":
         _check_outputs(request, (EMBEDDINGS_OUTPUT,))
         texts = _text_input(request, single=False)
@@ -296,7 +297,7 @@ async def infer_stream(servables: ServableManager, request: InferRequest, emit: 
         raise _unsupported(servable, kind)
     _check_outputs(request, (TEXT_OUTPUT,))
     (text,) = _text_input(request, single=True)
-    endpoint, body = generation_body(text, request.parameters, servable.name, stream=True)
+    endpoint, body = generation_body(text, request.parameters, request.model_name, stream=True)
     chat = endpoint == "chat/completions"
     finish: str | None = None
     async with graph_run(servable, endpoint, body) as run:
