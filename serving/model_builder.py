@@ -824,21 +824,29 @@ def _min_margin(model: Any, examples: list[tuple[list[int], int]]) -> tuple[floa
     return worst, where
 
 
+def _train_on_tiny_examples(make_model: Callable[[], Any], hf_tok: Any, training: dict[str, Any]) -> tuple[Any, Any, float]:
+    """Seed, make the model (its initial weights come from the seed) and train it,
+    deterministically, on the tiny model's examples; (model, examples, loss)."""
+    import torch
+
+    random.seed(training["seed"])
+    torch.manual_seed(training["seed"])
+    with _deterministic_torch():
+        model = make_model()
+        examples = _tiny_examples(hf_tok)
+        loss = _train_tiny(model, examples, training)
+    return model, examples, loss
+
+
 def _build_tiny(out: Path, recipe: dict[str, Any]) -> None:
     with _quiet_build():
-        import torch
         from transformers import Qwen2ForCausalLM
 
         t0 = time.monotonic()
         hf_tok = _train_tokenizer(_tiny_corpus(), recipe["tokenizer"])
         config = _qwen2_config(recipe["model"], hf_tok)
-        seed = recipe["training"]["seed"]
-        random.seed(seed)
-        torch.manual_seed(seed)
+        model, examples, loss = _train_on_tiny_examples(lambda: Qwen2ForCausalLM(config), hf_tok, recipe["training"])
         with _deterministic_torch():
-            model = Qwen2ForCausalLM(config)
-            examples = _tiny_examples(hf_tok)
-            loss = _train_tiny(model, examples, recipe["training"])
             margin, where = _min_margin(model, examples)
         t1 = time.monotonic()
         logger.info("tiny model: trained in %.1f s, final loss %.6f, smallest logit margin %.2f", t1 - t0, loss, margin)
@@ -858,19 +866,12 @@ def _build_tiny(out: Path, recipe: dict[str, Any]) -> None:
 
 def _build_tiny_draft(out: Path, target: Path, recipe: dict[str, Any]) -> None:
     with _quiet_build():
-        import torch
         from transformers import AutoTokenizer, Qwen2ForCausalLM
 
         t0 = time.monotonic()
         hf_tok = AutoTokenizer.from_pretrained(target / "hf")
         config = _qwen2_config(recipe["model"], hf_tok)
-        seed = recipe["training"]["seed"]
-        random.seed(seed)
-        torch.manual_seed(seed)
-        with _deterministic_torch():
-            model = Qwen2ForCausalLM(config)
-            examples = _tiny_examples(hf_tok)
-            loss = _train_tiny(model, examples, recipe["training"])
+        model, _, loss = _train_on_tiny_examples(lambda: Qwen2ForCausalLM(config), hf_tok, recipe["training"])
         logger.info("tiny draft model: trained in %.1f s, final loss %.5f", time.monotonic() - t0, loss)
         hf_dir = out / "hf"
         _save_hf(model, hf_tok, hf_dir)

@@ -21,10 +21,9 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from calculators.llm.guided import GRAMMAR_KEY, structured_output
 from calculators.llm.outbox import Outbox
 from calculators.llm.protocol import Finish, FromWorker, Status, ToWorker, decode, encode
-from calculators.llm.worker import _DEFAULT_FIELDS, WorkerSpec
+from calculators.llm.worker import _DEFAULT_FIELDS, WorkerSpec, generation_config
 
 log = logging.getLogger("ovserve.engine")
 
@@ -145,14 +144,7 @@ class _StatefulEngine:
         import openvino as ov
 
         try:
-            held_to = kwargs.pop(GRAMMAR_KEY, None)
-            if "stop_token_ids" in kwargs:  # a set over there; the model's own stay in it
-                kwargs["stop_token_ids"] = set(kwargs["stop_token_ids"]) | set(self.defaults.get("stop_token_ids", ()))
-            config = self.ov_genai.GenerationConfig(**self.defaults)
-            config.update_generation_config(**kwargs)
-            if held_to is not None:
-                config.structured_output_config = structured_output(self.ov_genai, held_to)
-            config.validate()
+            config = generation_config(self.ov_genai, self.defaults, kwargs)
         except Exception as exc:  # the engine refused this request only; others go on
             self.send([FromWorker.REJECTED, request_id, str(exc)])
             return

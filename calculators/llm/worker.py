@@ -58,6 +58,21 @@ _DEFAULT_FIELDS = (
 )  # fmt: skip
 
 
+def generation_config(ov_genai: Any, defaults: dict[str, Any], kwargs: dict[str, Any]) -> Any:
+    """A request's GenerationConfig: the model's defaults, then the request's fields (its grammar
+    as structured output); validated (a ValueError/RuntimeError names what the engine refuses)."""
+    held_to = kwargs.pop(GRAMMAR_KEY, None)
+    kwargs.pop(ADAPTER_KEY, None)  # LoRA: applied to the whole batch in turns (see _Engine.add())
+    if "stop_token_ids" in kwargs:  # a set over there; the model's own stay in it
+        kwargs["stop_token_ids"] = set(kwargs["stop_token_ids"]) | set(defaults.get("stop_token_ids", ()))
+    config = ov_genai.GenerationConfig(**defaults)
+    config.update_generation_config(**kwargs)
+    if held_to is not None:
+        config.structured_output_config = structured_output(ov_genai, held_to)
+    config.validate()
+    return config
+
+
 class _Engine:
     def __init__(self, spec: WorkerSpec, conn: Connection) -> None:
         import openvino_genai as ov_genai  # imported here: only the worker process needs it
@@ -213,15 +228,7 @@ class _Engine:
         import openvino as ov
 
         try:
-            held_to = kwargs.pop(GRAMMAR_KEY, None)
-            kwargs.pop(ADAPTER_KEY, None)  # LoRA: applied to the whole batch in turns (see add())
-            if "stop_token_ids" in kwargs:  # a set over there; the model's own stay in it
-                kwargs["stop_token_ids"] = set(kwargs["stop_token_ids"]) | set(self.defaults.get("stop_token_ids", ()))
-            config = self.ov_genai.GenerationConfig(**self.defaults)
-            config.update_generation_config(**kwargs)
-            if held_to is not None:
-                config.structured_output_config = structured_output(self.ov_genai, held_to)
-            config.validate()
+            config = generation_config(self.ov_genai, self.defaults, kwargs)
             tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
             self.handles[request_id] = self.pipe.add_request(request_id, tensor, config)
             self.footprint[request_id] = len(token_ids)
