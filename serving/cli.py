@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "build-model": "serving.model_builder",
     "bench": "serving.bench.cli",
     "bench-embeddings": "serving.bench.embeddings",
+    "graph": "serving.graph_cli",
     "soak": "serving.soak",
 }
 

@@ -1,0 +1,148 @@
+"""`ovserve graph check FILE…` validates graph.pbtxt files without serving them (for users' CI);
+`ovserve graph show FILE [--format mermaid|dot|svg|png]` draws one: nodes (calculator and
+name), the streams between them with their tags, side packets, back edges dashed, and OVMS
+subgraphs (e.g. HttpLLMCalculator) expanded into the nodes that really run. Mermaid and DOT are
+text; svg and png need Graphviz's `dot` program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import calculators  # noqa: F401 - registers the stock calculators
+from graphs.config import GraphConfig, NodeConfig, StreamRef
+from graphs.errors import GraphConfigError
+from graphs.pbtxt import load_graph
+from graphs.validate import validate
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    source: str  # a node id, or "graph_in" / "graph_out" / a side-packet id
+    target: str
+    label: str
+    back_edge: bool = False
+    side_packet: bool = False
+
+
+def node_ids(config: GraphConfig) -> list[str]:
+    return [f"n{i}" for i in range(len(config.nodes))]
+
+
+def _label(node: NodeConfig) -> str:
+    return f"{node.calculator}\\n{node.name}" if node.name else node.calculator
+
+
+def edges(config: GraphConfig) -> list[Edge]:
+    """Every stream from its producer (a node or the graph's input) to each consumer, and every
+    side packet from the graph or the node providing it to each node that takes it."""
+    ids = node_ids(config)
+    producers: dict[str, tuple[str, StreamRef]] = {ref.name: ("graph_in", ref) for ref in config.input_streams}
+    for node_id, node in zip(ids, config.nodes, strict=True):
+        for ref in node.output_streams:
+            producers[ref.name] = (node_id, ref)
+    found: list[Edge] = []
+    for node_id, node in zip(ids, config.nodes, strict=True):
+        for ref in node.input_streams:
+            source, _ = producers.get(ref.name, ("graph_in", ref))
+            found.append(Edge(source, node_id, str(ref), ref.tag_index in node.back_edges))
+        for ref in node.input_side_packets:
+            found.append(Edge(f"side_{ref.name}", node_id, ref.tag or ref.name, side_packet=True))
+    for ref in config.output_streams:
+        source, _ = producers.get(ref.name, ("graph_in", ref))
+        found.append(Edge(source, "graph_out", ref.name))
+    return found
+
+
+def side_packets(config: GraphConfig) -> list[str]:
+    return sorted({ref.name for node in config.nodes for ref in node.input_side_packets})
+
+
+def to_mermaid(config: GraphConfig) -> str:
+    lines = ["flowchart TD", '  graph_in(["graph inputs"])', '  graph_out(["graph outputs"])']
+    for node_id, node in zip(node_ids(config), config.nodes, strict=True):
+        lines.append(f'  {node_id}["{_label(node).replace(chr(92) + "n", "<br/>")}"]')
+    for name in side_packets(config):
+        lines.append(f'  side_{name}[("{name}")]')
+    for edge in edges(config):
+        arrow = "-.->" if edge.back_edge or edge.side_packet else "-->"
+        lines.append(f'  {edge.source} {arrow}|"{edge.label}"| {edge.target}')
+    return "\n".join(lines) + "\n"
+
+
+def to_dot(config: GraphConfig) -> str:
+    lines = [
+        "digraph graph_config {",
+        "  rankdir=TB;",
+        '  node [shape=box, fontname="Helvetica"];',
+        '  graph_in [label="graph inputs", shape=oval];',
+        '  graph_out [label="graph outputs", shape=oval];',
+    ]
+    for node_id, node in zip(node_ids(config), config.nodes, strict=True):
+        lines.append(f'  {node_id} [label="{_label(node)}"];')
+    for name in side_packets(config):
+        lines.append(f'  side_{name} [label="{name}", shape=cylinder];')
+    for edge in edges(config):
+        style = ", style=dashed" if edge.back_edge or edge.side_packet else ""
+        lines.append(f'  {edge.source} -> {edge.target} [label="{edge.label}"{style}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def check(paths: list[Path]) -> int:
+    """Validate each file; one line per file, every problem listed; exit 0 when all are valid."""
+    failed = 0
+    for path in paths:
+        try:
+            graph = validate(load_graph(path))
+        except (GraphConfigError, OSError) as exc:
+            failed += 1
+            print(f"{path}: invalid\n{exc}" if isinstance(exc, GraphConfigError) else f"{path}: {exc}", file=sys.stderr)
+            continue
+        print(f"{path}: valid ({len(graph.nodes)} nodes after subgraph expansion)")
+    return 1 if failed else 0
+
+
+def show(path: Path, kind: str, output: Path | None) -> int:
+    try:
+        config = validate(load_graph(path)).config
+    except (GraphConfigError, OSError) as exc:
+        print(f"{path}: {exc}", file=sys.stderr)
+        return 1
+    text = to_mermaid(config) if kind == "mermaid" else to_dot(config)
+    if kind in ("mermaid", "dot"):
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.write_text(text)
+        return 0
+    dot = shutil.which("dot")
+    if dot is None:
+        print(f"--format {kind} needs Graphviz's `dot` program; use --format mermaid or dot for text", file=sys.stderr)
+        return 2
+    rendered = subprocess.run([dot, f"-T{kind}"], input=text.encode(), capture_output=True, check=True).stdout
+    if output is None:
+        sys.stdout.buffer.write(rendered)
+    else:
+        output.write_bytes(rendered)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="ovserve graph", description="Validate or draw graph.pbtxt files.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    check_cmd = commands.add_parser("check", help="validate without serving (exit 1 if any file is invalid)")
+    check_cmd.add_argument("files", nargs="+", type=Path)
+    show_cmd = commands.add_parser("show", help="draw the graph (subgraphs expanded)")
+    show_cmd.add_argument("file", type=Path)
+    show_cmd.add_argument("--format", choices=["mermaid", "dot", "svg", "png"], default="mermaid", help="[mermaid]")
+    show_cmd.add_argument("--output", "-o", type=Path, help="write here instead of standard output")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        return check(args.files)
+    return show(args.file, args.format, args.output)

@@ -1,0 +1,79 @@
+"""`ovserve graph check` and `ovserve graph show` on the stock graphs, an OVMS graph and broken ones."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from serving.cli import main
+
+STOCK = Path(__file__).resolve().parents[2] / "graphs" / "stock"
+OVMS_LLM = """
+input_stream: "HTTP_REQUEST_PAYLOAD:input"
+output_stream: "HTTP_RESPONSE_PAYLOAD:output"
+node: {
+  name: "LLMExecutor"
+  calculator: "HttpLLMCalculator"
+  input_stream: "LOOPBACK:loopback"
+  input_stream: "HTTP_REQUEST_PAYLOAD:input"
+  input_side_packet: "LLM_NODE_RESOURCES:llm"
+  output_stream: "LOOPBACK:loopback"
+  output_stream: "HTTP_RESPONSE_PAYLOAD:output"
+  input_stream_info: { tag_index: 'LOOPBACK:0', back_edge: true }
+  node_options: {
+    [type.googleapis.com / mediapipe.LLMCalculatorOptions]: { models_path: "./" }
+  }
+}
+"""
+BROKEN = """
+input_stream: "HTTP_REQUEST_PAYLOAD:input"
+output_stream: "HTTP_RESPONSE_PAYLOAD:output"
+node { calculator: "NoSuchCalculator" input_stream: "IN:input" output_stream: "OUT:nowhere" }
+"""
+
+
+def test_check_accepts_the_stock_graphs(capsys: pytest.CaptureFixture[str]) -> None:
+    files = sorted(str(p) for p in STOCK.glob("*.pbtxt"))
+    assert main(["graph", "check", *files]) == 0
+    assert capsys.readouterr().out.count(": valid (") == len(files)
+
+
+def test_check_lists_every_problem_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "graph.pbtxt"
+    broken.write_text(BROKEN)
+    assert main(["graph", "check", str(STOCK / "llm.pbtxt"), str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert f"{broken}: invalid" in err and "NoSuchCalculator" in err
+    assert "output" in err  # the graph output nobody produces is reported too
+    assert main(["graph", "check", str(tmp_path / "missing.pbtxt")]) == 1
+
+
+def test_show_mermaid_expands_ovms_subgraphs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    graph = tmp_path / "graph.pbtxt"
+    graph.write_text(OVMS_LLM)
+    assert main(["graph", "show", str(graph)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("flowchart TD")
+    for calculator in ("TokenizerCalculator", "ContinuousBatchingLLMCalculator", "DetokenizerCalculator"):
+        assert calculator in text  # HttpLLMCalculator drawn as the nodes it expands into
+    assert "HttpLLMCalculator" not in text
+    assert '-.->|"STOP:LLMExecutor__stop"|' in text  # the back edge, dashed (streams named per subgraph)
+
+
+def test_show_dot_to_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "graph.dot"
+    assert main(["graph", "show", str(STOCK / "llm.pbtxt"), "--format", "dot", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("digraph graph_config {") and text.rstrip().endswith("}")
+    assert "style=dashed" in text and "graph_in -> n0" in text
+
+
+def test_show_svg_needs_graphviz(tmp_path: Path) -> None:
+    out = tmp_path / "graph.svg"
+    code = main(["graph", "show", str(STOCK / "llm.pbtxt"), "--format", "svg", "-o", str(out)])
+    if shutil.which("dot") is None:
+        assert code == 2 and not out.exists()
+    else:
+        assert code == 0 and out.read_text().lstrip().startswith("<?xml")
