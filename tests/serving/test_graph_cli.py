@@ -8,25 +8,9 @@ from pathlib import Path
 import pytest
 
 from serving.cli import main
+from tests.e2e.test_ovms_config import OVMS_GRAPH as OVMS_LLM
 
 STOCK = Path(__file__).resolve().parents[2] / "graphs" / "stock"
-OVMS_LLM = """
-input_stream: "HTTP_REQUEST_PAYLOAD:input"
-output_stream: "HTTP_RESPONSE_PAYLOAD:output"
-node: {
-  name: "LLMExecutor"
-  calculator: "HttpLLMCalculator"
-  input_stream: "LOOPBACK:loopback"
-  input_stream: "HTTP_REQUEST_PAYLOAD:input"
-  input_side_packet: "LLM_NODE_RESOURCES:llm"
-  output_stream: "LOOPBACK:loopback"
-  output_stream: "HTTP_RESPONSE_PAYLOAD:output"
-  input_stream_info: { tag_index: 'LOOPBACK:0', back_edge: true }
-  node_options: {
-    [type.googleapis.com / mediapipe.LLMCalculatorOptions]: { models_path: "./" }
-  }
-}
-"""
 BROKEN = """
 input_stream: "HTTP_REQUEST_PAYLOAD:input"
 output_stream: "HTTP_RESPONSE_PAYLOAD:output"
