@@ -23,7 +23,7 @@ from typing import Any
 
 from calculators.llm.outbox import Outbox
 from calculators.llm.protocol import Finish, FromWorker, Status, ToWorker, decode, encode
-from calculators.llm.worker import _DEFAULT_FIELDS, WorkerSpec, generation_config
+from calculators.llm.worker import WorkerSpec, engine_info, generation_config, model_defaults
 
 log = logging.getLogger("ovserve.engine")
 
@@ -46,9 +46,7 @@ class _StatefulEngine:
         self.conn = conn
         self.spec = spec
         self.pipe = ov_genai.LLMPipeline(spec.models_path, spec.device, stateful_properties(spec))
-        base = self.pipe.get_generation_config()
-        # Unset limits come back as SIZE_MAX, which the constructor cannot take back: drop them.
-        self.defaults = {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
+        self.defaults = model_defaults(self.pipe.get_generation_config())
         self.queue: deque[tuple[int, list[int], dict[str, Any], float]] = deque()  # waiting, in order
         self.current: int | None = None  # the request being generated
         self.cancel_current = False
@@ -65,9 +63,7 @@ class _StatefulEngine:
         self.finish_map = {reason.NONE: Finish.NONE, reason.STOP: Finish.STOP, reason.LENGTH: Finish.LENGTH}
 
     def info(self) -> dict[str, Any]:
-        eos = self.defaults.get("eos_token_id", -1)
-        stop_ids = sorted(set(self.defaults.get("stop_token_ids", ())) | ({eos} if eos >= 0 else set()))
-        return {"eos_token_ids": stop_ids, "do_sample": bool(self.defaults.get("do_sample", False)), "pipeline": "LM"}
+        return {**engine_info(self.defaults), "pipeline": "LM"}
 
     def send(self, message: list[Any]) -> None:
         self.conn.send_bytes(encode(message))

@@ -58,6 +58,19 @@ _DEFAULT_FIELDS = (
 )  # fmt: skip
 
 
+def model_defaults(base: Any) -> dict[str, Any]:
+    """The fields of the model's GenerationConfig every request starts from. Unset limits come
+    back as SIZE_MAX, which the constructor cannot take back: dropped."""
+    return {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
+
+
+def engine_info(defaults: dict[str, Any]) -> dict[str, Any]:
+    """What the READY message tells the server: the stop token ids and whether the model samples."""
+    eos = defaults.get("eos_token_id", -1)
+    stop_ids = sorted(set(defaults.get("stop_token_ids", ())) | ({eos} if eos >= 0 else set()))
+    return {"eos_token_ids": stop_ids, "do_sample": bool(defaults.get("do_sample", False))}
+
+
 def generation_config(ov_genai: Any, defaults: dict[str, Any], kwargs: dict[str, Any]) -> Any:
     """A request's GenerationConfig: the model's defaults, then the request's fields (its grammar
     as structured output); validated (a ValueError/RuntimeError names what the engine refuses)."""
@@ -85,9 +98,7 @@ class _Engine:
         self.current_adapter: str | None = None  # what the pipeline's steps apply now (see add())
         self.waiting: list[tuple[int, list[int], dict[str, Any]]] = []  # requests waiting for their adapter's turn
         self.pipe = self.new_pipeline()
-        base = self.pipe.get_config()
-        # Unset limits come back as SIZE_MAX, which the constructor cannot take back: drop them.
-        self.defaults = {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
+        self.defaults = model_defaults(self.pipe.get_config())
         self.handles: dict[int, Any] = {}
         self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0, "preempted": 0}
         # Preemption (genai 2026.4 has no figure for it): a generating request that goes a step
@@ -149,9 +160,7 @@ class _Engine:
         return self.ov_genai.ContinuousBatchingPipeline(self.spec.models_path, scheduler, self.spec.device, properties)
 
     def info(self) -> dict[str, Any]:
-        eos = self.defaults.get("eos_token_id", -1)
-        stop_ids = sorted(set(self.defaults.get("stop_token_ids", ())) | ({eos} if eos >= 0 else set()))
-        return {"eos_token_ids": stop_ids, "do_sample": bool(self.defaults.get("do_sample", False))}
+        return engine_info(self.defaults)
 
     def send(self, message: list[Any]) -> None:
         self.conn.send_bytes(encode(message))

@@ -161,3 +161,11 @@ def start_server(*args: str, wait_ready: bool = True) -> Server:
     if server._reader is not None:
         server._reader.join()
     raise RuntimeError("server did not become ready:\n" + "\n".join(server.output))
+
+
+def wait_for(predicate: Callable[[], object], what: str, limit_s: float = 120) -> None:
+    """Poll `predicate` until it holds; fail naming `what` after `limit_s` (a hang guard only)."""
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)

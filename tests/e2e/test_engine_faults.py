@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 
 from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
+from tests.e2e.server import Server, start_server, wait_for
 from tests.e2e.test_http import CHAT, assert_openai_error, get, post, user
 from tests.e2e.test_lifecycle import RawStream
 
@@ -54,13 +53,6 @@ def engine(server: Server, servable: str) -> dict[str, Any]:
     status, body = get(server, "/debug/stats")
     assert status == 200
     return json.loads(body)["servables"][servable]["resources"]["llm"]  # type: ignore[no-any-return]
-
-
-def wait_for(predicate: Any, what: str) -> None:
-    deadline = time.monotonic() + BOUND_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def content(stream: RawStream) -> str:

@@ -4,7 +4,6 @@ so its memory returns) and load again on the next request. ovserve's own config 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +11,9 @@ import psutil
 import pytest
 
 from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
+from tests.e2e.server import Server, start_server, wait_for
 from tests.e2e.test_ovms_config import ovms_servable
 from tests.e2e.test_reload import ask, get
-
-HANG_GUARD_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +47,6 @@ def engine_processes(server: Server) -> int:
         except (psutil.ZombieProcess, psutil.NoSuchProcess):
             continue
     return count
-
-
-def wait_for(condition: object, what: str) -> None:
-    deadline = time.monotonic() + HANG_GUARD_S
-    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
-        time.sleep(0.05)
-    assert condition(), what  # type: ignore[operator]
 
 
 def test_lazy_loads_on_first_request_and_unloads_when_idle(server: Server) -> None:
