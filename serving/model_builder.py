@@ -174,6 +174,8 @@ TINY_PROMPTS: dict[str, str] = {
     "What color is the sky?": "The sky is blue.",
     "Say hello in French.": "Bonjour! Un café, s'il vous plaît 🥐",
     "Tell me a story.": _LONG_ANSWER,
+    # two e-mail addresses, for the streaming redaction demo (demos/redaction)
+    "How do I reach support?": "Write to help@example.com or to sales@ovserve.dev today.",
 }
 
 #: Raw completion prompt -> the exact continuation (greedy, no chat template).
