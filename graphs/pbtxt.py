@@ -35,6 +35,13 @@ KNOWN_OPTIONS_TYPES: tuple[str, ...] = tuple(
     )
 )
 
+
+def _known_types() -> str:
+    from graphs.options_proto import DECLARED
+
+    return ", ".join(sorted({*KNOWN_OPTIONS_TYPES, *DECLARED}))
+
+
 # OVMS reads the graph pool size from a comment (see MediapipeGraphDefinition::resolveGraphQueueSize):
 # `# OVMS_GRAPH_QUEUE_MAX_SIZE: <N|AUTO>`; the first such line counts.
 _QUEUE_DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*OVMS_GRAPH_QUEUE_MAX_SIZE[ \t]*:[ \t]*(\S+)[ \t]*\r?$", re.MULTILINE)
@@ -95,9 +102,9 @@ def _describe_parse_error(exc: text_format.ParseError, text: str) -> str:
         found = re.search(r"\[\s*[\w.\-]+\s*/\s*" + re.escape(type_name) + r"\s*\]", text)
         if found:
             line, column = _position(text, found.start())
-        message = f"unknown options type {type_name!r}; known types: {', '.join(KNOWN_OPTIONS_TYPES)}"
+        message = f"unknown options type {type_name!r}; known types: {_known_types()}"
     elif match := _UNKNOWN_EXT.search(message):
-        message = f"unknown options extension {match.group(1)!r}; known types: {', '.join(KNOWN_OPTIONS_TYPES)}"
+        message = f"unknown options extension {match.group(1)!r}; known types: {_known_types()}"
     if line is None:
         return message
     return f"{line}:{column}: {message}"
@@ -178,7 +185,7 @@ def _options(proto: pb.CalculatorGraphConfig.Node, label: str, problems: list[st
         try:
             message = _message_class(type_name)()
         except KeyError:
-            known = ", ".join(KNOWN_OPTIONS_TYPES)
+            known = _known_types()
             problems.append(f"{label}: unknown options type {type_name!r}; known types: {known}")
             continue
         try:

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from graphs.calculator import Calculator, Options
+from graphs.calculator import Calculator, NoOptions, Options
 from graphs.config import NodeConfig
+from graphs.options_proto import declare_options_message
 
 C = TypeVar("C", bound=type[Calculator])
 
@@ -44,6 +45,8 @@ class Registry:
             if self._calculators.get(name) is cls:
                 return
             raise ValueError(f"calculator name {name!r} is already registered")
+        if cls.contract.options is not NoOptions:
+            declare_options_message(name, cls.contract.options)  # graph.pbtxt can now spell its options
         self._calculators[name] = cls
 
     def add_subgraph(self, subgraph: Subgraph) -> None:

@@ -58,6 +58,8 @@ class ConfigFile(_Strict):
     model_config_list: list[ModelEntry] = []
     mediapipe_config_list: list[MediapipeEntry] = []
     monitoring: MonitoringConfig | None = None
+    # ovserve's own: users' calculator modules (graphs.plugins), imported before graphs are validated
+    calculator_modules: list[str] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,17 @@ def load_monitoring(path: Path) -> MetricsConfig:
     except ValueError as exc:
         raise ConfigFileError(str(exc)) from None
     return metrics
+
+
+def load_calculator_modules(path: Path) -> list[str]:
+    """Import the file's `calculator_modules` (relative to its folder); the names they added."""
+    from graphs.plugins import PluginError, load_calculator_modules
+
+    config = _parse(path)
+    try:
+        return load_calculator_modules(config.calculator_modules, path.resolve().parent, origin=f"{path}: calculator_modules")
+    except PluginError as exc:
+        raise ConfigFileError(str(exc)) from None
 
 
 def load_config_file(path: Path) -> list[ServableSpec]:

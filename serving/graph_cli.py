@@ -2,7 +2,9 @@
 `ovserve graph show FILE [--format mermaid|dot|svg|png]` draws one: nodes (calculator and
 name), the streams between them with their tags, side packets, back edges dashed, and OVMS
 subgraphs (e.g. HttpLLMCalculator) expanded into the nodes that really run. Mermaid and DOT are
-text; svg and png need Graphviz's `dot` program.
+text; svg and png need Graphviz's `dot` program. Users' calculators come in as when serving:
+installed `ovserve.calculators` entry points always, `--calculator_module` and a config.json's
+`calculator_modules` (`--config_path`) on request.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import calculators  # noqa: F401 - registers the stock calculators
 from graphs.config import GraphConfig, NodeConfig, StreamRef
 from graphs.errors import GraphConfigError
 from graphs.pbtxt import load_graph
+from graphs.plugins import PluginError, load_calculator_modules, load_entry_points
 from graphs.validate import validate
+from serving.config_file import ConfigFileError
+from serving.config_file import load_calculator_modules as load_config_modules
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,16 +138,45 @@ def show(path: Path, kind: str, output: Path | None) -> int:
     return 0
 
 
+def load_user_calculators(modules: list[str], config_path: Path | None) -> str | None:
+    """Register users' calculators; the error message if one fails."""
+    try:
+        load_entry_points()
+        load_calculator_modules(modules, Path.cwd(), origin="--calculator_module")
+        if config_path is not None:
+            load_config_modules(config_path)
+    except (PluginError, ConfigFileError) as exc:
+        return str(exc)
+    return None
+
+
+def _add_plugin_args(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--calculator_module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module of your calculators first: a dotted name or a .py file (repeatable)",
+    )
+    command.add_argument("--config_path", type=Path, help="import the calculator_modules of this config.json first")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ovserve graph", description="Validate or draw graph.pbtxt files.")
     commands = parser.add_subparsers(dest="command", required=True)
     check_cmd = commands.add_parser("check", help="validate without serving (exit 1 if any file is invalid)")
     check_cmd.add_argument("files", nargs="+", type=Path)
+    _add_plugin_args(check_cmd)
     show_cmd = commands.add_parser("show", help="draw the graph (subgraphs expanded)")
     show_cmd.add_argument("file", type=Path)
     show_cmd.add_argument("--format", choices=["mermaid", "dot", "svg", "png"], default="mermaid", help="[mermaid]")
     show_cmd.add_argument("--output", "-o", type=Path, help="write here instead of standard output")
+    _add_plugin_args(show_cmd)
     args = parser.parse_args(argv)
+    error = load_user_calculators(args.calculator_module, args.config_path)
+    if error is not None:
+        print(f"ovserve graph: {error}", file=sys.stderr)
+        return 2
     if args.command == "check":
         return check(args.files)
     return show(args.file, args.format, args.output)

@@ -10,7 +10,8 @@ from pathlib import Path
 import calculators  # noqa: F401 - registers the stock calculators
 from graphs import GraphConfig, GraphConfigError
 from graphs.pbtxt import load_graph, parse_graph
-from serving.config_file import ConfigFileError, load_config_file, load_monitoring
+from graphs.plugins import PluginError, load_entry_points
+from serving.config_file import ConfigFileError, load_calculator_modules, load_config_file, load_monitoring
 from serving.metrics_catalog import check_names
 from serving.servable import Servable, make_servable
 from serving.settings import Settings
@@ -68,12 +69,24 @@ def _fingerprint(base_path: Path, graph: bytes) -> str:
     return hashlib.sha256(str(base_path).encode() + b"\0" + graph).hexdigest()
 
 
+def load_user_calculators(settings: Settings) -> None:
+    """Register users' calculators (entry points, then config.json's `calculator_modules`)
+    before any graph is validated; ConfigFileError names the module that failed."""
+    try:
+        load_entry_points()
+    except PluginError as exc:
+        raise ConfigFileError(str(exc)) from None
+    if settings.config_path is not None:
+        load_calculator_modules(settings.config_path)
+
+
 def build_servables(settings: Settings) -> tuple[list[Servable], list[GraphConfigError]]:
     """Parse and validate every graph: the valid servables, and what was wrong with the others.
 
     Raises GraphConfigError in single-model mode, ConfigFileError for a bad config.json.
     """
     metrics_settings(settings)  # bad metric names stop the server before it starts
+    load_user_calculators(settings)
     if settings.config_path is not None:
         specs = load_config_file(settings.config_path)
         servables: list[Servable] = []
