@@ -28,6 +28,10 @@ from typing import Any
 from google.protobuf import descriptor_pb2, descriptor_pool
 from pydantic import BaseModel
 
+# Our .proto types go into the pool first: a type made here must never take the name of one
+# declared there (the generated module would then fail to load with a duplicate symbol).
+from graphs.proto import ovms_calculators_pb2, ovserve_calculators_pb2  # noqa: F401
+
 PACKAGE = "ovserve"
 DECLARED: list[str] = []  # message types made here, for "known types" in error messages
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,9 +125,10 @@ def process_tree_cpu(pid: int) -> dict[str, float] | None:
     return None if found is None else {"main": found[0], "children": found[1]}
 
 
-def start_server(*args: str, wait_ready: bool = True) -> Server:
-    """`ovserve ARGS --rest_port 0`; returns once it listens (and, by default, is ready)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def start_server(*args: str, wait_ready: bool = True, env: Mapping[str, str] | None = None) -> Server:
+    """`ovserve ARGS --rest_port 0`; returns once it listens (and, by default, is ready).
+    `env`: variables to set on top of this process's environment."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "serving.cli", *args, "--rest_port", "0"],
         cwd=PROJECT_ROOT,
