@@ -7,11 +7,15 @@ bounds). Back-edge inputs are delivered on their own as soon as they arrive, so 
 be told something (e.g. "stop") while work it spawned is still running. A node closes once
 its inputs are closed and drained and its spawned tasks are done; then its outputs close.
 The run ends when every graph output stream has closed.
+
+A run started with a `graphs.trace.Trace` records each node's open/process/close times and
+packet counts into it; its nodes are `_TracedNodeRun`s, so untraced runs pay nothing per packet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -20,7 +24,10 @@ from typing import Any
 from graphs.calculator import Calculator, InputSet
 from graphs.config import StreamRef
 from graphs.packet import Packet
+from graphs.trace import NodeTrace, Trace
 from graphs.validate import ValidatedGraph, ValidatedNode
+
+_now = time.perf_counter_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,7 @@ class _NodeRun:
         self.inline = node.calculator.inline
         self.calculator: Calculator | None = None  # set once open() has returned
         self.processing = False
+        self.trace: NodeTrace | None = None  # see _TracedNodeRun
 
     # -- CalculatorContext --------------------------------------------------------------
     def has_output(self, tag: str) -> bool:
@@ -110,7 +118,7 @@ class _NodeRun:
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            self.run._fail(task.exception())  # type: ignore[arg-type]
+            self.run._fail(task.exception(), self)  # type: ignore[arg-type]
         self.wakeup.set()
 
     def process_inline(self) -> None:
@@ -132,7 +140,7 @@ class _NodeRun:
             if self._finished_inputs():
                 self.wakeup.set()  # let the node's task close it
         except Exception as exc:
-            self.run._fail(exc)
+            self.run._fail(exc, self)
         finally:
             self.processing = False
 
@@ -160,30 +168,51 @@ class _NodeRun:
 
     async def main(self) -> None:
         calculator: Calculator | None = None
+        trace = self.trace  # None unless the run is traced: then a few clock reads per node
+        if trace is not None:
+            trace.open_start = _now()
         try:
             calculator = self.node.calculator(self)
             await calculator.open()
+            if trace is not None:
+                trace.open_end = _now()
             self.calculator = calculator
             while True:
                 self.wakeup.clear()
                 self.processing = True
                 try:
-                    while (inputs := self._next_set()) is not None:
-                        await calculator.process(inputs)
+                    if trace is None:
+                        while (inputs := self._next_set()) is not None:
+                            await calculator.process(inputs)
+                    else:
+                        while (inputs := self._next_set()) is not None:
+                            start = _now()
+                            try:
+                                await calculator.process(inputs)
+                            finally:
+                                trace.processed(start, inputs.timestamp, inputs)
                 finally:
                     self.processing = False
                 if self.run._error is not None or (self._finished_inputs() and not self.tasks):
                     break
                 await self.wakeup.wait()
+        except asyncio.CancelledError:
+            if trace is not None:
+                trace.cancelled = True
+            raise
         except Exception as exc:
             # Record the failure before this node's outputs close: closing the last graph output
             # ends the iteration, which must then raise instead of ending as if all went well.
             self.closing = True
-            self.run._fail(exc)
+            self.run._fail(exc, self)
             raise
         finally:
             self.closing = True
             self.calculator = None  # no more inline processing once closing
+            if trace is not None:
+                trace.close_start = _now()
+                if not trace.open_end:  # open() failed or was cancelled
+                    trace.open_end = trace.close_start
             for task in list(self.tasks):
                 task.cancel()
             if self.tasks:
@@ -192,10 +221,55 @@ class _NodeRun:
                 if calculator is not None:
                     await calculator.close()
             except Exception as exc:
-                self.run._fail(exc)
+                self.run._fail(exc, self)
                 raise
             finally:
+                if trace is not None:
+                    trace.close_end = _now()
                 self.run._close_outputs(self)
+
+
+class _TracedNodeRun(_NodeRun):
+    """A node of a traced run: the same as _NodeRun, plus records of each emit and each inline
+    process() call. A separate class so that untraced runs keep the per-packet paths untouched."""
+
+    trace: NodeTrace
+
+    def __init__(self, node: ValidatedNode, run: GraphRun, trace: NodeTrace) -> None:
+        super().__init__(node, run)
+        self.trace = trace
+
+    def emit(self, tag: str, value: Any, timestamp: int | None = None) -> None:
+        at = _now()
+        super().emit(tag, value, timestamp)  # a bad timestamp raises: not counted
+        if tag in self.outputs:
+            self.trace.emitted(tag, at)
+
+    def process_inline(self) -> None:
+        """_NodeRun.process_inline with each process() call timed."""
+        assert self.calculator is not None
+        if self.run._error is not None:
+            return
+        trace = self.trace
+        self.processing = True
+        try:
+            while (inputs := self._next_set()) is not None:
+                start = _now()
+                coro = self.calculator.process(inputs)
+                try:
+                    coro.send(None)
+                except StopIteration:
+                    continue
+                finally:
+                    trace.processed(start, inputs.timestamp, inputs)
+                coro.close()
+                raise RuntimeError(f"node {self.node_name!r}: an inline calculator's process() must not await")
+            if self._finished_inputs():
+                self.wakeup.set()  # let the node's task close it
+        except Exception as exc:
+            self.run._fail(exc, self)
+        finally:
+            self.processing = False
 
 
 def _tag_key(ref: StreamRef) -> str:
@@ -205,14 +279,22 @@ def _tag_key(ref: StreamRef) -> str:
 class GraphRun:
     """A started run: iterate it for output packets; `aclose()` cancels what is left."""
 
-    def __init__(self, graph: ValidatedGraph, side_packets: Mapping[str, Any], inputs: Mapping[str, Any]) -> None:
+    def __init__(
+        self, graph: ValidatedGraph, side_packets: Mapping[str, Any], inputs: Mapping[str, Any], trace: Trace | None = None
+    ) -> None:
         self.graph = graph
         self.side_packets = side_packets
+        self.trace = trace
         self._outputs: asyncio.Queue[Any] = asyncio.Queue()
         self._sink: Callable[[OutputPacket], bool] | None = None
         self._error: BaseException | None = None
         self._open_outputs = {ref.name for ref in graph.config.output_streams}
-        self._nodes = [_NodeRun(node, self) for node in graph.nodes]
+        self._nodes: list[_NodeRun]
+        if trace is None:
+            self._nodes = [_NodeRun(node, self) for node in graph.nodes]
+        else:
+            traces = trace._start((node.name, node.calculator.__name__, node.calculator.inline) for node in graph.nodes)
+            self._nodes = [_TracedNodeRun(node, self, nt) for node, nt in zip(graph.nodes, traces, strict=True)]
         streams: dict[str, _Stream] = {}
 
         def stream(name: str) -> _Stream:
@@ -253,8 +335,14 @@ class GraphRun:
     def _node_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             self._fail(task.exception())  # type: ignore[arg-type]
+        if self.trace is not None:
+            self.trace._node_finished()
 
-    def _fail(self, error: BaseException) -> None:
+    def _fail(self, error: BaseException, node: _NodeRun | None = None) -> None:
+        if self.trace is not None:
+            self.trace._failed(error, node.node_name if node is not None else None)
+            if node is not None and node.trace is not None and node.trace.error is None:
+                node.trace.error = type(error).__name__
         if self._error is None:
             self._error = error
             self._cancel_nodes()
@@ -314,6 +402,7 @@ class GraphRun:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def start_run(graph: ValidatedGraph, side_packets: Mapping[str, Any], inputs: Mapping[str, Any]) -> GraphRun:
-    """Start one run: `inputs` maps a graph input stream's tag or name to its single packet."""
-    return GraphRun(graph, side_packets, inputs)
+def start_run(graph: ValidatedGraph, side_packets: Mapping[str, Any], inputs: Mapping[str, Any], trace: Trace | None = None) -> GraphRun:
+    """Start one run: `inputs` maps a graph input stream's tag or name to its single packet.
+    With a `trace` (graphs.trace.Trace), the run records into it what each node did and when."""
+    return GraphRun(graph, side_packets, inputs, trace)

@@ -1,0 +1,291 @@
+"""Per-run traces: where the time of one graph run went, node by node.
+
+`start_run(..., trace=Trace())` makes the runner record, for every node, when open() and
+close() ran, every process() call (start, duration, input timestamp, the input tags in the set;
+inline calculators too, in the sender's turn), the packets it took per input tag and emitted per
+output tag, and the run's start, end and failure. Only names, times and counts: never a
+packet's value. Without a trace the runner records nothing and allocates nothing.
+
+`chrome()` exports the Chrome Trace Event Format (opens in ui.perfetto.dev and
+chrome://tracing): one thread per node, "X" spans for open/process/close inside one span per
+node lifetime, and a "C" counter of packets out per node. `summary()` is the same in numbers.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from array import array
+from collections.abc import Callable, Iterable
+from typing import Any
+
+# Individual process() calls and emits kept per node; beyond this only the totals grow (a
+# 4k-token generation stays well under it; a trace is bounded whatever a request asks for).
+MAX_RECORDS_PER_NODE = 20_000
+
+_now = time.perf_counter_ns
+
+
+class NodeTrace:
+    """What one node did in one run. Times are perf_counter_ns() values (0: did not happen)."""
+
+    __slots__ = (
+        "name",
+        "calculator",
+        "inline",
+        "open_start",
+        "open_end",
+        "close_start",
+        "close_end",
+        "calls",
+        "process_ns",
+        "process_max_ns",
+        "calls_recorded",
+        "packets_in",
+        "packets_out",
+        "emits",
+        "emits_recorded",
+        "tagsets",
+        "out_tags",
+        "error",
+        "cancelled",
+    )
+
+    def __init__(self, name: str, calculator: str, inline: bool) -> None:
+        self.name = name
+        self.calculator = calculator
+        self.inline = inline
+        self.open_start = self.open_end = self.close_start = self.close_end = 0
+        self.calls = 0
+        self.process_ns = 0
+        self.process_max_ns = 0
+        self.calls_recorded = array("q")  # start, duration, input timestamp, tag set id; per call
+        self.packets_in: dict[str, int] = {}
+        self.packets_out: dict[str, int] = {}
+        self.emits = 0
+        self.emits_recorded = array("q")  # time, output tag id; per emitted packet
+        self.tagsets: dict[tuple[str, ...], int] = {}  # input tags of a call -> id
+        self.out_tags: dict[str, int] = {}  # output tag -> id
+        self.error: str | None = None  # the exception type that ended the node
+        self.cancelled = False
+
+    def processed(self, start: int, timestamp: int, tags: Iterable[str]) -> None:
+        """One process() call that started at `start` (perf_counter_ns) has returned or raised."""
+        duration = _now() - start
+        self.calls += 1
+        self.process_ns += duration
+        if duration > self.process_max_ns:
+            self.process_max_ns = duration
+        key = tuple(tags)
+        packets_in = self.packets_in
+        for tag in key:
+            packets_in[tag] = packets_in.get(tag, 0) + 1
+        if len(self.calls_recorded) < 4 * MAX_RECORDS_PER_NODE:
+            tagset = self.tagsets.setdefault(key, len(self.tagsets))
+            self.calls_recorded.extend((start, duration, timestamp, tagset))
+
+    def emitted(self, tag: str, at: int) -> None:
+        self.emits += 1
+        self.packets_out[tag] = self.packets_out.get(tag, 0) + 1
+        if len(self.emits_recorded) < 2 * MAX_RECORDS_PER_NODE:
+            self.emits_recorded.extend((at, self.out_tags.setdefault(tag, len(self.out_tags))))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "node": self.name,
+            "calculator": self.calculator,
+            "inline": self.inline,
+            "open_ms": _ms(self.open_end - self.open_start) if self.open_end else None,
+            "process_calls": self.calls,
+            "process_ms": _ms(self.process_ns),
+            "process_max_ms": _ms(self.process_max_ns),
+            "close_ms": _ms(self.close_end - self.close_start) if self.close_end else None,
+            "packets_in": dict(self.packets_in),
+            "packets_out": dict(self.packets_out),
+            "error": self.error,
+            "cancelled": self.cancelled,
+        }
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 3)
+
+
+class Trace:
+    """One graph run's trace. Create it, hand it to `start_run`; it is complete once every node
+    of the run has finished (`done`), which also calls the `on_done` callbacks."""
+
+    def __init__(self, trace_id: str | None = None, **labels: str) -> None:
+        self.id = trace_id or secrets.token_hex(8)
+        self.labels = labels  # names only (servable, endpoint): shown in the export
+        self.nodes: list[NodeTrace] = []
+        self.started_at = 0.0  # wall clock (time.time()) at the run's start
+        self.start_ns = 0
+        self.end_ns = 0
+        self.error: str | None = None  # the exception type that failed the run
+        self.failed_node: str | None = None
+        self.on_done: list[Callable[[Trace], None]] = []
+        self._running = 0
+
+    # -- recording (called by graphs.runner) ----------------------------------------------
+    def _start(self, nodes: Iterable[tuple[str, str, bool]]) -> list[NodeTrace]:
+        if self.start_ns:
+            raise RuntimeError(f"trace {self.id} already recorded a run")
+        self.started_at = time.time()
+        self.start_ns = _now()
+        self.nodes = [NodeTrace(name, calculator, inline) for name, calculator, inline in nodes]
+        self._running = len(self.nodes)
+        if not self._running:
+            self._finish()
+        return self.nodes
+
+    def _failed(self, error: BaseException, node: str | None) -> None:
+        if self.error is None:
+            self.error = type(error).__name__
+            self.failed_node = node
+
+    def _node_finished(self) -> None:
+        self._running -= 1
+        if self._running == 0:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.end_ns = _now()
+        for callback in self.on_done:
+            callback(self)
+
+    # -- reading --------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        return self.end_ns != 0
+
+    @property
+    def duration_ms(self) -> float | None:
+        return _ms(self.end_ns - self.start_ns) if self.done else None
+
+    def info(self) -> dict[str, Any]:
+        """One line of a trace listing."""
+        return {
+            "id": self.id,
+            **self.labels,
+            "started_at": round(self.started_at, 6),
+            "duration_ms": self.duration_ms,
+            "complete": self.done,
+            "error": self.error,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.info(), "failed_node": self.failed_node, "nodes": [node.summary() for node in self.nodes]}
+
+    def chrome(self) -> dict[str, Any]:
+        """Chrome Trace Event Format (JSON object form): `ts`/`dur` in µs from the run's start."""
+        origin = self.start_ns
+        end = self.end_ns or _now()
+
+        def us(ns: int) -> float:
+            return round((ns - origin) / 1000, 3)
+
+        def dur(ns: int) -> float:
+            return round(ns / 1000, 3)
+
+        title = " ".join(["ovserve", *self.labels.values(), self.id])
+        events: list[dict[str, Any]] = [
+            {"ph": "M", "pid": 1, "tid": 0, "name": "process_name", "args": {"name": title}},
+            {"ph": "M", "pid": 1, "tid": 0, "name": "thread_name", "args": {"name": "graph run"}},
+            {"ph": "M", "pid": 1, "tid": 0, "name": "thread_sort_index", "args": {"sort_index": 0}},
+            {
+                "ph": "X",
+                "pid": 1,
+                "tid": 0,
+                "name": "run",
+                "cat": "run",
+                "ts": 0.0,
+                "dur": dur(end - origin),
+                "args": {**self.labels, "error": self.error, "failed_node": self.failed_node, "complete": self.done},
+            },
+        ]
+        for tid, node in enumerate(self.nodes, start=1):
+            kind = "inline" if node.inline else "task"
+            events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name", "args": {"name": f"{node.name} ({node.calculator})"}})
+            events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}})
+            first = node.open_start or (node.calls_recorded[0] if node.calls_recorded else 0)
+            if first:
+                last = node.close_end or end
+                summary = node.summary()
+                args = {k: summary[k] for k in ("calculator", "inline", "process_calls", "packets_in", "packets_out", "error", "cancelled")}
+                events.append(
+                    {
+                        "ph": "X",
+                        "pid": 1,
+                        "tid": tid,
+                        "name": node.name,
+                        "cat": "node",
+                        "ts": us(first),
+                        "dur": dur(last - first),
+                        "args": args,
+                    }
+                )
+            if node.open_start:
+                open_end = node.open_end or end
+                events.append(
+                    {
+                        "ph": "X",
+                        "pid": 1,
+                        "tid": tid,
+                        "name": "open",
+                        "cat": "open",
+                        "ts": us(node.open_start),
+                        "dur": dur(open_end - node.open_start),
+                    }
+                )
+            tagsets = {v: list(k) for k, v in node.tagsets.items()}
+            calls = node.calls_recorded
+            for i in range(0, len(calls), 4):
+                start, duration, timestamp, tagset = calls[i : i + 4]
+                events.append(
+                    {
+                        "ph": "X",
+                        "pid": 1,
+                        "tid": tid,
+                        "name": "process",
+                        "cat": kind,
+                        "ts": us(start),
+                        "dur": dur(duration),
+                        "args": {"timestamp": timestamp, "inputs": tagsets[tagset]},
+                    }
+                )
+            if node.close_start:
+                close_end = node.close_end or end
+                events.append(
+                    {
+                        "ph": "X",
+                        "pid": 1,
+                        "tid": tid,
+                        "name": "close",
+                        "cat": "close",
+                        "ts": us(node.close_start),
+                        "dur": dur(close_end - node.close_start),
+                        "args": {"cancelled": node.cancelled, "error": node.error},
+                    }
+                )
+            out_tags = {v: k for k, v in node.out_tags.items()}
+            counts = dict.fromkeys(node.out_tags, 0)
+            emits = node.emits_recorded
+            for i in range(0, len(emits), 2):
+                counts[out_tags[emits[i + 1]]] += 1
+                events.append(
+                    {"ph": "C", "pid": 1, "tid": tid, "name": f"{node.name} packets out", "ts": us(emits[i]), "args": dict(counts)}
+                )
+        dropped = sum(n.calls - len(n.calls_recorded) // 4 + n.emits - len(n.emits_recorded) // 2 for n in self.nodes)
+        return {
+            "traceEvents": events,
+            "displayTimeUnit": "ms",
+            "otherData": {
+                "trace_id": self.id,
+                **self.labels,
+                "started_at": self.started_at,
+                "complete": self.done,
+                "error": self.error,
+                "events_dropped": dropped,
+            },
+        }
