@@ -61,3 +61,26 @@ def test_show_svg_needs_graphviz(tmp_path: Path) -> None:
         assert code == 2 and not out.exists()
     else:
         assert code == 0 and out.read_text().lstrip().startswith("<?xml")
+
+
+def test_user_calculators_come_in_with_calculator_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.e2e.test_calculator_guide import FILES
+
+    module = tmp_path / "cli_disclaimer.py"
+    module.write_text(
+        FILES["my_server/my_calcs/disclaimer.py"].replace(
+            'calculator()  # registered as "DisclaimerCalculator"', 'calculator("CliDisclaimer")'
+        )
+    )
+    graph = tmp_path / "graph.pbtxt"
+    graph.write_text(FILES["my_server/tiny/graph.pbtxt"].replace("DisclaimerCalculator", "CliDisclaimer"))
+    assert main(["graph", "check", str(graph)]) == 1  # unknown without the module
+    assert "CliDisclaimer" in capsys.readouterr().err
+    assert main(["graph", "show", "--calculator_module", str(module), str(graph)]) == 0
+    assert '["CliDisclaimer<br/>disclaimer"]' in capsys.readouterr().out
+    assert main(["graph", "check", "--calculator_module", str(module), str(graph)]) == 0
+
+
+def test_a_module_that_fails_to_import_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "check", "--calculator_module", "no_such_calcs_pkg.x", str(STOCK / "llm.pbtxt")]) == 2
+    assert "calculator module 'no_such_calcs_pkg.x' failed to import: ModuleNotFoundError" in capsys.readouterr().err
