@@ -24,6 +24,11 @@ class HttpResponsePayload:
 
     body: bytes
     streaming: bool
+    # Streaming, for in-process consumers (KServe) so they need not parse `body` back: the choice
+    # objects of its chunks in order, and whether it ends with `data: [DONE]`. None: not given
+    # (e.g. a user's own response calculator); then read `body`.
+    choices: tuple[dict[str, Any], ...] | None = None
+    done: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ class OpenAIResponseCalculator(Calculator):
     contract = Contract.of(inputs=("REQUEST", "TEXT"), outputs=("HTTP_RESPONSE_PAYLOAD",), side_packets=("LLM",), optional=("LLM",))
 
     _request: GenerationRequest
+    _sent: list[dict[str, Any]]  # the choice objects of this step's chunks (HttpResponsePayload.choices)
 
     async def open(self) -> None:
         self._choices: dict[int, ChoiceOutput] = {}
@@ -85,6 +86,7 @@ class OpenAIResponseCalculator(Calculator):
             return
         self._prompt_tokens = chunk.prompt_tokens
         events: list[bytes] = []
+        self._sent = []
         for delta in chunk.deltas:
             self._completion_tokens += delta.token_count
             choice = self._choice(delta.index)
@@ -97,7 +99,7 @@ class OpenAIResponseCalculator(Calculator):
         if self._request.stream:
             body = b"".join(events) + (self._stream_tail() if done else b"")
             if body:
-                self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(body, True))
+                self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(body, True, tuple(self._sent), done))
         elif done:
             self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(_json.encode(self._unary_body()), False))
 
@@ -164,20 +166,19 @@ class OpenAIResponseCalculator(Calculator):
             if not (text or delta.finish_reason is not None or logprobs is not None):
                 return []
             body = {"index": index, "text": text, "logprobs": logprobs, "finish_reason": delta.finish_reason}
+            self._sent.append(body)
             return [head + _json.encode(body) + tail]
-        events = []
+        bodies = []
         if first:
-            role = {"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
-            events.append(head + _json.encode(role) + tail)
+            bodies.append({"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None})
         for number, part in enumerate(shaped):
-            body = {"index": index, "delta": part, "logprobs": logprobs if number == 0 else None, "finish_reason": None}
-            events.append(head + _json.encode(body) + tail)
+            bodies.append({"index": index, "delta": part, "logprobs": logprobs if number == 0 else None, "finish_reason": None})
         if not shaped and logprobs is not None:  # tokens whose text is held back still report
-            events.append(head + _json.encode({"index": index, "delta": {}, "logprobs": logprobs, "finish_reason": None}) + tail)
+            bodies.append({"index": index, "delta": {}, "logprobs": logprobs, "finish_reason": None})
         if delta.finish_reason is not None:
-            end = {"index": index, "delta": {}, "logprobs": None, "finish_reason": choice.finish_reason}
-            events.append(head + _json.encode(end) + tail)
-        return events
+            bodies.append({"index": index, "delta": {}, "logprobs": None, "finish_reason": choice.finish_reason})
+        self._sent += bodies
+        return [head + _json.encode(body) + tail for body in bodies]
 
     def _stream_frame(self) -> tuple[bytes, bytes]:
         """`data: {…,"choices":[` and `]…}\\n\\n`: the bytes around one choice in every chunk."""

@@ -279,12 +279,22 @@ def _piece(event: dict[str, Any], chat: bool) -> TextPiece | None:
     if "error" in event:
         raise OvserveError(_error_message(event["error"]))
     choices = event.get("choices") or []
-    if not choices:
-        return None
-    choice = choices[0]
+    return _choice_piece(choices[0], chat) if choices else None
+
+
+def _choice_piece(choice: dict[str, Any], chat: bool) -> TextPiece | None:
     text = ((choice.get("delta") or {}).get("content") if chat else choice.get("text")) or ""
     finish = choice.get("finish_reason")
     return TextPiece(text, finish) if text or finish else None
+
+
+def payload_pieces(payload: HttpResponsePayload, chat: bool) -> tuple[list[TextPiece | None], bool]:
+    """The text pieces of one response payload, and whether it ends the stream."""
+    if payload.choices is not None:  # the response calculator's own objects: nothing to parse
+        return [_choice_piece(choice, chat) for choice in payload.choices], payload.done
+    events = sse_events(payload.body) if payload.streaming else [_json_decode(payload.body)]
+    done = None in events  # `data: [DONE]`: nothing after it counts
+    return [_piece(event, chat) for event in (events[: events.index(None)] if done else events)], done  # type: ignore[arg-type]
 
 
 async def infer_stream(servables: ServableManager, request: InferRequest, emit: Callable[[TextPiece], Awaitable[None]]) -> str | None:
@@ -303,13 +313,13 @@ async def infer_stream(servables: ServableManager, request: InferRequest, emit: 
     async with graph_run(servable, endpoint, body) as run:
         async for out in run:
             payload: HttpResponsePayload = out.packet.value
-            for event in sse_events(payload.body) if payload.streaming else [_json_decode(payload.body)]:
-                if event is None:
-                    return finish
-                piece = _piece(event, chat)
+            pieces, done = payload_pieces(payload, chat)
+            for piece in pieces:
                 if piece is None:
                     continue
                 finish = piece.finish_reason or finish
                 if piece.text:
                     await emit(piece)
+            if done:
+                return finish
     return finish

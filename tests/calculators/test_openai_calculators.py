@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -145,15 +146,22 @@ async def respond(request: GenerationRequest, *chunks: TextChunk) -> list[HttpRe
 
 
 def sse_events(payloads: list[HttpResponsePayload]) -> list[Any]:
-    """Split the SSE bytes into events; returns the decoded JSON objects and the final "[DONE]"."""
+    """Split the SSE bytes into events; returns the decoded JSON objects and the final "[DONE]".
+    Each payload's structured `choices` / `done` (what KServe streaming reads) must say exactly
+    what its bytes say."""
     assert payloads and all(p.streaming for p in payloads)
-    text = b"".join(p.body for p in payloads).decode("utf-8")
-    assert text.endswith("\n\n")
     events = []
-    for block in text.split("\n\n")[:-1]:
-        assert block.startswith("data: ") and "\n" not in block, block
-        data = block[len("data: ") :]
-        events.append(data if data == "[DONE]" else json.loads(data))
+    for payload in payloads:
+        text = payload.body.decode("utf-8")
+        assert text.endswith("\n\n")
+        mine = []
+        for block in text.split("\n\n")[:-1]:
+            assert block.startswith("data: ") and "\n" not in block, block
+            data = block[len("data: ") :]
+            mine.append(data if data == "[DONE]" else json.loads(data))
+        assert payload.choices is not None and list(payload.choices) == [c for e in mine if e != "[DONE]" for c in e["choices"]]
+        assert payload.done == (mine[-1] == "[DONE]")
+        events += mine
     return events
 
 
@@ -304,3 +312,24 @@ async def test_stream_sends_no_empty_content_chunks() -> None:
 async def test_unary_body_waits_for_the_finish() -> None:
     payloads = await respond(make_request(COMPLETIONS), chunk((0, "a", 1, None)), chunk((0, "b", 1, None)))
     assert payloads == []  # no finish reason ever came: no (partial) body either
+
+
+@pytest.mark.parametrize("endpoint", [CHAT, COMPLETIONS])
+async def test_kserve_reads_the_same_pieces_from_choices_as_from_the_bytes(endpoint: str) -> None:
+    """KServe streaming takes the structured choices; a payload without them (a user's own
+    response calculator) is parsed from its bytes, with the same result."""
+    from serving.kserve.inference import payload_pieces
+
+    request = make_request(endpoint, stream=True, n=2, temperature=1.0, stream_options={"include_usage": True})
+    payloads = await respond(request, chunk((0, "A", 1, None)), chunk((1, "B", 1, None), (0, "a", 1, "stop")), chunk((1, "b", 1, "length")))
+    chat = endpoint == CHAT
+
+    def pieces(payload: HttpResponsePayload) -> tuple[list[Any], bool]:
+        found, done = payload_pieces(payload, chat)
+        return [p for p in found if p is not None], done  # None: a chunk without text (e.g. usage)
+
+    structured = [pieces(p) for p in payloads]
+    assert structured == [pieces(dataclasses.replace(p, choices=None, done=False)) for p in payloads]
+    assert [done for _, done in structured] == [False] * (len(payloads) - 1) + [True]
+    texts = [piece.text for pieces, _ in structured for piece in pieces if piece is not None]
+    assert sorted("".join(texts)) == sorted("AaBb")
