@@ -14,7 +14,7 @@ from calculators.openai.request_calculator import OpenAIRequestCalculator
 from calculators.openai.response_calculator import OpenAIResponseCalculator
 from calculators.packets import Endpoint, GenerationRequest, HttpRequestPayload, HttpResponsePayload, TextChunk, TextDelta
 from graphs.errors import InvalidRequestError
-from tests.calculators.harness import run_calculator
+from graphs.testing import run_calculator
 
 CHAT: Endpoint = "chat/completions"
 COMPLETIONS: Endpoint = "completions"
