@@ -15,7 +15,14 @@ from graphs.calculator import (
     ResourceContext,
 )
 from graphs.config import GraphConfig, NodeConfig, StreamRef
-from graphs.errors import GraphConfigError
+from graphs.errors import (
+    GraphConfigError,
+    InvalidRequestError,
+    NotFoundError,
+    OverloadedError,
+    OvserveError,
+    UnavailableError,
+)
 from graphs.packet import Packet
 from graphs.registry import Registry, Subgraph, default_registry
 
@@ -26,14 +33,19 @@ __all__ = [
     "GraphConfig",
     "GraphConfigError",
     "InputSet",
+    "InvalidRequestError",
     "NoOptions",
     "NodeConfig",
+    "NotFoundError",
     "Options",
+    "OverloadedError",
+    "OvserveError",
     "Packet",
     "Registry",
     "Resource",
     "ResourceContext",
     "StreamRef",
     "Subgraph",
+    "UnavailableError",
     "default_registry",
 ]

@@ -1,5 +1,6 @@
 """`ovserve graph check FILE…` validates graph.pbtxt files without serving them (for users' CI);
-`ovserve graph show FILE [--format mermaid|dot|svg|png]` draws one: nodes (calculator and
+`ovserve graph calculators` lists what a graph can use; `ovserve graph show FILE [--format
+mermaid|dot|svg|png]` draws one: nodes (calculator and
 name), the streams between them with their tags, side packets, back edges dashed, and OVMS
 subgraphs (e.g. HttpLLMCalculator) expanded into the nodes that really run. Mermaid and DOT are
 text; svg and png need Graphviz's `dot` program. Users' calculators come in as when serving:
@@ -10,17 +11,25 @@ installed `ovserve.calculators` entry points always, `--calculator_module` and a
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import shutil
 import subprocess
 import sys
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import calculators  # noqa: F401 - registers the stock calculators
+from graphs.calculator import NoOptions, Options
 from graphs.config import GraphConfig, NodeConfig, StreamRef
 from graphs.errors import GraphConfigError
+from graphs.options_proto import options_type_name
 from graphs.pbtxt import load_graph
 from graphs.plugins import PluginError, load_calculator_modules, load_entry_points
+from graphs.registry import Registry, default_registry
 from graphs.validate import validate
 from serving.config_file import ConfigFileError
 from serving.config_file import load_calculator_modules as load_config_modules
@@ -138,6 +147,87 @@ def show(path: Path, kind: str, output: Path | None) -> int:
     return 0
 
 
+def _type_name(annotation: Any) -> str:
+    """A short, readable spelling: `int | None`, `list[Rule]`, `'LM' | 'LM_CB'`."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin in (list, tuple, set, frozenset):
+        return f"list[{_type_name(next(a for a in args if a is not Ellipsis))}]"
+    if origin is dict:
+        return f"dict[{_type_name(args[0])}, {_type_name(args[1])}]"
+    return "None" if annotation is type(None) else getattr(annotation, "__name__", str(annotation))
+
+
+def _summary(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph."""
+    paragraph = " ".join((inspect.cleandoc(doc or "").split("\n\n") or [""])[0].split())
+    sentence, dot, _ = paragraph.partition(". ")
+    return sentence + dot.strip()
+
+
+def describe_calculators(registry: Registry = default_registry) -> list[dict[str, object]]:
+    """Every registered calculator and subgraph: tags (required ones marked), options with their
+    types and defaults, the options type for graph.pbtxt, and the first line of its doc."""
+    found: list[dict[str, object]] = []
+    for name in registry.names():
+        cls = registry.get_calculator(name)
+        if cls is None:
+            subgraph = registry.get_subgraph(name)
+            assert subgraph is not None
+            found.append({"name": name, "kind": "subgraph", "doc": _summary(subgraph.doc), "options": _options(subgraph.options)})
+            continue
+        contract = cls.contract
+        entry: dict[str, object] = {
+            "name": name,
+            "kind": "calculator",
+            "module": cls.__module__,
+            "doc": _summary(cls.__dict__.get("__doc__")),  # its own, not the base class's
+            "inputs": _tags(contract.inputs, contract.required_inputs),
+            "outputs": _tags(contract.outputs, contract.required_outputs),
+            "side_packets": _tags(contract.side_packets, contract.required_side_packets),
+            "inline": cls.inline,
+            "options": _options(contract.options),
+        }
+        if contract.options is not NoOptions:
+            entry["options_type"] = options_type_name(name)
+        found.append(entry)
+    return found
+
+
+def _tags(tags: frozenset[str], required: frozenset[str]) -> list[str]:
+    return [tag if tag in required else f"{tag}?" for tag in sorted(tags)]
+
+
+def _options(options: type[Options]) -> dict[str, str]:
+    described = {}
+    for field_name, info in options.model_fields.items():
+        default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
+        described[field_name] = f"{_type_name(info.annotation)} = {default}"
+    return described
+
+
+def list_calculators(as_json: bool) -> int:
+    described = describe_calculators()
+    if as_json:
+        print(json.dumps(described, indent=2))
+        return 0
+    for entry in described:
+        print(f"{entry['name']} ({entry['kind']}{', inline' if entry.get('inline') else ''}): {entry['doc']}")
+        for key in ("inputs", "outputs", "side_packets"):
+            if entry.get(key):
+                print(f"  {key}: {' '.join(entry[key])}")  # type: ignore[arg-type]
+        if entry.get("options_type"):
+            print(f"  options ({entry['options_type']}):")
+            for field_name, text in entry["options"].items():  # type: ignore[attr-defined]
+                print(f"    {field_name}: {text}")
+    return 0
+
+
 def load_user_calculators(modules: list[str], config_path: Path | None) -> str | None:
     """Register users' calculators; the error message if one fails."""
     try:
@@ -172,6 +262,9 @@ def main(argv: list[str]) -> int:
     show_cmd.add_argument("--format", choices=["mermaid", "dot", "svg", "png"], default="mermaid", help="[mermaid]")
     show_cmd.add_argument("--output", "-o", type=Path, help="write here instead of standard output")
     _add_plugin_args(show_cmd)
+    list_cmd = commands.add_parser("calculators", help="list every calculator and subgraph: tags (? = optional) and options")
+    list_cmd.add_argument("--json", action="store_true", help="as JSON")
+    _add_plugin_args(list_cmd)
     args = parser.parse_args(argv)
     error = load_user_calculators(args.calculator_module, args.config_path)
     if error is not None:
@@ -179,4 +272,6 @@ def main(argv: list[str]) -> int:
         return 2
     if args.command == "check":
         return check(args.files)
+    if args.command == "calculators":
+        return list_calculators(args.json)
     return show(args.file, args.format, args.output)
