@@ -190,7 +190,7 @@ class _NodeRun:
                             try:
                                 await calculator.process(inputs)
                             finally:
-                                trace.processed(start, inputs.timestamp, inputs)
+                                trace.processed(start, inputs)
                 finally:
                     self.processing = False
                 if self.run._error is not None or (self._finished_inputs() and not self.tasks):
@@ -245,6 +245,15 @@ class _TracedNodeRun(_NodeRun):
         if tag in self.outputs:
             self.trace.emitted(tag, at)
 
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        super().spawn(self._timed(coro, _now()))
+
+    async def _timed(self, coro: Coroutine[Any, Any, None], start: int) -> None:
+        try:
+            await coro
+        finally:
+            self.trace.tasks.extend((start, _now()))
+
     def process_inline(self) -> None:
         """_NodeRun.process_inline with each process() call timed."""
         assert self.calculator is not None
@@ -261,7 +270,7 @@ class _TracedNodeRun(_NodeRun):
                 except StopIteration:
                     continue
                 finally:
-                    trace.processed(start, inputs.timestamp, inputs)
+                    trace.processed(start, inputs)
                 coro.close()
                 raise RuntimeError(f"node {self.node_name!r}: an inline calculator's process() must not await")
             if self._finished_inputs():

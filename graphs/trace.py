@@ -3,12 +3,13 @@
 `start_run(..., trace=Trace())` makes the runner record, for every node, when open() and
 close() ran, every process() call (start, duration, input timestamp, the input tags in the set;
 inline calculators too, in the sender's turn), the packets it took per input tag and emitted per
-output tag, and the run's start, end and failure. Only names, times and counts: never a
+output tag, the tasks it spawned (start, end), and the run's start, end and failure. Only names, times and counts: never a
 packet's value. Without a trace the runner records nothing and allocates nothing.
 
 `chrome()` exports the Chrome Trace Event Format (opens in ui.perfetto.dev and
 chrome://tracing): one thread per node, "X" spans for open/process/close inside one span per
-node lifetime, and a "C" counter of packets out per node. `summary()` is the same in numbers.
+node lifetime, spawned tasks on threads of their own below it, and a "C" counter of packets out
+per node. `summary()` is the same in numbers.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from array import array
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from graphs.calculator import InputSet
+
 # Individual process() calls and emits kept per node; beyond this only the totals grow (a
 # 4k-token generation stays well under it; a trace is bounded whatever a request asks for).
 MAX_RECORDS_PER_NODE = 20_000
+# Chrome trace thread ids: node i (from 1) is i * TID_STRIDE, its spawned-task lanes follow it.
+TID_STRIDE = 100
 
 _now = time.perf_counter_ns
 
@@ -37,16 +42,15 @@ class NodeTrace:
         "open_end",
         "close_start",
         "close_end",
-        "calls",
         "process_ns",
         "process_max_ns",
         "calls_recorded",
-        "packets_in",
-        "packets_out",
-        "emits",
         "emits_recorded",
         "tagsets",
+        "tagset_calls",
         "out_tags",
+        "out_counts",
+        "tasks",
         "error",
         "cancelled",
     )
@@ -56,39 +60,67 @@ class NodeTrace:
         self.calculator = calculator
         self.inline = inline
         self.open_start = self.open_end = self.close_start = self.close_end = 0
-        self.calls = 0
         self.process_ns = 0
         self.process_max_ns = 0
         self.calls_recorded = array("q")  # start, duration, input timestamp, tag set id; per call
-        self.packets_in: dict[str, int] = {}
-        self.packets_out: dict[str, int] = {}
-        self.emits = 0
         self.emits_recorded = array("q")  # time, output tag id; per emitted packet
-        self.tagsets: dict[tuple[str, ...], int] = {}  # input tags of a call -> id
+        self.tagsets: dict[tuple[str, ...], int] = {}  # the input tags of a call -> id
+        self.tagset_calls: list[int] = []  # by tag set id: calls with those inputs
         self.out_tags: dict[str, int] = {}  # output tag -> id
+        self.out_counts: list[int] = []  # by output tag id: packets emitted
+        self.tasks = array("q")  # start, end; per task the node spawned (e.g. the LLM node's generation)
         self.error: str | None = None  # the exception type that ended the node
         self.cancelled = False
 
-    def processed(self, start: int, timestamp: int, tags: Iterable[str]) -> None:
-        """One process() call that started at `start` (perf_counter_ns) has returned or raised."""
+    # Called per packet while tracing: kept to a few dict/array operations each.
+    def processed(self, start: int, inputs: InputSet) -> None:
+        """The process() call on `inputs` that started at `start` (perf_counter_ns) has returned
+        or raised."""
         duration = _now() - start
-        self.calls += 1
         self.process_ns += duration
         if duration > self.process_max_ns:
             self.process_max_ns = duration
-        key = tuple(tags)
-        packets_in = self.packets_in
-        for tag in key:
-            packets_in[tag] = packets_in.get(tag, 0) + 1
-        if len(self.calls_recorded) < 4 * MAX_RECORDS_PER_NODE:
-            tagset = self.tagsets.setdefault(key, len(self.tagsets))
-            self.calls_recorded.extend((start, duration, timestamp, tagset))
+        key = tuple(inputs._packets)
+        tagset = self.tagsets.get(key)
+        if tagset is None:
+            tagset = self.tagsets[key] = len(self.tagset_calls)
+            self.tagset_calls.append(0)
+        self.tagset_calls[tagset] += 1
+        recorded = self.calls_recorded
+        if len(recorded) < 4 * MAX_RECORDS_PER_NODE:
+            recorded.extend((start, duration, inputs.timestamp, tagset))
 
     def emitted(self, tag: str, at: int) -> None:
-        self.emits += 1
-        self.packets_out[tag] = self.packets_out.get(tag, 0) + 1
-        if len(self.emits_recorded) < 2 * MAX_RECORDS_PER_NODE:
-            self.emits_recorded.extend((at, self.out_tags.setdefault(tag, len(self.out_tags))))
+        tag_id = self.out_tags.get(tag)
+        if tag_id is None:
+            tag_id = self.out_tags[tag] = len(self.out_counts)
+            self.out_counts.append(0)
+        self.out_counts[tag_id] += 1
+        recorded = self.emits_recorded
+        if len(recorded) < 2 * MAX_RECORDS_PER_NODE:
+            recorded.extend((at, tag_id))
+
+    @property
+    def calls(self) -> int:
+        """process() calls."""
+        return sum(self.tagset_calls)
+
+    @property
+    def emits(self) -> int:
+        return sum(self.out_counts)
+
+    @property
+    def packets_in(self) -> dict[str, int]:
+        """Packets taken per input tag (each call takes one packet per tag in its input set)."""
+        counts: dict[str, int] = {}
+        for tags, tagset in self.tagsets.items():
+            for tag in tags:
+                counts[tag] = counts.get(tag, 0) + self.tagset_calls[tagset]
+        return counts
+
+    @property
+    def packets_out(self) -> dict[str, int]:
+        return {tag: self.out_counts[tag_id] for tag, tag_id in self.out_tags.items()}
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -100,8 +132,10 @@ class NodeTrace:
             "process_ms": _ms(self.process_ns),
             "process_max_ms": _ms(self.process_max_ns),
             "close_ms": _ms(self.close_end - self.close_start) if self.close_end else None,
-            "packets_in": dict(self.packets_in),
-            "packets_out": dict(self.packets_out),
+            "packets_in": self.packets_in,
+            "packets_out": self.packets_out,
+            "tasks": len(self.tasks) // 2,
+            "tasks_ms": _ms(sum(self.tasks[i + 1] - self.tasks[i] for i in range(0, len(self.tasks), 2))),
             "error": self.error,
             "cancelled": self.cancelled,
         }
@@ -109,6 +143,29 @@ class NodeTrace:
 
 def _ms(ns: int) -> float:
     return round(ns / 1e6, 3)
+
+
+def _task_lanes(node: NodeTrace, tid: int, us: Callable[[int], float], dur: Callable[[int], float]) -> list[dict[str, Any]]:
+    """The node's spawned tasks as spans on threads of their own ("lanes", tids after the
+    node's): they outlive the process() call that started them, so they cannot nest in it."""
+    events: list[dict[str, Any]] = []
+    lanes: list[int] = []  # end time of the last task on each lane
+    tasks = sorted((node.tasks[i], node.tasks[i + 1]) for i in range(0, len(node.tasks), 2))
+    for start, stop in tasks:
+        lane = next((i for i, busy_until in enumerate(lanes) if busy_until <= start), None)
+        if lane is None:
+            lane = min(len(lanes), TID_STRIDE - 2)
+            if lane == len(lanes):
+                lanes.append(0)
+                lane_tid = tid + lane + 1
+                name = f"{node.name} spawned tasks" + (f" ({lane + 1})" if lane else "")
+                events.append({"ph": "M", "pid": 1, "tid": lane_tid, "name": "thread_name", "args": {"name": name}})
+                events.append({"ph": "M", "pid": 1, "tid": lane_tid, "name": "thread_sort_index", "args": {"sort_index": lane_tid}})
+        lanes[lane] = max(lanes[lane], stop)
+        events.append(
+            {"ph": "X", "pid": 1, "tid": tid + lane + 1, "name": "task", "cat": "spawned", "ts": us(start), "dur": dur(stop - start)}
+        )
+    return events
 
 
 class Trace:
@@ -204,7 +261,8 @@ class Trace:
                 "args": {**self.labels, "error": self.error, "failed_node": self.failed_node, "complete": self.done},
             },
         ]
-        for tid, node in enumerate(self.nodes, start=1):
+        for number, node in enumerate(self.nodes, start=1):
+            tid = number * TID_STRIDE
             kind = "inline" if node.inline else "task"
             events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name", "args": {"name": f"{node.name} ({node.calculator})"}})
             events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}})
@@ -268,6 +326,7 @@ class Trace:
                         "args": {"cancelled": node.cancelled, "error": node.error},
                     }
                 )
+            events += _task_lanes(node, tid, us, dur)
             out_tags = {v: k for k, v in node.out_tags.items()}
             counts = dict.fromkeys(node.out_tags, 0)
             emits = node.emits_recorded

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 import graphs.trace
+from graphs.calculator import Calculator, Contract, InputSet
 from graphs.runner import GraphRun, _NodeRun, start_run
-from graphs.trace import NodeTrace, Trace
+from graphs.trace import TID_STRIDE, NodeTrace, Trace
 from graphs.validate import ValidatedGraph
-from tests.graphs.test_runner import FAN, HANG_GUARD_S, Probe, build, collect, inline_graph
+from tests.graphs.test_runner import FAN, HANG_GUARD_S, Probe, build, collect, inline_graph, registry
 
 # A task node feeding an inline node (processed in the sender's turn), and a node whose spawned
 # task emits while a back edge tells it to stop (as the LLM node and the detokenizer do).
@@ -142,6 +143,12 @@ async def test_lifecycle_times_are_ordered_and_inside_the_run() -> None:
         emit_times = list(node.emits_recorded[0::2])
         assert emit_times == sorted(emit_times)
         assert all(node.open_end <= t <= node.close_start for t in emit_times), node.name
+        # a node closes once its spawned tasks are done
+        assert all(node.open_end <= t <= node.close_start for t in node.tasks), node.name
+    (pump_task_start, pump_task_end) = by_name(trace)["pump"].tasks
+    ((start_call, start_duration, _, _), (stop_call, _, _, _)) = calls(by_name(trace)["pump"])
+    assert start_call <= pump_task_start <= start_call + start_duration  # spawned by the START call
+    assert stop_call <= pump_task_end  # ends after the STOP call told it to stop
 
 
 async def test_inline_calls_are_timed_inside_the_senders_call() -> None:
@@ -156,6 +163,48 @@ async def test_inline_calls_are_timed_inside_the_senders_call() -> None:
     src_emits = list(nodes["src"].emits_recorded[0::2])
     for (start, duration, _, _), emitted_at in zip(inline_calls, src_emits, strict=True):
         assert src_start <= emitted_at <= start and start + duration <= src_start + src_duration
+
+
+@registry.calculator()
+class TwoTasks(Calculator):
+    """Spawns a task that waits for a second one, which starts later and ends first."""
+
+    contract = Contract.of(inputs=("IN",), outputs=("OUT",))
+
+    async def process(self, inputs: InputSet) -> None:
+        started = asyncio.Event()
+        finished = asyncio.Event()
+
+        async def outer() -> None:
+            started.set()
+            await finished.wait()
+            self.ctx.emit("OUT", "both done")
+
+        async def inner() -> None:
+            await started.wait()
+            finished.set()
+
+        self.ctx.spawn(outer())
+        self.ctx.spawn(inner())
+
+
+async def test_overlapping_spawned_tasks_get_lanes_of_their_own() -> None:
+    graph = build(
+        """
+        input_stream: "IN:in"
+        output_stream: "OUT:out"
+        node { name: "spawner" calculator: "TwoTasks" input_stream: "IN:in" output_stream: "OUT:out" }
+        """
+    )
+    trace, _, outputs, error = await traced(graph, {"IN": 1})
+    assert error is None and outputs == [("out", "both done", 0)]
+    (node,) = trace.nodes
+    assert len(node.tasks) == 4 and node.summary()["tasks"] == 2
+    events = check_chrome(trace)
+    lanes = {e["tid"] for e in events if e["ph"] == "X" and e["name"] == "task"}
+    assert lanes == {101, 102}
+    threads = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert threads[101] == "spawner spawned tasks" and threads[102] == "spawner spawned tasks (2)"
 
 
 # --- failures -------------------------------------------------------------------------------------
@@ -179,6 +228,8 @@ async def test_a_failing_node_is_named_and_every_node_still_closes() -> None:
     assert nodes["add"].error == "ValueError"
     assert nodes["add"].calls == 2 and nodes["add"].packets_in == {"IN": 2} and nodes["add"].packets_out == {"OUT": 1}
     assert nodes["pump"].cancelled and nodes["pump"].error is None
+    (task_start, task_end) = nodes["pump"].tasks  # cancelled while the node closed
+    assert nodes["pump"].open_end <= task_start and nodes["pump"].close_start <= task_end <= nodes["pump"].close_end
     for node in trace.nodes:  # every node opened and closed, also the cancelled ones
         assert 0 < node.open_start <= node.open_end <= node.close_start <= node.close_end <= trace.end_ns
     events = check_chrome(trace)
@@ -227,7 +278,8 @@ def check_chrome(trace: Trace) -> list[dict[str, Any]]:
     assert all({"ph", "pid", "tid", "name"} <= e.keys() for e in events)
     assert {e["ph"] for e in events} <= {"M", "X", "C"}
     named = {e["tid"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
-    assert {e["tid"] for e in events} == named == set(range(len(trace.nodes) + 1))
+    assert {e["tid"] for e in events} == named
+    assert {0, *(n * TID_STRIDE for n in range(1, len(trace.nodes) + 1))} <= named
     eps = 0.002  # µs: ts and dur are each rounded to the ns
     for tid in named:
         spans = sorted((e["ts"], -e["dur"], e["name"]) for e in events if e["ph"] == "X" and e["tid"] == tid)
@@ -247,18 +299,27 @@ async def test_chrome_trace_is_well_formed_and_complete() -> None:
     assert error is None
     events = check_chrome(trace)
     threads = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
-    assert threads == {0: "graph run", 1: "src (FlaggingEmitter)", 2: "inline (InlineAddOne)", 3: "pump (Pump)", 4: "stopper (Stopper)"}
+    assert threads == {
+        0: "graph run",
+        100: "src (FlaggingEmitter)",
+        200: "inline (InlineAddOne)",
+        300: "pump (Pump)",
+        301: "pump spawned tasks",
+        400: "stopper (Stopper)",
+    }
     process_name = next(e["args"]["name"] for e in events if e["name"] == "process_name")
     assert process_name == f"ovserve tiny chat/completions {trace.id}"
     spans = Counter((e["tid"], e["name"]) for e in events if e["ph"] == "X")
-    for tid, node in enumerate(trace.nodes, start=1):
+    for number, node in enumerate(trace.nodes, start=1):
+        tid = number * TID_STRIDE
         assert spans[(tid, node.name)] == spans[(tid, "open")] == spans[(tid, "close")] == 1, node.name
         assert spans[(tid, "process")] == node.calls
         counters = [e for e in events if e["ph"] == "C" and e["tid"] == tid]
         assert len(counters) == node.emits
         if counters:
             assert counters[-1]["args"] == node.packets_out
-    process_events = [e for e in events if e["name"] == "process" and e["tid"] == 2]
+    assert spans[(301, "task")] == 1 and sum(n for (_, name), n in spans.items() if name == "task") == 1
+    process_events = [e for e in events if e["name"] == "process" and e["tid"] == 200]
     assert [e["args"] for e in process_events] == [{"timestamp": ts, "inputs": ["IN"]} for ts in range(5)]
     assert {e["cat"] for e in process_events} == {"inline"}
     (run_event,) = [e for e in events if e["ph"] == "X" and e["name"] == "run"]
