@@ -19,3 +19,16 @@ def load_demo(folder: str, module_file: str, calculator: str) -> ModuleType:
     cls = default_registry.get_calculator(calculator)
     assert cls is not None, f"{module_file} did not register {calculator}"
     return sys.modules[cls.__module__]
+
+
+def copy_demo(folder: str, target: Path, model_dir: Path) -> Path:
+    """The demo as shipped (config.json, graph.pbtxt, its Python modules) in `target`, with the
+    `model` link its graph expects pointing at `model_dir`; returns the config path."""
+    import shutil
+
+    target.mkdir(parents=True, exist_ok=True)
+    source = DEMOS / folder
+    for item in [source / "config.json", source / "graph.pbtxt", *source.glob("*.py")]:
+        shutil.copy2(item, target / item.name)
+    (target / "model").symlink_to(model_dir)
+    return target / "config.json"
