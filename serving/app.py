@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError, OvserveError
-from serving import admission, cors, health, loop_lag, metrics, openai_routes, openapi, reload
+from serving import admission, cors, health, loop_lag, metrics, openai_routes, openapi, reload, trace_routes
 from serving.auth import auth_middleware
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.kserve import rest as kserve_rest
@@ -84,6 +84,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     kserve_rest.add_routes(app)  # KServe v2: /v2, /v2/models/...
     openapi.install(app)  # GET /openapi.json
     loop_lag.install(app)
+    trace_routes.install(app, settings)  # GET /debug/traces; with --trace, which requests are traced
     reload.install(app, settings, servables)
     metrics.install(app)
     cors.install(app, settings)  # outermost: preflights are answered before auth and routing

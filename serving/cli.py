@@ -92,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_REQUEST_TIMEOUT_S,
         help=f"cancel (504) a request still waiting or running this long after it arrived, in s; 0: none [{DEFAULT_REQUEST_TIMEOUT_S:g}]",
     )
+    ops.add_argument(
+        "--trace",
+        nargs="?",
+        const="all",
+        choices=["all", "header"],
+        help="record per-request traces (GET /debug/traces): of every request, or with 'header' only of requests "
+        "sending X-Ovserve-Trace: 1 [off]",
+    )
+    ops.add_argument("--trace_dir", type=Path, help="also write each trace as DIR/<id>.json (Chrome trace JSON); implies --trace")
+    ops.add_argument("--trace_keep", type=positive_int, default=256, help="traces kept in memory for /debug/traces [256]")
     llm = parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)")
     llm.add_argument("--target_device", help="CPU, GPU, NPU, AUTO, HETERO:… [CPU]")
     llm.add_argument("--plugin_config", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}')
@@ -188,6 +198,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_concurrent_requests=args.max_concurrent_requests,
         max_queued_requests=args.max_queued_requests,
         request_timeout=args.request_timeout,
+        trace=args.trace or ("all" if args.trace_dir is not None else "off"),
+        trace_keep=args.trace_keep,
+        trace_dir=args.trace_dir,
     )
 
 
@@ -225,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("--rest_workers is accepted for OVMS compatibility; one asyncio loop serves REST here")
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):
         parser.error("--ssl_certfile and --ssl_keyfile go together")
+    if settings.trace_dir is not None:
+        try:
+            settings.trace_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            parser.error(f"--trace_dir {settings.trace_dir}: {exc.strerror or exc}")
     if settings.config_path is not None and any(v is not None for v in (args.target_device, args.cache_dir, args.kv_cache_precision)):
         log.warning("LLM flags apply to single-model mode; with --config_path each graph.pbtxt sets its own options")
     from serving.loading import build_servables

@@ -12,6 +12,7 @@ from aiohttp import web
 from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayload
 from graphs.errors import InvalidRequestError, OvserveError
 from graphs.runner import GraphRun
+from serving import trace_routes
 from serving.admission import ADMISSION, Admission
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error, json_object
 from serving.servable import Servable, ServableManager, State
@@ -48,12 +49,17 @@ async def _read_model_request(request: web.Request) -> tuple[dict[str, Any], Ser
 
 def start_graph_run(servable: Servable, endpoint: Endpoint, body: dict[str, Any]) -> GraphRun:
     """Start the servable's graph on a request body (also used by the KServe front end). The
-    caller iterates the run and must always `await asyncio.shield(servable.finish(run))`."""
+    caller iterates the run and must always `await asyncio.shield(servable.finish(run))`.
+    A request picked for tracing (serving.trace_routes) records the run into a kept trace."""
     # LLM graphs take HTTP_REQUEST_PAYLOAD; OVMS's embeddings/rerank graphs REQUEST_PAYLOAD.
     tag = next((t for t in ("HTTP_REQUEST_PAYLOAD", "REQUEST_PAYLOAD") if t in servable.input_tags), None)
     if tag is None:
         raise InvalidRequestError(f"model {servable.name!r} does not serve {endpoint}", param="model")
-    return servable.start({tag: HttpRequestPayload(endpoint, body)})
+    trace = trace_routes.requested(servable.name, endpoint)
+    run = servable.start({tag: HttpRequestPayload(endpoint, body)}, trace=trace)
+    if trace is not None:
+        trace_routes.keep(trace)
+    return run
 
 
 async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:

@@ -15,6 +15,7 @@ from calculators.llm.lora import served_name, split_model_name
 from graphs import GraphConfig, ResourceContext
 from graphs.errors import NotFoundError, UnavailableError
 from graphs.runner import GraphRun, start_run
+from graphs.trace import Trace
 from graphs.validate import ValidatedGraph
 
 log = logging.getLogger("ovserve.servable")
@@ -99,8 +100,9 @@ class Servable:
             self._loading.add_done_callback(lambda _: setattr(self, "_loading", None))
         await asyncio.shield(self._loading)
 
-    def start(self, inputs: dict[str, Any]) -> GraphRun:
-        """Start a graph run; the caller must `await finish(run)` when done with it."""
+    def start(self, inputs: dict[str, Any], trace: Trace | None = None) -> GraphRun:
+        """Start a graph run (recording into `trace` if given); the caller must `await finish(run)`
+        when done with it."""
         if self._unload_timer is not None:
             self._unload_timer.cancel()
             self._unload_timer = None
@@ -108,7 +110,7 @@ class Servable:
             raise UnavailableError(f"model {self.name!r} is still loading")
         if self.state is not State.AVAILABLE:
             raise UnavailableError(f"model {self.name!r} is not available: {self.error or self.state.value}")
-        run = start_run(self.graph, self.side_packets, inputs)
+        run = start_run(self.graph, self.side_packets, inputs, trace=trace)
         self.active += 1
         self._idle.clear()
         return run

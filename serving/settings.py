@@ -116,3 +116,8 @@ class Settings:
     max_concurrent_requests: int = 512  # serving.admission's defaults
     max_queued_requests: int = 1024
     request_timeout: float = 600.0  # seconds from arrival; 0: none
+    # Per-request traces (serving/trace_routes.py): "off", "all" (--trace) or "header" (only the
+    # requests sending X-Ovserve-Trace: 1); the last trace_keep are kept, each also in trace_dir.
+    trace: str = "off"
+    trace_keep: int = 256
+    trace_dir: Path | None = None

@@ -1,0 +1,197 @@
+"""Per-request traces over HTTP: which requests are traced, where their traces are kept, and
+the debug endpoints that return them.
+
+`--trace` traces every request that runs a graph; `--trace header` only those that send
+`X-Ovserve-Trace: 1`. Without `--trace` the header is ignored and nothing is installed: no
+middleware, no clock reads, and no client can make the server record anything. A traced
+response carries `X-Ovserve-Trace-Id` (for SSE too: it is added when the headers go out).
+
+`GET /debug/traces` lists the traces kept (the last `--trace_keep`, newest first);
+`GET /debug/traces/{id}` is one as Chrome trace JSON (ui.perfetto.dev, chrome://tracing);
+`GET /debug/traces/{id}/summary` the same in numbers per node. `--trace_dir DIR` also writes
+each finished trace to `DIR/<id>.json`. The endpoints sit behind the API key like every path
+outside `--api_key_open_paths`. A trace holds names, times and packet counts only: never a
+prompt or an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import cast
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from graphs.errors import NotFoundError
+from graphs.trace import Trace
+from serving.errors import error_response
+from serving.settings import Settings
+
+log = logging.getLogger("ovserve.trace")
+
+TRACE_HEADER = "X-Ovserve-Trace"
+TRACE_ID_HEADER = "X-Ovserve-Trace-Id"
+_YES = frozenset({"1", "true", "yes", "on"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# The request being handled, while it is one to trace (set by the middleware, read where the
+# graph run starts: serving.openai_routes.start_graph_run, which KServe REST uses too).
+_TRACED: contextvars.ContextVar[web.Request | None] = contextvars.ContextVar("ovserve_traced_request", default=None)
+
+
+class TraceStore:
+    """The last `keep` traces by id (in flight ones included), optionally written to a folder."""
+
+    def __init__(self, keep: int, directory: Path | None = None) -> None:
+        self.keep = keep
+        self.directory = directory
+        self._traces: OrderedDict[str, Trace] = OrderedDict()
+        self._writes: set[asyncio.Future[None]] = set()
+
+    def add(self, trace: Trace) -> None:
+        self._traces[trace.id] = trace
+        while len(self._traces) > self.keep:
+            self._traces.popitem(last=False)
+        if self.directory is not None:
+            if trace.done:
+                self._write(trace)
+            else:
+                trace.on_done.append(self._write)
+
+    def get(self, trace_id: str) -> Trace | None:
+        return self._traces.get(trace_id)
+
+    def newest_first(self) -> list[Trace]:
+        return list(reversed(self._traces.values()))
+
+    def _write(self, trace: Trace) -> None:
+        """In a thread: exporting a long generation's trace takes a few ms of CPU."""
+        assert self.directory is not None
+        future = asyncio.get_running_loop().run_in_executor(None, _write_file, self.directory, trace)
+        self._writes.add(future)
+        future.add_done_callback(self._written)
+
+    def _written(self, future: asyncio.Future[None]) -> None:
+        self._writes.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("writing a trace to %s failed: %s", self.directory, future.exception())
+
+    async def flush(self) -> None:
+        """Wait for the files being written."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+
+def _write_file(directory: Path, trace: Trace) -> None:
+    path = directory / f"{trace.id}.json"
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(trace.chrome()), encoding="utf-8")
+    os.replace(partial, path)  # readers never see half a file
+
+
+TRACES = web.AppKey("traces", TraceStore)
+_IDS = web.RequestKey("ovserve_trace_ids", list[str])  # the traces this request started
+
+
+def requested(servable: str, endpoint: str) -> Trace | None:
+    """A new trace when the request being handled is to be traced, else None."""
+    if _TRACED.get() is None:
+        return None
+    return Trace(servable=servable, endpoint=endpoint)
+
+
+def keep(trace: Trace) -> None:
+    """Keep a trace whose run has started and name it in the response's headers."""
+    request = _TRACED.get()
+    assert request is not None, "keep() without requested()"
+    request.app[TRACES].add(trace)
+    request.setdefault(_IDS, []).append(trace.id)
+
+
+def _middleware(trace_all: bool) -> Middleware:
+    @web.middleware
+    async def mark(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not trace_all and request.headers.get(TRACE_HEADER, "").strip().lower() not in _YES:
+            return await handler(request)
+        token = _TRACED.set(request)
+        try:
+            return await handler(request)
+        finally:
+            _TRACED.reset(token)
+
+    return cast(Middleware, mark)
+
+
+async def _name_trace(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the headers of a traced response name its trace(s)."""
+    ids = request.get(_IDS)
+    if ids:
+        response.headers[TRACE_ID_HEADER] = ",".join(ids)
+        if "Origin" in request.headers:  # let browser clients read it
+            response.headers.add("Access-Control-Expose-Headers", TRACE_ID_HEADER)
+
+
+def _store(request: web.Request) -> TraceStore:
+    store = request.app.get(TRACES)
+    if store is None:
+        raise NotFoundError("per-request traces are off; start the server with --trace (see the README)", code="tracing_off")
+    return store
+
+
+def _trace(request: web.Request) -> Trace:
+    trace_id = request.match_info["trace_id"]
+    trace = _store(request).get(trace_id)
+    if trace is None:
+        keep_n = request.app[TRACES].keep
+        raise NotFoundError(f"no trace {trace_id!r}: the server keeps the last {keep_n}", param="trace_id", code="trace_not_found")
+    return trace
+
+
+async def list_traces(request: web.Request) -> web.Response:
+    try:
+        traces = _store(request).newest_first()
+    except NotFoundError as exc:
+        return error_response(exc)
+    return web.json_response({"object": "list", "data": [t.info() for t in traces]})
+
+
+async def get_trace(request: web.Request) -> web.Response:
+    try:
+        trace = _trace(request)
+    except NotFoundError as exc:
+        return error_response(exc)
+    return web.json_response(trace.chrome())
+
+
+async def get_summary(request: web.Request) -> web.Response:
+    try:
+        trace = _trace(request)
+    except NotFoundError as exc:
+        return error_response(exc)
+    return web.json_response(trace.summary())
+
+
+def install(app: web.Application, settings: Settings) -> None:
+    """The debug routes always (they explain that tracing is off); the rest only with --trace."""
+    app.router.add_get("/debug/traces", list_traces)
+    app.router.add_get("/debug/traces/{trace_id}", get_trace)
+    app.router.add_get("/debug/traces/{trace_id}/summary", get_summary)
+    if settings.trace == "off":
+        return
+    store = app[TRACES] = TraceStore(settings.trace_keep, settings.trace_dir)
+    app.middlewares.append(_middleware(settings.trace == "all"))
+    app.on_response_prepare.append(_name_trace)
+
+    async def flush_ctx(_: web.Application) -> AsyncIterator[None]:
+        yield
+        await store.flush()
+
+    app.cleanup_ctx.append(flush_ctx)
