@@ -241,7 +241,7 @@ class _TracedNodeRun(_NodeRun):
 
     def emit(self, tag: str, value: Any, timestamp: int | None = None) -> None:
         at = _now()
-        super().emit(tag, value, timestamp)  # a bad timestamp raises: not counted
+        _NodeRun.emit(self, tag, value, timestamp)  # a bad timestamp raises: not counted
         if tag in self.outputs:
             self.trace.emitted(tag, at)
 
