@@ -263,7 +263,7 @@ class Trace:
         ]
         for number, node in enumerate(self.nodes, start=1):
             tid = number * TID_STRIDE
-            kind = "inline" if node.inline else "task"
+            kind = "inline" if node.inline else "own_task"  # where its process() calls ran
             events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_name", "args": {"name": f"{node.name} ({node.calculator})"}})
             events.append({"ph": "M", "pid": 1, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}})
             first = node.open_start or (node.calls_recorded[0] if node.calls_recorded else 0)

@@ -322,6 +322,7 @@ async def test_chrome_trace_is_well_formed_and_complete() -> None:
     process_events = [e for e in events if e["name"] == "process" and e["tid"] == 200]
     assert [e["args"] for e in process_events] == [{"timestamp": ts, "inputs": ["IN"]} for ts in range(5)]
     assert {e["cat"] for e in process_events} == {"inline"}
+    assert {e["cat"] for e in events if e["name"] == "process" and e["tid"] == 100} == {"own_task"}
     (run_event,) = [e for e in events if e["ph"] == "X" and e["name"] == "run"]
     assert run_event["ts"] == 0 and run_event["args"]["complete"] is True
     assert max(e["ts"] + e.get("dur", 0) for e in events if e["ph"] in "XC") <= run_event["dur"] + 0.002
