@@ -3,6 +3,7 @@ ring of kept traces and --trace_dir: in process, on a small graph of test calcul
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:It is recommended to use web.Req
 
 registry = Registry()
 SECRET = "my card is 4111-1111-1111-1111"
+GATES: dict[str, asyncio.Event] = {}  # "wait": the name of a gate the Answer node waits for
 
 
 @registry.calculator()
@@ -41,6 +43,8 @@ class Answer(Calculator):
         body = request.body
         if body.get("fail"):
             raise ValueError(f"refusing {body.get('prompt')}")
+        if "wait" in body:
+            await GATES[body["wait"]].wait()
         if body.get("stream"):
             for part in body["parts"]:
                 self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(b"data: " + json.dumps(part).encode() + b"\n\n", True))
@@ -129,6 +133,22 @@ async def test_header_mode_traces_only_requests_that_ask(make_client: Callable[[
     status, trace_id, _ = await ask(client, {"X-Ovserve-Trace": value} if value is not None else None)
     assert status == 200 and (trace_id is not None) == traced
     assert len((await get_json(client, "/debug/traces"))["data"]) == int(traced)
+
+
+async def test_a_run_in_flight_is_listed_as_incomplete(make_client: Callable[[Settings], Any]) -> None:
+    client = await make_client(Settings(trace="all"))
+    GATES["in_flight"] = gate = asyncio.Event()
+    asking = asyncio.get_running_loop().create_task(ask(client, wait="in_flight"))
+    async with asyncio.timeout(10):
+        while not (listed := (await get_json(client, "/debug/traces"))["data"]):
+            await asyncio.sleep(0)
+    assert listed[0]["complete"] is False and listed[0]["duration_ms"] is None
+    partial = await get_json(client, f"/debug/traces/{listed[0]['id']}")
+    assert partial["otherData"]["complete"] is False
+    gate.set()
+    status, trace_id, _ = await asking
+    assert status == 200 and trace_id == listed[0]["id"]
+    assert (await get_json(client, "/debug/traces"))["data"][0]["complete"] is True
 
 
 async def test_a_failing_run_is_kept_with_its_error_type_only(make_client: Callable[[Settings], Any]) -> None:
