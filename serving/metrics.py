@@ -33,7 +33,7 @@ from serving.admission import ADMISSION
 from serving.loading import metrics_settings
 from serving.loop_lag import LOOP_LAG
 from serving.metrics_catalog import BY_NAME, check_names
-from serving.state import SERVABLES, SETTINGS
+from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
 
 # Bucket bounds (seconds).
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -187,7 +187,7 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
             metrics.in_flight.dec()
         route = request.match_info.route.resource
         endpoint = route.canonical if route is not None else "unmatched"
-        model = request.get("ovserve_model", "")
+        model = request.get(MODEL_LABEL, "")
         if metrics.requests is not None:
             metrics.requests.labels(endpoint, model, str(status)).inc()
         if metrics.duration is not None and model and status < 400 and endpoint.endswith(_TIMED_SUFFIXES):

@@ -17,7 +17,7 @@ from serving.admission import ADMISSION, Admission
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error, json_object
 from serving.servable import Servable, ServableManager, State
 from serving.sse_sink import ChunkedSink
-from serving.state import SERVABLES, SETTINGS
+from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
 
 log = logging.getLogger("ovserve.http")
 
@@ -42,7 +42,7 @@ async def _read_model_request(request: web.Request) -> tuple[dict[str, Any], Ser
     if not isinstance(model, str) or not model:
         raise InvalidRequestError("missing required field: model", param="model")
     servable = request.app[SERVABLES].get(model)
-    request["ovserve_model"] = servable.name  # for the metrics' model label
+    request[MODEL_LABEL] = servable.name  # for the metrics' model label
     await servable.ensure_loaded()
     return body, servable
 

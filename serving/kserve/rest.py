@@ -13,7 +13,7 @@ from serving.admission import ADMISSION
 from serving.errors import RequestTooLargeError, internal_error, status_of
 from serving.kserve import codec, inference
 from serving.kserve.inference import InferRequest, Parameter
-from serving.state import SERVABLES, SETTINGS
+from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
 
 _JSON = "application/json"
 
@@ -99,7 +99,7 @@ async def _infer(request: web.Request, name: str, version: str) -> web.Response:
         infer_request = InferRequest(name, version, request_id, tuple(inputs), _requested_outputs(header), parameters)
         servable = request.app[SERVABLES].find(name)
         if servable is not None:
-            request["ovserve_model"] = name  # for the metrics' model label
+            request[MODEL_LABEL] = name  # for the metrics' model label
         result = await inference.infer(request.app[SERVABLES], infer_request)
     except OvserveError as exc:
         return error_response(exc)

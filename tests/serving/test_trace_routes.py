@@ -25,7 +25,6 @@ from serving.trace_routes import TRACE_ID_HEADER, TRACES
 
 # serving/openai_routes.py stores the metrics' model label under a str key, which aiohttp 3.14
 # warns about (pytest turns warnings into errors); not this module's subject.
-pytestmark = pytest.mark.filterwarnings("ignore:It is recommended to use web.RequestKey:aiohttp.web_exceptions.NotAppKeyWarning")
 
 registry = Registry()
 SECRET = "my card is 4111-1111-1111-1111"
