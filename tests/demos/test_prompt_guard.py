@@ -4,6 +4,7 @@ demo's own graph.pbtxt."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any
 
 import pytest
 
+import graphs.stock
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
 from calculators.packets import GenerationRequest
 from graphs.errors import GraphConfigError, InvalidRequestError
 from graphs.packet import Packet
 from graphs.pbtxt import load_graph
+from graphs.validate import validate
 from tests.calculators.harness import run_calculator
 from tests.demos.demo_modules import DEMOS, load_demo
 
@@ -144,3 +147,20 @@ def test_token_id_prompts_are_decoded_with_the_servables_tokenizer(tiny_model_di
 def test_a_bad_pattern_is_refused_when_the_graph_is_validated() -> None:
     with pytest.raises(GraphConfigError, match="not a regular expression"):
         guard(chat(user("hi")), {"rules": [{"name": "broken", "pattern": "(unclosed"}]})
+
+
+def test_the_shipped_graph_is_the_stock_graph_with_the_guard_in_front() -> None:
+    graph = validate(load_graph(DEMOS / "prompt_guard" / "graph.pbtxt"))
+    stock = load_graph(Path(graphs.stock.__file__).parent / "llm.pbtxt")
+    assert [n.name for n in graph.config.nodes] == ["request", "guard", *[n.name for n in stock.nodes][1:]]
+    readers = {n.name: [ref.name for ref in n.input_streams if ref.tag == "REQUEST"] for n in graph.config.nodes}
+    assert readers == {
+        "request": [],
+        "guard": ["request"],
+        "tokenizer": ["guarded"],
+        "llm": [],
+        "detokenizer": ["guarded"],
+        "response": ["guarded"],
+    }
+    config = json.loads((DEMOS / "prompt_guard" / "config.json").read_text())
+    assert config["calculator_modules"] == ["prompt_guard"]

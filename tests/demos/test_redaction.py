@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import graphs.stock
 from calculators.packets import TextChunk, TextDelta, TokenLogprob
 from graphs.errors import GraphConfigError
+from graphs.pbtxt import load_graph
+from graphs.validate import validate
 from tests.calculators.harness import run_calculator
-from tests.demos.demo_modules import load_demo
+from tests.demos.demo_modules import DEMOS, load_demo
 
 demo = load_demo("redaction", "redaction.py", "EmailRedactionCalculator")
 EmailRedactor = demo.EmailRedactor
@@ -231,3 +235,14 @@ def test_mask_option_and_its_check() -> None:
     assert "".join(d.text for c in out for d in c.deltas) == "to ***."
     with pytest.raises(GraphConfigError, match="mask"):
         run([TextChunk((TextDelta(0, "x", 1, "stop"),), 1)], mask="REDACTED")
+
+
+def test_the_shipped_graph_is_the_stock_graph_with_redaction_before_the_response() -> None:
+    graph = validate(load_graph(DEMOS / "redaction" / "graph.pbtxt"))
+    stock = load_graph(Path(graphs.stock.__file__).parent / "llm.pbtxt")
+    names = [n.name for n in stock.nodes]
+    assert [n.name for n in graph.config.nodes] == [*names[:-1], "redaction", names[-1]]
+    readers = {n.name: [ref.name for ref in n.input_streams if ref.tag == "TEXT"] for n in graph.config.nodes}
+    assert readers["redaction"] == ["text"] and readers["response"] == ["redacted"]
+    config = json.loads((DEMOS / "redaction" / "config.json").read_text())
+    assert config["calculator_modules"] == ["redaction"]
