@@ -8,7 +8,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup serve test lint bench bench-model demo-config soak clean
+.PHONY: setup serve test lint bench bench-model demo-config demo-guard demo-redaction soak clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,13 @@ demo-config: setup
 # Builds the demo model once (cached by its recipe hash), then serves it on 127.0.0.1:8000.
 serve: demo-config
 	$(PY) -m serving.cli --config_path .cache/demo/config.json --metrics_enable $(ARGS)
+
+# The two user-calculator demos (demos/prompt_guard, demos/redaction) on the tiny model; each
+# graph's models_path is a git-ignored link "model" to the locally built model.
+demo-guard demo-redaction: demo-%: setup
+	$(eval DEMO := $(if $(filter guard,$*),prompt_guard,redaction))
+	ln -sfn "$$($(PY) -m serving.model_builder tiny | tail -n 1)" demos/$(DEMO)/model
+	$(PY) -m serving.cli --config_path demos/$(DEMO)/config.json $(ARGS)
 
 # Lint and type-check first (seconds), then every test.
 test: lint
