@@ -18,8 +18,8 @@ from calculators.packets import GenerationRequest
 from graphs.errors import GraphConfigError, InvalidRequestError
 from graphs.packet import Packet
 from graphs.pbtxt import load_graph
+from graphs.testing import run_calculator
 from graphs.validate import validate
-from tests.calculators.harness import run_calculator
 from tests.demos.demo_modules import DEMOS, load_demo
 
 demo = load_demo("prompt_guard", "prompt_guard.py", "PromptGuardCalculator")

@@ -16,8 +16,8 @@ import graphs.stock
 from calculators.packets import TextChunk, TextDelta, TokenLogprob
 from graphs.errors import GraphConfigError
 from graphs.pbtxt import load_graph
+from graphs.testing import run_calculator
 from graphs.validate import validate
-from tests.calculators.harness import run_calculator
 from tests.demos.demo_modules import DEMOS, load_demo
 
 demo = load_demo("redaction", "redaction.py", "EmailRedactionCalculator")
