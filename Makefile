@@ -38,8 +38,9 @@ test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
-	$(PY) -m ruff check graphs calculators serving tests
-	$(PY) -m mypy graphs calculators serving
+	$(PY) -m ruff check graphs calculators serving tests demos
+	$(PY) -m ruff format --check graphs calculators serving tests demos
+	$(PY) -m mypy graphs calculators serving demos/prompt_guard/prompt_guard.py demos/redaction/redaction.py
 
 # Every performance target, server against engine in one run each; prints a table, writes bench.json.
 bench: setup
