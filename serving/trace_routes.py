@@ -17,12 +17,14 @@ prompt or an answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -42,17 +44,27 @@ _YES = frozenset({"1", "true", "yes", "on"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# The request being handled, while it is one to trace (set by the middleware, read where the
-# graph run starts: serving.openai_routes.start_graph_run, which KServe REST uses too).
-_TRACED: contextvars.ContextVar[web.Request | None] = contextvars.ContextVar("ovserve_traced_request", default=None)
+
+@dataclass(slots=True)
+class _Target:
+    """Where the traces of the request being handled go, and the ids it started."""
+
+    store: TraceStore
+    ids: list[str] = field(default_factory=list)
+
+
+# Set while a request to trace is handled (by the middleware for REST, by `traced()` for gRPC);
+# read where a graph run starts: serving.openai_routes.start_graph_run, which KServe uses too.
+_TRACED: contextvars.ContextVar[_Target | None] = contextvars.ContextVar("ovserve_trace_target", default=None)
 
 
 class TraceStore:
     """The last `keep` traces by id (in flight ones included), optionally written to a folder."""
 
-    def __init__(self, keep: int, directory: Path | None = None) -> None:
+    def __init__(self, keep: int, directory: Path | None = None, trace_all: bool = True) -> None:
         self.keep = keep
         self.directory = directory
+        self.trace_all = trace_all  # --trace; else --trace header: only requests that ask
         self._traces: OrderedDict[str, Trace] = OrderedDict()
         self._writes: set[asyncio.Future[None]] = set()
 
@@ -98,7 +110,7 @@ def _write_file(directory: Path, trace: Trace) -> None:
 
 
 TRACES = web.AppKey("traces", TraceStore)
-_IDS = web.RequestKey("ovserve_trace_ids", list[str])  # the traces this request started
+_TARGET = web.RequestKey("ovserve_trace_target", _Target)  # the traces this request started
 
 
 def requested(servable: str, endpoint: str) -> Trace | None:
@@ -109,19 +121,41 @@ def requested(servable: str, endpoint: str) -> Trace | None:
 
 
 def keep(trace: Trace) -> None:
-    """Keep a trace whose run has started and name it in the response's headers."""
-    request = _TRACED.get()
-    assert request is not None, "keep() without requested()"
-    request.app[TRACES].add(trace)
-    request.setdefault(_IDS, []).append(trace.id)
+    """Keep a trace whose run has started; the front end names it in its response."""
+    target = _TRACED.get()
+    assert target is not None, "keep() without requested()"
+    target.store.add(trace)
+    target.ids.append(trace.id)
 
 
-def _middleware(trace_all: bool) -> Middleware:
+def asked(value: object) -> bool:
+    """Whether a header or metadata value asks for a trace (`1`, `true`, `yes`, `on`)."""
+    return isinstance(value, str) and value.strip().lower() in _YES
+
+
+@contextlib.contextmanager
+def traced(app: web.Application, asked_for: bool) -> Iterator[list[str] | None]:
+    """For front ends other than aiohttp's (gRPC): graph runs started inside are traced when
+    tracing is on and (`--trace`, or the client asked); yields the list their ids go into."""
+    store = app.get(TRACES)
+    if store is None or not (store.trace_all or asked_for):
+        yield None
+        return
+    target = _Target(store)
+    token = _TRACED.set(target)
+    try:
+        yield target.ids
+    finally:
+        _TRACED.reset(token)
+
+
+def _middleware(store: TraceStore) -> Middleware:
     @web.middleware
     async def mark(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not trace_all and request.headers.get(TRACE_HEADER, "").strip().lower() not in _YES:
+        if not store.trace_all and not asked(request.headers.get(TRACE_HEADER, "")):
             return await handler(request)
-        token = _TRACED.set(request)
+        target = request[_TARGET] = _Target(store)
+        token = _TRACED.set(target)
         try:
             return await handler(request)
         finally:
@@ -132,7 +166,8 @@ def _middleware(trace_all: bool) -> Middleware:
 
 async def _name_trace(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the headers of a traced response name its trace(s)."""
-    ids = request.get(_IDS)
+    target = request.get(_TARGET)
+    ids = target.ids if target is not None else None
     if ids:
         response.headers[TRACE_ID_HEADER] = ",".join(ids)
         if "Origin" in request.headers:  # let browser clients read it
@@ -186,8 +221,8 @@ def install(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/debug/traces/{trace_id}/summary", get_summary)
     if settings.trace == "off":
         return
-    store = app[TRACES] = TraceStore(settings.trace_keep, settings.trace_dir)
-    app.middlewares.append(_middleware(settings.trace == "all"))
+    store = app[TRACES] = TraceStore(settings.trace_keep, settings.trace_dir, settings.trace == "all")
+    app.middlewares.append(_middleware(store))
     app.on_response_prepare.append(_name_trace)
 
     async def flush_ctx(_: web.Application) -> AsyncIterator[None]:

@@ -6,6 +6,9 @@ With an API key, every inference-service call needs metadata `authorization: Bea
 (UNAUTHENTICATED otherwise) unless the REST path it mirrors is under `--api_key_open_paths`
 (ServerLive/ServerReady mirror /v2/health/live and /v2/health/ready, open by default); the health
 service is always open. Health status is SERVING while the server is ready (`/v2/health/ready`).
+With `--trace` (or `--trace header` and metadata `x-ovserve-trace: 1`) inference calls are traced
+like REST requests; the response names the trace in the `ovserve_trace_id` parameter (the final
+one of a stream) and, for ModelInfer, in the initial metadata `x-ovserve-trace-id`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from graphs.errors import EngineError, InvalidRequestError, NotFoundError, OverloadedError, OvserveError, UnavailableError
+from serving import trace_routes
 from serving.admission import ADMISSION, RequestTimeoutError, TooManyRequestsError
 from serving.auth import key_matches
 from serving.errors import RequestTooLargeError
@@ -37,6 +41,9 @@ log = logging.getLogger("ovserve.grpc")
 SERVICE_NAME = "inference.GRPCInferenceService"
 FINAL_RESPONSE = "triton_final_response"
 EMPTY_FINAL_RESPONSE = "triton_enable_empty_final_response"
+# Per-request traces: the call's metadata asks (with --trace header); the response names them.
+TRACE_METADATA = trace_routes.TRACE_HEADER.lower()
+TRACE_ID_PARAMETER = "ovserve_trace_id"
 HEALTH_POLL_S = 0.5  # how often Watch subscribers learn of readiness changes
 
 _CODES: tuple[tuple[type[OvserveError], grpc.StatusCode], ...] = (
@@ -129,11 +136,20 @@ def response_to_proto(result: InferResult) -> Any:
     return response
 
 
-def _stream_response(request: InferRequest, piece: TextPiece | None, final: bool, finish: str | None = None, empty: bool = False) -> Any:
+def _stream_response(
+    request: InferRequest,
+    piece: TextPiece | None,
+    final: bool,
+    finish: str | None = None,
+    empty: bool = False,
+    trace_ids: list[str] | None = None,
+) -> Any:
     outputs = [] if empty else [codec.bytes_tensor(inference.TEXT_OUTPUT, [piece.text.encode() if piece else b""])]
     parameters: dict[str, Parameter] = {FINAL_RESPONSE: final}
     if finish:
         parameters["finish_reason"] = finish
+    if trace_ids:
+        parameters[TRACE_ID_PARAMETER] = ",".join(trace_ids)
     result = InferResult(request.model_name, request.id, outputs, parameters)
     return pb.ModelStreamInferResponse(infer_response=response_to_proto(result))
 
@@ -191,11 +207,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             outputs=[pb.ModelMetadataResponse.TensorMetadata(**t) for t in meta["outputs"]],
         )
 
+    def _traced(self, context: grpc.aio.ServicerContext) -> contextlib.AbstractContextManager[list[str] | None]:
+        """Trace the graph runs of this call with --trace, or with --trace header when the call
+        sends metadata `x-ovserve-trace: 1` (serving.trace_routes)."""
+        metadata: Mapping[str, Any] = dict(context.invocation_metadata() or ())
+        return trace_routes.traced(self._app, trace_routes.asked(metadata.get(TRACE_METADATA)))
+
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self._authorize(context, f"/v2/models/{request.model_name}/infer")
         admission = self._app[ADMISSION]
         try:
-            with request_scope(self._app):
+            with request_scope(self._app), self._traced(context) as trace_ids:
                 async with admission.limits(admission.deadline()):
                     result = await inference.infer(self._servables, request_from_proto(request))
         except OvserveError as exc:
@@ -203,7 +225,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         except Exception:
             log.exception("ModelInfer on %s failed", request.model_name)
             await context.abort(grpc.StatusCode.INTERNAL, "internal server error; the server log has the details")
-        return response_to_proto(result)
+        response = response_to_proto(result)
+        if trace_ids:  # as REST's X-Ovserve-Trace-Id: in the initial metadata, and as a parameter
+            await context.send_initial_metadata(((TRACE_METADATA + "-id", ",".join(trace_ids)),))
+            response.parameters[TRACE_ID_PARAMETER].string_param = ",".join(trace_ids)
+        return response
 
     async def ModelStreamInfer(self, request_iterator: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         """Requests are served concurrently as they arrive; each sends one response per piece of
@@ -224,11 +250,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                     queue.put_nowait(_stream_response(request, piece, final=False))
 
                 admission = self._app[ADMISSION]
-                with request_scope(self._app):
+                with request_scope(self._app), self._traced(context) as trace_ids:
                     async with admission.limits(admission.deadline()):
                         finish = await inference.infer_stream(self._servables, request, emit)
                 empty = EMPTY_FINAL_RESPONSE in message.parameters and _parameter(message.parameters[EMPTY_FINAL_RESPONSE]) is True
-                queue.put_nowait(_stream_response(request, None, final=True, finish=finish, empty=empty))
+                queue.put_nowait(_stream_response(request, None, final=True, finish=finish, empty=empty, trace_ids=trace_ids))
             except OvserveError as exc:
                 queue.put_nowait(_stream_error(message, exc.message))
             except Exception:

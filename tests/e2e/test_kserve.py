@@ -224,10 +224,13 @@ def test_grpc_infer_openai_json_and_parameters(grpc_client: tgrpc.InferenceServe
     assert result.get_response().parameters["completion_tokens"].int64_param == 3
 
 
-def stream_all(client: tgrpc.InferenceServerClient, requests: dict[str, str], **kwargs: Any) -> dict[str, list[Any]]:
-    """Send every request on one stream; each id's results up to its final response."""
+def stream_all(
+    client: tgrpc.InferenceServerClient, requests: dict[str, str], headers: dict[str, str] | None = None, **kwargs: Any
+) -> dict[str, list[Any]]:
+    """Send every request on one stream (opened with `headers` as its metadata); each id's
+    results up to its final response."""
     results: queue.Queue[tuple[Any, Any]] = queue.Queue()
-    client.start_stream(callback=lambda result, error: results.put((result, error)))
+    client.start_stream(callback=lambda result, error: results.put((result, error)), headers=headers)
     try:
         for request_id, prompt in requests.items():
             client.async_stream_infer("tiny", [text_input(tgrpc, prompt)], request_id=request_id, **kwargs)

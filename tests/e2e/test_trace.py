@@ -31,7 +31,9 @@ def trace_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def traced_server(tiny_model_dir: Path, trace_dir: Path) -> Iterator[Server]:
-    srv = start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", "--trace", "header", "--trace_dir", str(trace_dir))
+    srv = start_server(
+        "--model_path", str(tiny_model_dir), "--model_name", "tiny", "--trace", "header", "--trace_dir", str(trace_dir), "--port", "0"
+    )
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output)
 
@@ -43,8 +45,11 @@ def get_json(server: Server, path: str) -> Any:
 
 
 def summary_nodes(server: Server, trace_id: str) -> dict[str, dict[str, Any]]:
+    """The trace's nodes once its run has ended: a client has its answer (`[DONE]`) a moment
+    before the server has closed every node, so wait for that (bounded)."""
+    wait_for(lambda: get_json(server, f"/debug/traces/{trace_id}/summary")["complete"], f"trace {trace_id} to complete")
     summary = get_json(server, f"/debug/traces/{trace_id}/summary")
-    assert summary["id"] == trace_id and summary["complete"] and summary["error"] is None, summary
+    assert summary["id"] == trace_id and summary["error"] is None, summary
     return {node["node"]: node for node in summary["nodes"]}
 
 
@@ -156,6 +161,30 @@ def test_unary_and_kserve_requests_are_traced_too(traced_server: Server) -> None
     listed = {t["id"]: t for t in get_json(traced_server, "/debug/traces")["data"]}
     assert listed[headers["X-Ovserve-Trace-Id"]]["endpoint"] == "chat/completions"
     check_stock_flow(summary_nodes(traced_server, headers["X-Ovserve-Trace-Id"]), unary=True)
+
+
+def test_grpc_calls_are_traced_when_their_metadata_asks(traced_server: Server) -> None:
+    import tritonclient.grpc as tgrpc
+
+    from tests.e2e.test_kserve import stream_all, text_input, texts
+
+    before = [t["id"] for t in get_json(traced_server, "/debug/traces")["data"]]
+    client = tgrpc.InferenceServerClient(traced_server.grpc_address)
+    try:
+        plain = client.infer("tiny", [text_input(tgrpc, "Say this is a test")])
+        assert "ovserve_trace_id" not in plain.get_response().parameters
+        assert [t["id"] for t in get_json(traced_server, "/debug/traces")["data"]] == before
+        traced = client.infer("tiny", [text_input(tgrpc, "Say this is a test")], headers={"x-ovserve-trace": "1"})
+        assert texts(traced) == [TINY_PROMPTS["Say this is a test"]]
+        unary_id = traced.get_response().parameters["ovserve_trace_id"].string_param
+        check_stock_flow(summary_nodes(traced_server, unary_id), unary=True)
+        final = stream_all(client, {"s": "Count to five."}, headers={"x-ovserve-trace": "1"})["s"][-1].get_response()
+    finally:
+        client.close()
+    stream_id = final.parameters["ovserve_trace_id"].string_param
+    # KServe returns at the stream's end, like a unary answer: the LLM node may still be ending
+    check_stock_flow(summary_nodes(traced_server, stream_id), unary=True)
+    assert [t["id"] for t in get_json(traced_server, "/debug/traces")["data"]][:2] == [stream_id, unary_id]
 
 
 def test_requests_without_the_header_are_not_traced(traced_server: Server) -> None:
