@@ -16,8 +16,11 @@ of each figure, and bench.json keeps every run. Steps:
    (`--draft_models_path`) and with prompt lookup (`--plugin_config '{"prompt_lookup": true}'`),
    each on the same workload (the tiny model's trained chat prompts, answered to their end,
    greedy) at concurrency 1 and 8: output tok/s, ITL and TPOT, and the ratios to plain
+7. per-request traces: the tiny model served without and with `--trace` (every request traced),
+   alternating, five `--compare` runs each (128 prompts, 128/256 tokens, concurrency 32): the
+   server process's CPU per output token (from /proc) and the server/engine throughput ratio
 
-Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative]
+Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace]
 """
 
 from __future__ import annotations
@@ -166,6 +169,41 @@ def print_speculative(runs: dict[str, Any]) -> None:
         )
 
 
+TRACE_WORKLOAD = ["--input-len", "128", "--output-len", "256", "--num-prompts", "128", "--max-concurrency", "32", "--no-progress"]
+
+
+def trace_overhead(tiny: Path) -> dict[str, Any]:
+    """Step 7: off and --trace alternate, so both see the same machine; medians over REPEATS."""
+    rounds: dict[str, list[dict[str, float]]] = {"off": [], "trace": []}
+    for seed in range(REPEATS):
+        for mode, extra in (("off", []), ("trace", ["--server-arg=--trace"])):
+            report = run_bench(["--compare", "--model-dir", str(tiny), *TRACE_WORKLOAD, *extra, "--seed", str(seed)])
+            server = report["server"]
+            rounds[mode].append(
+                {
+                    "main_cpu_us_per_token": server["server_cpu_s"]["main"] / server["total_output_tokens"] * 1e6,
+                    "throughput_ratio": report["throughput_ratio"],
+                    "failed": server["failed"],
+                }
+            )
+
+    def median(mode: str, key: str) -> float:
+        values = sorted(r[key] for r in rounds[mode])
+        return values[len(values) // 2]
+
+    result: dict[str, Any] = {mode: {key: median(mode, key) for key in ("main_cpu_us_per_token", "throughput_ratio")} for mode in rounds}
+    result["cpu_ratio_trace_to_off"] = result["trace"]["main_cpu_us_per_token"] / result["off"]["main_cpu_us_per_token"]
+    result["rounds"] = rounds
+    return result
+
+
+def print_trace_overhead(trace: dict[str, Any]) -> None:
+    print(f"\n{'per-request traces (tiny, c32)':<34}{'server CPU us/token':>21}{'server/engine tok/s':>21}")
+    for mode in ("off", "trace"):
+        print(f"{mode:<34}{trace[mode]['main_cpu_us_per_token']:>21.1f}{trace[mode]['throughput_ratio']:>21.3f}")
+    print(f"{'--trace / off (CPU per token)':<34}{trace['cpu_ratio_trace_to_off']:>21.3f}")
+
+
 def verdict(key: str, value: float | None) -> str:
     if value is None:
         return "not run"
@@ -178,13 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, default=ROOT / "bench.json")
     parser.add_argument("--skip-peer", action="store_true", help="leave out the peer server (it needs its own venv)")
-    parser.add_argument("--only", choices=["speculative"], help="run this step alone (its figures only in the JSON)")
+    parser.add_argument("--only", choices=["speculative", "trace"], help="run this step alone (its figures only in the JSON)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     if args.only == "speculative":
         spec = speculative(build_tiny_model(), build_tiny_draft_model())
         print_speculative(spec)
         args.json.write_text(json.dumps({"speculative": spec, "elapsed_s": time.monotonic() - started}, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+        return 0
+    if args.only == "trace":
+        trace = trace_overhead(build_tiny_model())
+        print_trace_overhead(trace)
+        args.json.write_text(json.dumps({"trace": trace, "elapsed_s": time.monotonic() - started}, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
         return 0
     synthetic, tiny = build_synthetic_model(), build_tiny_model()
@@ -197,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_peer:
         runs["peer_c16"] = peer_c16(synthetic)
     runs["speculative"] = speculative(tiny, build_tiny_draft_model())
+    runs["trace"] = trace_overhead(tiny)
     peer_tps = runs.get("peer_c16", {}).get("output_throughput")
     results = {
         "throughput_ratio_c32": runs["synthetic_c32"]["throughput_ratio"],
@@ -216,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = "-" if value is None else f"{value:.3f}"
         print(f"{key:<40}{shown:>12}  {op + ' ' + str(bound):<10}{verdict(key, value):<10}{what}")
     print_speculative(runs["speculative"])
+    print_trace_overhead(runs["trace"])
     print(f"(whole suite: {elapsed / 60:.1f} min; models: synthetic {synthetic.name}, tiny {tiny.name})")
     report = {**results, "verdicts": {k: verdict(k, v) for k, v in results.items()}, "elapsed_s": elapsed, "runs": runs}
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
