@@ -1,9 +1,12 @@
 """Shared fixtures."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
 
+from serving.bench.server_process import Server
 from serving.model_builder import build_tiny_model
 
 
@@ -27,3 +30,10 @@ def tiny_reranker_dir() -> Path:
     from serving.embedding_models import build_tiny_reranker
 
     return build_tiny_reranker()
+
+
+@pytest.fixture(scope="module")
+def client(server: Server) -> Iterator[openai.OpenAI]:
+    """The OpenAI SDK on the module's `server` fixture (each end-to-end module starts its own)."""
+    with openai.OpenAI(base_url=server.base_url + "/v3", api_key="unused", max_retries=0) as sdk:
+        yield sdk

@@ -25,12 +25,6 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     assert srv.stop() == 0, "\n".join(srv.output)
 
 
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url + "/v3", api_key="x", max_retries=0) as c:
-        yield c
-
-
 def error_body(rule: str, param: str) -> dict[str, Any]:
     message = f"the prompt was refused by rule {rule!r}"
     return {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": "prompt_rejected"}}

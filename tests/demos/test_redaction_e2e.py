@@ -39,12 +39,6 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     assert srv.stop() == 0, "\n".join(srv.output)
 
 
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url + "/v3", api_key="x", max_retries=0) as c:
-        yield c
-
-
 def test_the_model_gives_the_addresses_and_the_demo_masks_them(client: openai.OpenAI) -> None:
     plain = client.chat.completions.create(model="plain", messages=MESSAGES)
     assert plain.choices[0].message.content == TINY_PROMPTS[QUESTION]

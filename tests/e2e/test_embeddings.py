@@ -26,12 +26,6 @@ def server(minilm_model_dir: Path) -> Iterator[Server]:
     assert srv.stop() == 0, "\n".join(srv.output)
 
 
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url + "/v3", api_key="x", max_retries=0) as sdk:
-        yield sdk
-
-
 def vectors(client: openai.OpenAI, inputs: list[str]) -> np.ndarray:
     reply = client.embeddings.create(model="minilm", input=inputs, encoding_format="float")
     return np.array([d.embedding for d in sorted(reply.data, key=lambda d: d.index)])

@@ -19,12 +19,6 @@ TEST_PROMPT = "Say this is a test"
 CHAT = "/v3/chat/completions"
 
 
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url + "/v3", api_key="unused", max_retries=0) as sdk:
-        yield sdk
-
-
 def chat(client: openai.OpenAI, prompt: str, **kwargs: Any) -> Any:
     return client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": prompt}], **kwargs)
 

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openai
 import pytest
 
 from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
-from tests.e2e.server import Server
 
 TEST_PROMPT = "Say this is a test"
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url + "/v3", api_key="unused", max_retries=0) as sdk:
-        yield sdk
 
 
 def chat(client: openai.OpenAI, prompt: str, **kwargs: object) -> openai.types.chat.ChatCompletion:
