@@ -23,13 +23,13 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from graphs.errors import EngineError, InvalidRequestError, NotFoundError, OverloadedError, OvserveError, UnavailableError
+from graphs.errors import InvalidRequestError, OvserveError
 from serving import trace_routes
-from serving.admission import ADMISSION, RequestTimeoutError, TooManyRequestsError
+from serving.admission import ADMISSION
 from serving.auth import key_matches
-from serving.errors import RequestTooLargeError
+from serving.errors import internal_error, status_of
 from serving.kserve import codec, inference
-from serving.kserve.inference import InferRequest, InferResult, Parameter, TextPiece
+from serving.kserve.inference import InferRequest, InferResult, Parameter
 from serving.kserve.proto import inference_service_pb2 as pb
 from serving.kserve.proto import inference_service_pb2_grpc as pb_grpc
 from serving.metrics import request_scope
@@ -46,25 +46,22 @@ TRACE_METADATA = trace_routes.TRACE_HEADER.lower()
 TRACE_ID_PARAMETER = "ovserve_trace_id"
 HEALTH_POLL_S = 0.5  # how often Watch subscribers learn of readiness changes
 
-_CODES: tuple[tuple[type[OvserveError], grpc.StatusCode], ...] = (
-    (RequestTooLargeError, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    (TooManyRequestsError, grpc.StatusCode.RESOURCE_EXHAUSTED),  # admission queue full (REST: 429)
-    (RequestTimeoutError, grpc.StatusCode.DEADLINE_EXCEEDED),
-    (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT),
-    (NotFoundError, grpc.StatusCode.NOT_FOUND),
-    (OverloadedError, grpc.StatusCode.UNAVAILABLE),
-    (UnavailableError, grpc.StatusCode.UNAVAILABLE),
-    (EngineError, grpc.StatusCode.INTERNAL),
-)
+# gRPC's status for each HTTP status that serving.errors.status_of gives an error (one mapping
+# of errors to statuses, in serving.errors; gRPC only translates it).
+_CODES: dict[int, grpc.StatusCode] = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    405: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,  # admission queue full
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
 
 
 def status_code(error: OvserveError) -> grpc.StatusCode:
-    for cls, code in _CODES:
-        if isinstance(error, cls):
-            return code
-    if getattr(error, "status", None) == 401:
-        return grpc.StatusCode.UNAUTHENTICATED
-    return grpc.StatusCode.INTERNAL
+    return _CODES.get(status_of(error), grpc.StatusCode.INTERNAL)
 
 
 # -- messages <-> protocol-neutral data ------------------------------------------------------
@@ -137,14 +134,10 @@ def response_to_proto(result: InferResult) -> Any:
 
 
 def _stream_response(
-    request: InferRequest,
-    piece: TextPiece | None,
-    final: bool,
-    finish: str | None = None,
-    empty: bool = False,
-    trace_ids: list[str] | None = None,
+    request: InferRequest, final: bool, finish: str | None = None, empty: bool = False, trace_ids: list[str] | None = None
 ) -> Any:
-    outputs = [] if empty else [codec.bytes_tensor(inference.TEXT_OUTPUT, [piece.text.encode() if piece else b""])]
+    """A stream response with an empty `text_output` (none when `empty`)."""
+    outputs = [] if empty else [codec.bytes_tensor(inference.TEXT_OUTPUT, [b""])]
     parameters: dict[str, Parameter] = {FINAL_RESPONSE: final}
     if finish:
         parameters["finish_reason"] = finish
@@ -152,6 +145,22 @@ def _stream_response(
         parameters[TRACE_ID_PARAMETER] = ",".join(trace_ids)
     result = InferResult(request.model_name, request.id, outputs, parameters)
     return pb.ModelStreamInferResponse(infer_response=response_to_proto(result))
+
+
+class _Pieces:
+    """One request's non-final stream responses: everything but the text is the same for each,
+    so it is built once and each piece copies it and sets its text."""
+
+    __slots__ = ("_template",)
+
+    def __init__(self, request: InferRequest) -> None:
+        self._template = _stream_response(request, final=False)
+
+    def response(self, text: str) -> Any:
+        response = pb.ModelStreamInferResponse()
+        response.CopyFrom(self._template)
+        response.infer_response.raw_output_contents[0] = codec.serialize_bytes([text.encode()])
+        return response
 
 
 # -- the services ----------------------------------------------------------------------------
@@ -207,24 +216,31 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             outputs=[pb.ModelMetadataResponse.TensorMetadata(**t) for t in meta["outputs"]],
         )
 
-    def _traced(self, context: grpc.aio.ServicerContext) -> contextlib.AbstractContextManager[list[str] | None]:
-        """Trace the graph runs of this call with --trace, or with --trace header when the call
-        sends metadata `x-ovserve-trace: 1` (serving.trace_routes)."""
+    @contextlib.asynccontextmanager
+    async def _serving(self, trace_asked: bool) -> AsyncIterator[list[str] | None]:
+        """What every inference request runs in, as on REST: its metrics scope, its trace (with
+        --trace, or --trace header when the call's metadata asks), and admission. Yields the
+        ids of the traces it started (None when not traced)."""
+        admission = self._app[ADMISSION]
+        with request_scope(self._app), trace_routes.traced(self._app, trace_asked) as trace_ids:
+            async with admission.limits(admission.deadline()):
+                yield trace_ids
+
+    @staticmethod
+    def _trace_asked(context: grpc.aio.ServicerContext) -> bool:
         metadata: Mapping[str, Any] = dict(context.invocation_metadata() or ())
-        return trace_routes.traced(self._app, trace_routes.asked(metadata.get(TRACE_METADATA)))
+        return trace_routes.asked(metadata.get(TRACE_METADATA))
 
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self._authorize(context, f"/v2/models/{request.model_name}/infer")
-        admission = self._app[ADMISSION]
         try:
-            with request_scope(self._app), self._traced(context) as trace_ids:
-                async with admission.limits(admission.deadline()):
-                    result = await inference.infer(self._servables, request_from_proto(request))
+            async with self._serving(self._trace_asked(context)) as trace_ids:
+                result = await inference.infer(self._servables, request_from_proto(request))
         except OvserveError as exc:
             await context.abort(status_code(exc), exc.message)
         except Exception:
             log.exception("ModelInfer on %s failed", request.model_name)
-            await context.abort(grpc.StatusCode.INTERNAL, "internal server error; the server log has the details")
+            await context.abort(grpc.StatusCode.INTERNAL, internal_error().message)
         response = response_to_proto(result)
         if trace_ids:  # as REST's X-Ovserve-Trace-Id: in the initial metadata, and as a parameter
             await context.send_initial_metadata(((TRACE_METADATA + "-id", ",".join(trace_ids)),))
@@ -239,27 +255,23 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         `infer_response` is final too); the stream stays open for the others."""
         # Every model's infer path must be open for a stream to go without a key.
         await self._authorize(context, "/v2/models/")
+        trace_asked = self._trace_asked(context)  # the call's metadata, the same for each request
         queue: asyncio.Queue[Any] = asyncio.Queue()
         tasks: set[asyncio.Task[None]] = set()
 
         async def serve_one(message: Any) -> None:
             try:
                 request = request_from_proto(message)
-
-                async def emit(piece: TextPiece) -> None:
-                    queue.put_nowait(_stream_response(request, piece, final=False))
-
-                admission = self._app[ADMISSION]
-                with request_scope(self._app), self._traced(context) as trace_ids:
-                    async with admission.limits(admission.deadline()):
-                        finish = await inference.infer_stream(self._servables, request, emit)
-                empty = EMPTY_FINAL_RESPONSE in message.parameters and _parameter(message.parameters[EMPTY_FINAL_RESPONSE]) is True
-                queue.put_nowait(_stream_response(request, None, final=True, finish=finish, empty=empty, trace_ids=trace_ids))
+                pieces = _Pieces(request)
+                async with self._serving(trace_asked) as trace_ids:
+                    finish = await inference.infer_stream(self._servables, request, lambda text: queue.put_nowait(pieces.response(text)))
+                empty = request.parameters.get(EMPTY_FINAL_RESPONSE) is True
+                queue.put_nowait(_stream_response(request, final=True, finish=finish, empty=empty, trace_ids=trace_ids))
             except OvserveError as exc:
                 queue.put_nowait(_stream_error(message, exc.message))
             except Exception:
                 log.exception("ModelStreamInfer on %s failed", message.model_name)
-                queue.put_nowait(_stream_error(message, "internal server error; the server log has the details"))
+                queue.put_nowait(_stream_error(message, internal_error().message))
 
         def done(task: asyncio.Task[None]) -> None:
             tasks.discard(task)

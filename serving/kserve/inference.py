@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -297,9 +297,9 @@ def payload_pieces(payload: HttpResponsePayload, chat: bool) -> tuple[list[TextP
     return [_piece(event, chat) for event in (events[: events.index(None)] if done else events)], done  # type: ignore[arg-type]
 
 
-async def infer_stream(servables: ServableManager, request: InferRequest, emit: Callable[[TextPiece], Awaitable[None]]) -> str | None:
-    """Generate for one request, `emit`ting each non-empty piece of text as it comes; returns the
-    finish reason."""
+async def infer_stream(servables: ServableManager, request: InferRequest, emit: Callable[[str], None]) -> str | None:
+    """Generate for one request, `emit`ting each non-empty piece of text as it comes (in the
+    turn that produced it); returns the finish reason."""
     servable, kind = await _loaded(servables, request)
     if kind != "text_generation":
         if kind == "embeddings":
@@ -319,7 +319,7 @@ async def infer_stream(servables: ServableManager, request: InferRequest, emit: 
                     continue
                 finish = piece.finish_reason or finish
                 if piece.text:
-                    await emit(piece)
+                    emit(piece.text)
             if done:
                 return finish
     return finish
