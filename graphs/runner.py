@@ -28,6 +28,7 @@ from graphs.trace import NodeTrace, Trace
 from graphs.validate import ValidatedGraph, ValidatedNode
 
 _now = time.perf_counter_ns
+Process = Callable[[InputSet], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class _NodeRun:
         # Inline calculators run in the turn of whoever sends them a packet (see Calculator.inline)
         self.inline = node.calculator.inline
         self.calculator: Calculator | None = None  # set once open() has returned
+        self.process: Process  # what runs an input set (set with `calculator`; see _process_of)
         self.processing = False
         self.trace: NodeTrace | None = None  # see _TracedNodeRun
 
@@ -127,10 +129,11 @@ class _NodeRun:
         assert self.calculator is not None
         if self.run._error is not None:
             return
+        process = self.process
         self.processing = True
         try:
             while (inputs := self._next_set()) is not None:
-                coro = self.calculator.process(inputs)
+                coro = process(inputs)
                 try:
                     coro.send(None)
                 except StopIteration:
@@ -143,6 +146,10 @@ class _NodeRun:
             self.run._fail(exc, self)
         finally:
             self.processing = False
+
+    def _process_of(self, calculator: Calculator) -> Process:
+        """What runs an input set: the calculator's own process() (a traced node times it)."""
+        return calculator.process
 
     # -- scheduling ---------------------------------------------------------------------
     def _next_set(self) -> InputSet | None:
@@ -176,21 +183,14 @@ class _NodeRun:
             await calculator.open()
             if trace is not None:
                 trace.open_end = _now()
+            process = self.process = self._process_of(calculator)
             self.calculator = calculator
             while True:
                 self.wakeup.clear()
                 self.processing = True
                 try:
-                    if trace is None:
-                        while (inputs := self._next_set()) is not None:
-                            await calculator.process(inputs)
-                    else:
-                        while (inputs := self._next_set()) is not None:
-                            start = _now()
-                            try:
-                                await calculator.process(inputs)
-                            finally:
-                                trace.processed(start, inputs)
+                    while (inputs := self._next_set()) is not None:
+                        await process(inputs)
                 finally:
                     self.processing = False
                 if self.run._error is not None or (self._finished_inputs() and not self.tasks):
@@ -230,7 +230,7 @@ class _NodeRun:
 
 
 class _TracedNodeRun(_NodeRun):
-    """A node of a traced run: the same as _NodeRun, plus records of each emit and each inline
+    """A node of a traced run: the same as _NodeRun, plus records of each emit, spawned task and
     process() call. A separate class so that untraced runs keep the per-packet paths untouched."""
 
     trace: NodeTrace
@@ -254,31 +254,18 @@ class _TracedNodeRun(_NodeRun):
         finally:
             self.trace.tasks.extend((start, _now()))
 
-    def process_inline(self) -> None:
-        """_NodeRun.process_inline with each process() call timed."""
-        assert self.calculator is not None
-        if self.run._error is not None:
-            return
-        trace = self.trace
-        self.processing = True
-        try:
-            while (inputs := self._next_set()) is not None:
-                start = _now()
-                coro = self.calculator.process(inputs)
-                try:
-                    coro.send(None)
-                except StopIteration:
-                    continue
-                finally:
-                    trace.processed(start, inputs)
-                coro.close()
-                raise RuntimeError(f"node {self.node_name!r}: an inline calculator's process() must not await")
-            if self._finished_inputs():
-                self.wakeup.set()  # let the node's task close it
-        except Exception as exc:
-            self.run._fail(exc, self)
-        finally:
-            self.processing = False
+    def _process_of(self, calculator: Calculator) -> Process:
+        """process() timed: inline calls too, and a broken inline promise (closed mid-call)."""
+        process, trace = calculator.process, self.trace
+
+        async def timed(inputs: InputSet) -> None:
+            start = _now()
+            try:
+                await process(inputs)
+            finally:
+                trace.processed(start, inputs)
+
+        return timed
 
 
 def _tag_key(ref: StreamRef) -> str:
