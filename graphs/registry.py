@@ -27,7 +27,10 @@ class Subgraph:
 class Registry:
     """Maps calculator names to classes and subgraph names to expanders."""
 
-    def __init__(self) -> None:
+    def __init__(self, declare_options: bool = True) -> None:
+        """`declare_options`: give each calculator's options a protobuf type for graph.pbtxt
+        (process-wide; see graphs.options_proto). Off for registries that never parse text."""
+        self._declare_options = declare_options
         self._calculators: dict[str, type[Calculator]] = {}
         self._subgraphs: dict[str, Subgraph] = {}
 
@@ -45,7 +48,7 @@ class Registry:
             if self._calculators.get(name) is cls:
                 return
             raise ValueError(f"calculator name {name!r} is already registered")
-        if cls.contract.options is not NoOptions:
+        if self._declare_options and cls.contract.options is not NoOptions:
             declare_options_message(name, cls.contract.options)  # graph.pbtxt can now spell its options
         self._calculators[name] = cls
 

@@ -72,7 +72,7 @@ async def run_calculator(
     outputs: Sequence[str] | None = None,
 ) -> dict[str, list[Packet]]:
     """Run `calculator` once on `inputs` (tag -> values); return its outputs (tag -> packets)."""
-    registry = Registry()
+    registry = Registry(declare_options=False)  # built from NodeConfigs, never from text
     registry.add_calculator(_Feeder, "_Feeder")
     registry.add_calculator(calculator, "UnderTest")
     output_tags = list(outputs if outputs is not None else sorted(calculator.contract.outputs))

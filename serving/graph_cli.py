@@ -28,11 +28,10 @@ from graphs.config import GraphConfig, NodeConfig, StreamRef
 from graphs.errors import GraphConfigError
 from graphs.options_proto import options_type_name
 from graphs.pbtxt import load_graph
-from graphs.plugins import PluginError, load_calculator_modules, load_entry_points
 from graphs.registry import Registry, default_registry
 from graphs.validate import validate
 from serving.config_file import ConfigFileError
-from serving.config_file import load_calculator_modules as load_config_modules
+from serving.loading import load_user_calculators
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,18 +227,6 @@ def list_calculators(as_json: bool) -> int:
     return 0
 
 
-def load_user_calculators(modules: list[str], config_path: Path | None) -> str | None:
-    """Register users' calculators; the error message if one fails."""
-    try:
-        load_entry_points()
-        load_calculator_modules(modules, Path.cwd(), origin="--calculator_module")
-        if config_path is not None:
-            load_config_modules(config_path)
-    except (PluginError, ConfigFileError) as exc:
-        return str(exc)
-    return None
-
-
 def _add_plugin_args(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--calculator_module",
@@ -266,9 +253,10 @@ def main(argv: list[str]) -> int:
     list_cmd.add_argument("--json", action="store_true", help="as JSON")
     _add_plugin_args(list_cmd)
     args = parser.parse_args(argv)
-    error = load_user_calculators(args.calculator_module, args.config_path)
-    if error is not None:
-        print(f"ovserve graph: {error}", file=sys.stderr)
+    try:
+        load_user_calculators(args.config_path, args.calculator_module)
+    except ConfigFileError as exc:
+        print(f"ovserve graph: {exc}", file=sys.stderr)
         return 2
     if args.command == "check":
         return check(args.files)

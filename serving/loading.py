@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import calculators  # noqa: F401 - registers the stock calculators
 from graphs import GraphConfig, GraphConfigError
 from graphs.pbtxt import load_graph, parse_graph
 from graphs.plugins import PluginError, load_entry_points
+from graphs.plugins import load_calculator_modules as load_plugin_modules
 from serving.config_file import ConfigFileError, load_calculator_modules, load_config_file, load_monitoring
 from serving.metrics_catalog import check_names
 from serving.servable import Servable, make_servable
@@ -69,15 +71,17 @@ def _fingerprint(base_path: Path, graph: bytes) -> str:
     return hashlib.sha256(str(base_path).encode() + b"\0" + graph).hexdigest()
 
 
-def load_user_calculators(settings: Settings) -> None:
-    """Register users' calculators (entry points, then config.json's `calculator_modules`)
-    before any graph is validated; ConfigFileError names the module that failed."""
+def load_user_calculators(config_path: Path | None, modules: Sequence[str] = ()) -> None:
+    """Register users' calculators before any graph is validated: entry points, `modules`
+    (`ovserve graph --calculator_module`: dotted names, or .py paths from the working folder),
+    then config.json's `calculator_modules`. ConfigFileError names the module that failed."""
     try:
         load_entry_points()
+        load_plugin_modules(modules, Path.cwd(), origin="--calculator_module")
     except PluginError as exc:
         raise ConfigFileError(str(exc)) from None
-    if settings.config_path is not None:
-        load_calculator_modules(settings.config_path)
+    if config_path is not None:
+        load_calculator_modules(config_path)
 
 
 def build_servables(settings: Settings) -> tuple[list[Servable], list[GraphConfigError]]:
@@ -86,7 +90,7 @@ def build_servables(settings: Settings) -> tuple[list[Servable], list[GraphConfi
     Raises GraphConfigError in single-model mode, ConfigFileError for a bad config.json.
     """
     metrics_settings(settings)  # bad metric names stop the server before it starts
-    load_user_calculators(settings)
+    load_user_calculators(settings.config_path)
     if settings.config_path is not None:
         specs = load_config_file(settings.config_path)
         servables: list[Servable] = []

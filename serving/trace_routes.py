@@ -33,7 +33,6 @@ from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError
 from graphs.trace import Trace
-from serving.errors import error_response
 from serving.settings import Settings
 
 log = logging.getLogger("ovserve.trace")
@@ -134,32 +133,34 @@ def asked(value: object) -> bool:
 
 
 @contextlib.contextmanager
-def traced(app: web.Application, asked_for: bool) -> Iterator[list[str] | None]:
-    """For front ends other than aiohttp's (gRPC): graph runs started inside are traced when
-    tracing is on and (`--trace`, or the client asked); yields the list their ids go into."""
-    store = app.get(TRACES)
+def _scope(store: TraceStore | None, asked_for: bool) -> Iterator[_Target | None]:
+    """Graph runs started inside are traced when tracing is on and (`--trace`, or the client
+    asked); yields where their ids go (None: not traced)."""
     if store is None or not (store.trace_all or asked_for):
         yield None
         return
     target = _Target(store)
     token = _TRACED.set(target)
     try:
-        yield target.ids
+        yield target
     finally:
         _TRACED.reset(token)
+
+
+@contextlib.contextmanager
+def traced(app: web.Application, asked_for: bool) -> Iterator[list[str] | None]:
+    """For front ends other than aiohttp's (gRPC): `_scope`, yielding the list of trace ids."""
+    with _scope(app.get(TRACES), asked_for) as target:
+        yield target.ids if target is not None else None
 
 
 def _middleware(store: TraceStore) -> Middleware:
     @web.middleware
     async def mark(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not store.trace_all and not asked(request.headers.get(TRACE_HEADER, "")):
+        with _scope(store, asked(request.headers.get(TRACE_HEADER, ""))) as target:
+            if target is not None:
+                request[_TARGET] = target  # for _name_trace
             return await handler(request)
-        target = request[_TARGET] = _Target(store)
-        token = _TRACED.set(target)
-        try:
-            return await handler(request)
-        finally:
-            _TRACED.reset(token)
 
     return cast(Middleware, mark)
 
@@ -191,27 +192,16 @@ def _trace(request: web.Request) -> Trace:
 
 
 async def list_traces(request: web.Request) -> web.Response:
-    try:
-        traces = _store(request).newest_first()
-    except NotFoundError as exc:
-        return error_response(exc)
-    return web.json_response({"object": "list", "data": [t.info() for t in traces]})
+    # NotFoundError (tracing off, unknown id) leaves through the app's errors middleware
+    return web.json_response({"object": "list", "data": [t.info() for t in _store(request).newest_first()]})
 
 
 async def get_trace(request: web.Request) -> web.Response:
-    try:
-        trace = _trace(request)
-    except NotFoundError as exc:
-        return error_response(exc)
-    return web.json_response(trace.chrome())
+    return web.json_response(_trace(request).chrome())
 
 
 async def get_summary(request: web.Request) -> web.Response:
-    try:
-        trace = _trace(request)
-    except NotFoundError as exc:
-        return error_response(exc)
-    return web.json_response(trace.summary())
+    return web.json_response(_trace(request).summary())
 
 
 def install(app: web.Application, settings: Settings) -> None:
