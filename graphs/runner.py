@@ -353,9 +353,10 @@ class GraphRun:
             if not nr.closing and task is not current:
                 task.cancel()
 
-    def set_sink(self, sink: Callable[[OutputPacket], bool]) -> None:
+    def set_sink(self, sink: Callable[[OutputPacket], bool] | None) -> None:
         """From now on offer each output packet to `sink` in the producer's turn; a packet it
-        declines (returns False) and every one after it are queued for iteration as usual."""
+        declines (returns False) and every one after it are queued for iteration as usual.
+        None: no sink (every packet is queued)."""
         self._sink = sink if self._outputs.empty() else None
 
     def _output(self, packet: OutputPacket) -> None:

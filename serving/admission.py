@@ -141,18 +141,24 @@ class Admission:
             self.release()
 
     @contextlib.asynccontextmanager
+    async def within(self, deadline: float | None) -> AsyncIterator[None]:
+        """The body runs within `deadline` (--request_timeout): past it, it is cancelled and
+        RequestTimeoutError raised (counted)."""
+        timer = asyncio.timeout_at(deadline)
+        try:
+            async with timer:
+                yield
+        except TimeoutError:
+            if timer.expired():
+                raise self.timed_out() from None
+            raise
+
+    @contextlib.asynccontextmanager
     async def limits(self, deadline: float | None = None) -> AsyncIterator[None]:
-        """A slot (see acquire), and the body runs within `deadline`: past it, it is cancelled
-        and RequestTimeoutError raised (for front ends that answer once: KServe, gRPC)."""
-        async with self.slot(deadline):
-            timer = asyncio.timeout_at(deadline)
-            try:
-                async with timer:
-                    yield
-            except TimeoutError:
-                if timer.expired():
-                    raise self.timed_out() from None
-                raise
+        """A slot (see acquire), and the body runs `within` the deadline (for front ends that
+        answer once: KServe, gRPC)."""
+        async with self.slot(deadline), self.within(deadline):
+            yield
 
     def stats(self) -> dict[str, object]:
         return {

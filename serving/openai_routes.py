@@ -63,18 +63,13 @@ def start_graph_run(servable: Servable, endpoint: Endpoint, body: dict[str, Any]
 
 
 async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
-    """Admission first (serving.admission: run, wait in the queue, or a 429), before the body is
-    read, so a waiting request holds no more than aiohttp's read buffer."""
+    """Admission first (serving.admission: run, wait in the queue, or a 429 that the errors
+    middleware renders), before the body is read, so a waiting request holds no more than
+    aiohttp's read buffer."""
     admission = request.app[ADMISSION]
     deadline = admission.deadline()
-    try:
-        await admission.acquire(deadline)
-    except OvserveError as exc:
-        return error_response(exc)
-    try:
+    async with admission.slot(deadline):
         return await _generate_admitted(request, endpoint, admission, deadline)
-    finally:
-        admission.release()
 
 
 async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission: Admission, deadline: float | None) -> web.StreamResponse:
@@ -85,9 +80,8 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission
         return error_response(exc)
 
     response: web.StreamResponse | None = None
-    timer = asyncio.timeout_at(deadline)  # --request_timeout: the engine request is dropped with the run
     try:
-        async with timer:
+        async with admission.within(deadline):  # --request_timeout: the engine request is dropped with the run
             async for out in run:
                 payload: HttpResponsePayload = out.packet.value
                 if not payload.streaming:
@@ -108,8 +102,6 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission
         log.debug("client went away; request cancelled")
         raise
     except Exception as exc:
-        if isinstance(exc, TimeoutError) and timer.expired():
-            exc = admission.timed_out()
         error = exc if isinstance(exc, OvserveError) else internal_error()
         if not isinstance(exc, OvserveError):
             log.exception("request to %s failed", servable.name)
@@ -117,17 +109,13 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission
             return error_response(error)
         # Headers are gone: report in-band, as vLLM does, then end the stream properly (the
         # graph, still open after a timeout, writes no more chunks of its own).
-        run.set_sink(_decline)
+        run.set_sink(None)
         await response.write(b"data: " + _json_encode(error_body(error)) + b"\n\ndata: [DONE]\n\n")
     finally:
         # shielded: a second cancellation (client gone) must not cut the nodes' close() short
         await asyncio.shield(servable.finish(run))
     await response.write_eof()
     return response
-
-
-def _decline(_: object) -> bool:
-    return False
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
