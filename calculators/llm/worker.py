@@ -185,7 +185,6 @@ class _Engine:
                 self.cancelled_unstepped = True
             if self.adapters:
                 self.waiting = [w for w in self.waiting if w[0] != message[1]]
-                self._next_turn()
         elif kind == ToWorker.TELEMETRY:
             self.telemetry = bool(message[1])
         elif kind == ToWorker.SHUTDOWN:
@@ -198,10 +197,10 @@ class _Engine:
         pipeline). So requests take turns by adapter: one joins the running batch if it uses the
         same adapter and no request of another adapter waits (so none starves); otherwise it
         waits, and when the batch drains the adapter of the longest-waiting request gets the
-        next turn, with every waiting request of that adapter (_next_turn)."""
+        next turn, with every waiting request of that adapter (_next_turn, from run())."""
         if self.adapters:
             adapter = kwargs.get(ADAPTER_KEY)
-            if self.handles and (adapter != self.current_adapter or self.waiting):
+            if self.waiting or (self.handles and adapter != self.current_adapter):
                 self.waiting.append((request_id, token_ids, kwargs))
                 return
             self._switch_adapter(adapter)
@@ -287,8 +286,6 @@ class _Engine:
             self._forget(request_id)
         if self.added_at:  # metrics on and some request still waits for its first tokens
             self._queue_times(updates, done)
-        if self.waiting and not self.handles:  # LoRA: the batch drained; the next adapter's turn
-            self._next_turn()
         return updates
 
     def _preempted(self, request_id: int, produced: bool) -> None:
@@ -389,6 +386,9 @@ class _Engine:
 
     def run(self) -> None:
         while True:
+            # LoRA: the batch drained (finished, cancelled, or a failed step): the next adapter's turn
+            if self.waiting and not self.handles:
+                self._next_turn()
             # Block only when idle; otherwise take what is pending and step.
             busy = bool(self.handles)
             added = self.counts["added"]
