@@ -138,7 +138,7 @@ class TokenizerCalculator(Calculator):
         if params.beams > limit:
             param = "best_of" if params.best_of else "num_beams"
             raise InvalidRequestError(f"{param} is {params.beams}; this servable allows at most {limit} (best_of_limit)", param=param)
-        speculation = llm.options.speculation()
+        speculation = llm.speculation
         check_speculation(params, speculation)
         config = engine_config(params, new_tokens, llm.options.tool_parser, speculation)
         if (adapter := request_adapter(params.model, llm.options)) is not None:  # "servable:adapter"

@@ -70,7 +70,7 @@ def eviction_spec(options: LLMOptions) -> dict[str, Any] | None:
     return config.model_dump()
 
 
-def plugin_properties(options: LLMOptions, properties: dict[str, object]) -> dict[str, object]:
+def with_kv_cache_precision(options: LLMOptions, properties: dict[str, object]) -> dict[str, object]:
     """The plugin_config with the node's `kv_cache_precision` as KV_CACHE_PRECISION (a different
     KV_CACHE_PRECISION in plugin_config too is an error: which one was meant?)."""
     precision = options.kv_cache_precision

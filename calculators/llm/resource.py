@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from calculators.llm.engine_client import EngineClient
-from calculators.llm.kv_cache import eviction_spec, plugin_properties
+from calculators.llm.kv_cache import eviction_spec, with_kv_cache_precision
 from calculators.llm.lora import adapter_specs
 from calculators.llm.model_files import ModelTokenizer
-from calculators.llm.options import LLMOptions
+from calculators.llm.options import LLMOptions, Speculation
 from calculators.llm.speculative import draft_spec
 from calculators.llm.worker import WorkerSpec
 from calculators.openai.parsed_text import ParsedText
+from calculators.ov_infer import plugin_properties
 from calculators.parsers import OutputParser, prompt_opens_reasoning
 from graphs.calculator import ResourceContext
 from graphs.errors import UnavailableError
@@ -82,7 +83,7 @@ class LLMResource:
     def context_length(self) -> int | None:
         return self.tokenizer.context_length
 
-    @property
+    @functools.cached_property  # from load-time options only: worked out once, not per request
     def prompt_limit(self) -> int | None:
         """The most prompt tokens a request may bring: the node's max_prompt_tokens if set and
         below the context (a prompt must leave room for one new token), else none beyond it."""
@@ -94,6 +95,11 @@ class LLMResource:
         if context is not None and (limit is None or limit >= context):
             return None
         return limit
+
+    @functools.cached_property
+    def speculation(self) -> Speculation | None:
+        """The servable's speculative decoding (options.speculation(), parsed once)."""
+        return self.options.speculation()
 
     def output_shaper(self, parse_tools: bool, template_kwargs: dict[str, Any], single_call: bool = False) -> Any:
         """A text shaper for chat output (the node's reasoning / tool parsers), or None for plain
@@ -177,7 +183,7 @@ def npu_prompt_limit(options: LLMOptions) -> int | None:
     if options.pipeline != "LM" or options.device.split(".")[0] != "NPU":
         return None
     try:
-        value = _plugin_config(options.plugin_config).get("MAX_PROMPT_LEN", NPU_DEFAULT_MAX_PROMPT_LEN)
+        value = plugin_properties(options.plugin_config).get("MAX_PROMPT_LEN", NPU_DEFAULT_MAX_PROMPT_LEN)
         return int(value)  # type: ignore[call-overload]
     except (UnavailableError, TypeError, ValueError):
         return NPU_DEFAULT_MAX_PROMPT_LEN  # the load reports a bad plugin_config
@@ -194,18 +200,6 @@ def _load_error(exc: UnavailableError, options: LLMOptions) -> UnavailableError:
         return exc
     key, device = found.groups()
     return UnavailableError(f"plugin_config: the {device} device has no property {key!r} (OpenVINO refused it when loading the model)")
-
-
-def _plugin_config(text: str) -> dict[str, object]:
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UnavailableError(f"plugin_config is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise UnavailableError("plugin_config must be a JSON object")
-    return value
 
 
 async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMResource:
@@ -232,7 +226,7 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
             "enable_prefix_caching": options.enable_prefix_caching,
             "cache_eviction_config": eviction_spec(options),
         },
-        properties=plugin_properties(options, _plugin_config(options.plugin_config)),
+        properties=with_kv_cache_precision(options, plugin_properties(options.plugin_config)),
         log_level=logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         stream_interval_s=options.stream_interval_ms / 1000,
         draft=draft_spec(options, ctx.base_path),

@@ -23,7 +23,7 @@ def draft_spec(options: LLMOptions, base_path: Path) -> dict[str, Any] | None:
         return None
     if options.prompt_lookup():
         raise UnavailableError('draft_models_path and plugin_config {"prompt_lookup": true} do not combine: choose one')
-    if options.pipeline_type == "LM" or (options.pipeline_type in (None, "AUTO") and options.device.split(".")[0] == "NPU"):
+    if options.pipeline == "LM":
         raise UnavailableError("speculative decoding (draft_models_path) is served with pipeline_type LM_CB only")
     folder = (base_path / options.draft_models_path).resolve()
     if not (folder / "openvino_model.xml").is_file():
@@ -45,7 +45,5 @@ def draft_spec(options: LLMOptions, base_path: Path) -> dict[str, Any] | None:
 
 def _check_prompt_lookup(options: LLMOptions) -> None:
     """Prompt lookup runs on the continuous-batching pipeline only."""
-    if options.prompt_lookup() and (
-        options.pipeline_type == "LM" or (options.pipeline_type in (None, "AUTO") and options.device.split(".")[0] == "NPU")
-    ):
+    if options.prompt_lookup() and options.pipeline == "LM":
         raise UnavailableError('plugin_config {"prompt_lookup": true} is served with pipeline_type LM_CB only')

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from calculators.llm.kv_cache import eviction_spec, genai_eviction, plugin_properties
+from calculators.llm.kv_cache import eviction_spec, genai_eviction, with_kv_cache_precision
 from calculators.llm.options import LLMOptions
 from graphs.errors import UnavailableError
 
@@ -57,11 +57,11 @@ def test_eviction_checks_elsewhere() -> None:
 
 
 def test_kv_cache_precision_node_option() -> None:
-    assert plugin_properties(options(), {"NUM_STREAMS": 1}) == {"NUM_STREAMS": 1}
-    assert plugin_properties(options(kv_cache_precision="u8"), {}) == {"KV_CACHE_PRECISION": "u8"}
-    assert plugin_properties(options(kv_cache_precision="u8"), {"KV_CACHE_PRECISION": "U8"}) == {"KV_CACHE_PRECISION": "u8"}
+    assert with_kv_cache_precision(options(), {"NUM_STREAMS": 1}) == {"NUM_STREAMS": 1}
+    assert with_kv_cache_precision(options(kv_cache_precision="u8"), {}) == {"KV_CACHE_PRECISION": "u8"}
+    assert with_kv_cache_precision(options(kv_cache_precision="u8"), {"KV_CACHE_PRECISION": "U8"}) == {"KV_CACHE_PRECISION": "u8"}
     with pytest.raises(UnavailableError, match="disagree"):
-        plugin_properties(options(kv_cache_precision="u8"), {"KV_CACHE_PRECISION": "u4"})
+        with_kv_cache_precision(options(kv_cache_precision="u8"), {"KV_CACHE_PRECISION": "u4"})
 
 
 def test_cache_size_zero_is_dynamic() -> None:
