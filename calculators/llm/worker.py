@@ -255,8 +255,10 @@ class _Engine:
     def collect(self) -> list[Any]:
         updates: list[Any] = []
         done: list[int] = []
+        any_ignored = False
         for request_id, handle in self.handles.items():
             status = self.status_map.get(handle.get_status(), Status.FAILED)
+            any_ignored = any_ignored or status == Status.IGNORED
             outputs: list[Any] = []
             if handle.can_read():
                 indices = self.seq_index[request_id]
@@ -267,17 +269,18 @@ class _Engine:
                 if self.unstarted:
                     self.unstarted.pop(request_id, None)
                 for seq_id, out in read:
-                    self.footprint[request_id] += len(out.generated_ids)
+                    ids = list(out.generated_ids)  # the binding builds a new list on every read: read once
+                    self.footprint[request_id] += len(ids)
                     index = indices.setdefault(seq_id, len(indices))
                     logprobs = list(out.generated_log_probs) if self.wants_logprobs.get(request_id) else None
-                    outputs.append([index, list(out.generated_ids), self.finish_map.get(out.finish_reason, Finish.NONE), logprobs])
+                    outputs.append([index, ids, self.finish_map.get(out.finish_reason, Finish.NONE), logprobs])
             if status != Status.RUNNING:
                 done.append(request_id)
             elif self.count_preemptions and request_id not in self.unstarted and request_id not in self.beam_width:
                 self._preempted(request_id, any(output[1] for output in outputs))
             if outputs or status != Status.RUNNING:
                 updates.append([request_id, status, outputs])
-        if any(update[1] == Status.IGNORED for update in updates):
+        if any_ignored:
             updates, done = self.ignored(updates, done)
         self.counts["finished"] += len(done)
         for request_id in done:
