@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 from aiohttp import web
 
@@ -63,10 +65,12 @@ def error_body(error: OvserveError) -> dict[str, object]:
     return {"error": {"message": error.message, "type": error.kind, "param": error.param, "code": error.code}}
 
 
-def error_response(error: OvserveError) -> web.Response:
+def error_response(error: OvserveError, body: Callable[[OvserveError], object] = error_body) -> web.Response:
+    """The error with its honest status (and `Retry-After` where a retry may succeed), in
+    OpenAI's shape by default (KServe passes its own `{"error": message}`)."""
     status = status_of(error)
     headers = {"Retry-After": "1"} if status in (429, 503) else None
-    return web.Response(status=status, body=msgspec.json.encode(error_body(error)), content_type="application/json", headers=headers)
+    return web.Response(status=status, body=msgspec.json.encode(body(error)), content_type="application/json", headers=headers)
 
 
 def internal_error() -> OvserveError:

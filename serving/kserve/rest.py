@@ -8,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from graphs.errors import InvalidRequestError, OvserveError
+from graphs.errors import InvalidRequestError, OvserveError, UnavailableError
+from serving import errors
 from serving.admission import ADMISSION
-from serving.errors import RequestTooLargeError, internal_error, status_of
+from serving.errors import RequestTooLargeError, internal_error
 from serving.kserve import codec, inference
 from serving.kserve.inference import InferRequest, Parameter
 from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
@@ -18,10 +19,12 @@ from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
 _JSON = "application/json"
 
 
+def _kserve_body(error: OvserveError) -> dict[str, str]:
+    return {"error": error.message}  # the Open Inference Protocol's error shape
+
+
 def error_response(error: OvserveError) -> web.Response:
-    status = status_of(error)
-    headers = {"Retry-After": "1"} if status in (429, 503) else None
-    return web.json_response({"error": error.message}, status=status, headers=headers)
+    return errors.error_response(error, _kserve_body)
 
 
 def _model(request: web.Request) -> tuple[str, str]:
@@ -52,7 +55,7 @@ async def model_ready(request: web.Request) -> web.Response:
     servable = request.app[SERVABLES].find(name)
     state = servable.state.value if servable is not None else "unknown"
     reason = "the server is shutting down" if request.app[SERVABLES].draining else state
-    return web.json_response({"error": f"model {name!r} is not ready: {reason}"}, status=503, headers={"Retry-After": "1"})
+    return error_response(UnavailableError(f"model {name!r} is not ready: {reason}"))
 
 
 def _parameters(value: Any, where: str) -> dict[str, Parameter]:
