@@ -32,7 +32,7 @@ from calculators.llm.telemetry import REQUEST_TELEMETRY, RequestRecord, RequestT
 from serving.admission import ADMISSION
 from serving.loading import metrics_settings
 from serving.loop_lag import LOOP_LAG
-from serving.metrics_catalog import BY_NAME, check_names
+from serving.metrics_catalog import BY_NAME
 from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
 
 # Bucket bounds (seconds).
@@ -114,7 +114,7 @@ class Metrics:
     the LLM nodes and engine clients report to (calculators.llm.telemetry.TelemetrySink)."""
 
     def __init__(self, app: web.Application, names: Sequence[str] = ()) -> None:
-        check_names(list(names), "--metrics_list")
+        """`names`: the families to serve (empty: all), already checked by loading.metrics_settings."""
         # No `_created` series beside each counter and histogram (prometheus-client's switch is
         # process-wide; this process serves one app).
         disable_created_metrics()

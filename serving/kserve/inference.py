@@ -4,6 +4,7 @@ the servables' graphs (see the package docstring for the tensors and parameters)
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -43,6 +44,7 @@ Kind = Literal["text_generation", "embeddings", "rerank", "other"]
 _json_decode = msgspec.json.Decoder().decode
 
 
+@functools.cache  # asked on every ServerMetadata call; the installed version does not change
 def server_version() -> str:
     try:
         return metadata.version("ovserve")
