@@ -20,6 +20,8 @@ from graphs.validate import ValidatedGraph
 
 log = logging.getLogger("ovserve.servable")
 
+SHUTTING_DOWN = "the server is shutting down; retry on another replica"  # what a draining server answers (503)
+
 
 class State(enum.Enum):
     LOADING = "loading"
@@ -144,8 +146,7 @@ class Servable:
         """Stop taking requests, let the runs in flight finish, then free the resources."""
         if self.state is State.AVAILABLE:
             self.state = State.UNLOADED
-        if self.active:
-            await self._idle.wait()
+        await self.wait_idle()
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -183,7 +184,7 @@ class ServableManager:
         "<servable>:<adapter>" names a LoRA adapter of that servable: its engine runs the request
         (the request keeps the name it gave; the tokenizer node selects the adapter from it)."""
         if self.draining:
-            raise UnavailableError("the server is shutting down; retry on another replica")
+            raise UnavailableError(SHUTTING_DOWN)
         servable = self.find(name)
         if servable is None:
             raise NotFoundError(f"model {name!r} not found", param="model", code="model_not_found")

@@ -19,7 +19,7 @@ from aiohttp import web
 from graphs.errors import UnavailableError
 from serving.admission import ADMISSION
 from serving.app import create_app
-from serving.servable import Servable, ServableManager, State
+from serving.servable import SHUTTING_DOWN, Servable, ServableManager, State
 from serving.settings import Settings
 
 log = logging.getLogger("ovserve")
@@ -47,7 +47,7 @@ async def drain(servables: ServableManager, timeout_s: float, interrupted: async
     waiting = in_flight(servables)
     log.info("draining: %d request(s) in flight, waiting up to %.0f s", waiting, timeout_s)
     while in_flight(servables) and not interrupted.is_set() and (left := deadline - time.monotonic()) > 0:
-        idle = [asyncio.ensure_future(_idle(s)) for s in servables if s.active]
+        idle = [asyncio.ensure_future(s.wait_idle()) for s in servables if s.active]
         stop = asyncio.ensure_future(interrupted.wait())
         await asyncio.wait([*idle, stop], timeout=left, return_when=asyncio.FIRST_COMPLETED)
         for task in (*idle, stop):
@@ -56,10 +56,6 @@ async def drain(servables: ServableManager, timeout_s: float, interrupted: async
         log.warning("drain ended with %d request(s) still in flight: cancelling them", in_flight(servables))
     else:
         log.info("drained")
-
-
-async def _idle(servable: Servable) -> None:
-    await servable.wait_idle()
 
 
 async def serve(settings: Settings, servable_list: list[Servable]) -> int:
@@ -110,7 +106,7 @@ async def serve(settings: Settings, servable_list: list[Servable]) -> int:
     watcher.cancel()
     if exit_code == 0:
         # requests waiting for a slot get their 503 now (those running get the drain's time)
-        app[ADMISSION].refuse_waiting(UnavailableError("the server is shutting down; retry on another replica"))
+        app[ADMISSION].refuse_waiting(UnavailableError(SHUTTING_DOWN))
         await drain(servables, settings.shutdown_timeout, interrupted)
     log.info("shutting down")
     if grpc_server is not None:

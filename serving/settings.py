@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from serving.admission import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_QUEUED, DEFAULT_REQUEST_TIMEOUT_S
+
 
 @dataclass(frozen=True, slots=True)
 class LLMFlags:
@@ -113,9 +115,9 @@ class Settings:
     log_request_content: bool = False  # prompts/outputs in the log: only with log_level DEBUG too
     shutdown_timeout: float = 30.0  # SIGTERM: streams in flight get this long to finish
     # Admission (serving/admission.py): graph runs at once, waiting requests, and a time limit.
-    max_concurrent_requests: int = 512  # serving.admission's defaults
-    max_queued_requests: int = 1024
-    request_timeout: float = 600.0  # seconds from arrival; 0: none
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT
+    max_queued_requests: int = DEFAULT_MAX_QUEUED
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S  # seconds from arrival; 0: none
     # Per-request traces (serving/trace_routes.py): "off", "all" (--trace) or "header" (only the
     # requests sending X-Ovserve-Trace: 1); the last trace_keep are kept, each also in trace_dir.
     trace: str = "off"
