@@ -96,9 +96,8 @@ class PromptGuardCalculator(Calculator):
             roles = self.ctx.options.roles
             return [(f"messages.{i}.content", m.text()) for i, m in enumerate(params.messages) if m.role in roles]
         text = params.prompt_text()
-        if text is not None:
-            prompts = params.prompt if isinstance(params.prompt, list) else [params.prompt]
-            return [(f"prompt.{i}" if isinstance(params.prompt, list) else "prompt", str(p)) for i, p in enumerate(prompts)]
+        if text is not None:  # one prompt (the request calculator refuses batches of them)
+            return [("prompt.0" if isinstance(params.prompt, list) else "prompt", text)]
         ids = params.prompt_token_ids() or []
         llm = self.ctx.side_packets.get("LLM")
         if llm is None:

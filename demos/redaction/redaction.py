@@ -231,7 +231,9 @@ class EmailRedactionCalculator(Calculator):
             held = choice.held.popleft()
             token_count += held.token_count
             if held.logprobs is not None:
-                logprobs = (logprobs or []) + self._scrub(held, choice.redactor.spans)
+                if logprobs is None:
+                    logprobs = []
+                logprobs.extend(self._scrub(held, choice.redactor.spans))
         spans = choice.redactor.spans
         if spans and choice.held:  # spans wholly before every held text can no longer matter
             keep_from = choice.held[0].start
