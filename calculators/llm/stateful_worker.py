@@ -21,9 +21,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from calculators.llm.outbox import Outbox
-from calculators.llm.protocol import Finish, FromWorker, Status, ToWorker, decode, encode
-from calculators.llm.worker import WorkerSpec, engine_info, generation_config, model_defaults
+from calculators.llm.protocol import Finish, FromWorker, Status, ToWorker, decode
+from calculators.llm.worker import EngineBase, WorkerSpec, engine_info, generation_config, model_defaults
 
 log = logging.getLogger("ovserve.engine")
 
@@ -38,13 +37,10 @@ def stateful_properties(spec: WorkerSpec) -> dict[str, Any]:
     return properties
 
 
-class _StatefulEngine:
+class StatefulEngine(EngineBase):
     def __init__(self, spec: WorkerSpec, conn: Connection) -> None:
-        import openvino_genai as ov_genai  # imported here: only the worker process needs it
-
-        self.ov_genai = ov_genai
-        self.conn = conn
-        self.spec = spec
+        super().__init__(spec, conn)
+        ov_genai = self.ov_genai
         self.pipe = ov_genai.LLMPipeline(spec.models_path, spec.device, stateful_properties(spec))
         self.defaults = model_defaults(self.pipe.get_generation_config())
         self.queue: deque[tuple[int, list[int], dict[str, Any], float]] = deque()  # waiting, in order
@@ -52,43 +48,30 @@ class _StatefulEngine:
         self.cancel_current = False
         self.stopping = False  # SHUTDOWN came (or the server went away) during a generation
         self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0}
-        self.telemetry = False
-        self.expected = 0
-        self.outbox = Outbox(spec.stream_interval_s)
-        self.step_times: list[float] = []  # time per token since the last message (metrics on)
-        self.queue_times: list[float] = []  # queue times of requests started since then
-        self.last_token_at = 0.0
-        reason = ov_genai.GenerationFinishReason
+        self.last_token_at = 0.0  # step_times here: the time per token
+        self.streamed = 0  # tokens of the current generation passed on so far
         self.streamer_class = _streamer_class(ov_genai)
-        self.finish_map = {reason.NONE: Finish.NONE, reason.STOP: Finish.STOP, reason.LENGTH: Finish.LENGTH}
 
     def info(self) -> dict[str, Any]:
         return {**engine_info(self.defaults), "pipeline": "LM"}
 
-    def send(self, message: list[Any]) -> None:
-        self.conn.send_bytes(encode(message))
-
     def stats(self, step_s: float = 0.0) -> dict[str, Any]:
         """The same figures as the continuous-batching worker's (see worker.py stats())."""
-        running = len(self.queue) + (self.current is not None)
-        stats: dict[str, Any] = {"step_s": step_s, "running": running, "expected": self.expected, **self.counts}
+        stats = self.base_stats(step_s, len(self.queue) + (self.current is not None))
         if self.telemetry:
             stats["scheduled"] = int(self.current is not None)
-            if self.step_times:
-                stats["steps"], self.step_times = self.step_times, []
-            if self.queue_times:
-                stats["queue_s"], self.queue_times = self.queue_times, []
+            self.take_timings(stats)
         return stats
 
     # -- commands -----------------------------------------------------------------------
     def handle_command(self, message: list[Any]) -> None:
         kind = message[0]
+        if self.bookkeeping(message):
+            return
         if kind == ToWorker.ADD:
             self.expected = max(0, self.expected - 1)
             self.queue.append((message[1], message[2], message[3], time.perf_counter()))
             self.counts["added"] += 1
-        elif kind == ToWorker.EXPECT:
-            self.expected = max(0, self.expected + message[1])
         elif kind == ToWorker.CANCEL:
             request_id = message[1]
             self.outbox.drop(request_id)
@@ -100,8 +83,6 @@ class _StatefulEngine:
                 if len(self.queue) == before:
                     return
             self.counts["cancelled"] += 1
-        elif kind == ToWorker.TELEMETRY:
-            self.telemetry = bool(message[1])
         elif kind == ToWorker.SHUTDOWN:
             self.stopping = True
 
@@ -117,6 +98,7 @@ class _StatefulEngine:
         """The streamer callback: pass the new tokens on, take commands, say whether to go on."""
         running = self.ov_genai.StreamingStatus.RUNNING
         tokens = [token] if isinstance(token, int) else list(token)
+        self.streamed += len(tokens)
         now = time.perf_counter()
         if self.telemetry:
             self.step_times.append(now - self.last_token_at)
@@ -148,13 +130,8 @@ class _StatefulEngine:
         self.last_token_at = started = time.perf_counter()
         if self.telemetry:
             self.queue_times.append(max(0.0, started - added))
-        streamed = [0]
-
-        def write(token: int | list[int]) -> Any:
-            streamed[0] += 1 if isinstance(token, int) else len(token)
-            return self.on_tokens(token)
-
-        streamer = self.streamer_class(write)
+        self.streamed = 0  # tokens the streamer passed on (on_tokens)
+        streamer = self.streamer_class(self.on_tokens)
         tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
         try:
             result = self.pipe.generate(tensor, config, streamer)
@@ -167,7 +144,7 @@ class _StatefulEngine:
                 self.counts["failed"] += 1
         else:
             if not self.cancel_current:
-                tokens = list(result.tokens[0])[streamed[0] :]  # anything the streamer did not see
+                tokens = list(result.tokens[0])[self.streamed :]  # anything the streamer did not see
                 reasons = list(result.finish_reasons)
                 finish = self.finish_map.get(reasons[0], Finish.STOP) if reasons else Finish.STOP
                 self.outbox.add([[request_id, Status.FINISHED, [[0, tokens, finish, None]]]])
@@ -206,14 +183,3 @@ def _streamer_class(ov_genai: Any) -> type:
             pass
 
     return Streamer
-
-
-def run_stateful(spec: WorkerSpec, conn: Connection) -> None:
-    """`worker_main` for pipeline_type LM (the process, logging and errors are set up there)."""
-    try:
-        engine = _StatefulEngine(spec, conn)
-    except Exception as exc:
-        conn.send_bytes(encode([FromWorker.FATAL, f"{type(exc).__name__}: {exc}"]))
-        return
-    engine.send([FromWorker.READY, engine.info()])
-    engine.run()

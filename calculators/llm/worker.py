@@ -86,13 +86,61 @@ def generation_config(ov_genai: Any, defaults: dict[str, Any], kwargs: dict[str,
     return config
 
 
-class _Engine:
+class EngineBase:
+    """What both engine loops share (this one and stateful_worker's): the connection, the
+    Outbox, the EXPECT and TELEMETRY bookkeeping, and the head of every STEP's figures."""
+
+    counts: dict[str, int]
+
     def __init__(self, spec: WorkerSpec, conn: Connection) -> None:
         import openvino_genai as ov_genai  # imported here: only the worker process needs it
 
         self.ov_genai = ov_genai
         self.conn = conn
         self.spec = spec
+        self.outbox = Outbox(spec.stream_interval_s)
+        self.expected = 0  # requests announced by the server and not added yet
+        # Metrics (ToWorker.TELEMETRY): off until the server asks; then see stats().
+        self.telemetry = False
+        self.step_times: list[float] = []  # durations of the steps since the last message
+        self.queue_times: list[float] = []  # queue times of requests whose first tokens came since then
+        reason = ov_genai.GenerationFinishReason
+        self.finish_map = {reason.NONE: Finish.NONE, reason.STOP: Finish.STOP, reason.LENGTH: Finish.LENGTH}
+
+    def info(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def send(self, message: list[Any]) -> None:
+        self.conn.send_bytes(encode(message))
+
+    def bookkeeping(self, message: list[Any]) -> bool:
+        """EXPECT and TELEMETRY, the commands both loops take alike; False for the others."""
+        if message[0] == ToWorker.EXPECT:
+            self.expected = max(0, self.expected + message[1])
+        elif message[0] == ToWorker.TELEMETRY:
+            self.telemetry = bool(message[1])
+        else:
+            return False
+        return True
+
+    def base_stats(self, step_s: float, running: int) -> dict[str, Any]:
+        return {"step_s": step_s, "running": running, "expected": self.expected, **self.counts}
+
+    def take_timings(self, stats: dict[str, Any]) -> None:
+        """Metrics on: the step and queue times since the last message go into `stats`."""
+        if self.step_times:
+            stats["steps"], self.step_times = self.step_times, []
+        if self.queue_times:
+            stats["queue_s"], self.queue_times = self.queue_times, []
+
+
+class _Engine(EngineBase):
+    def __init__(self, spec: WorkerSpec, conn: Connection) -> None:
+        super().__init__(spec, conn)
+        ov_genai = self.ov_genai
         # LoRA: the pipeline holds every adapter; requests take turns by adapter (see add()).
         self.adapters = {a["name"]: (ov_genai.Adapter(a["path"]), a["alpha"]) for a in spec.adapters}
         self.current_adapter: str | None = None  # what the pipeline's steps apply now (see add())
@@ -107,14 +155,8 @@ class _Engine:
         # only (the other mode runs prompt-only steps in which generating requests wait).
         self.stalled: set[int] = set()
         self.count_preemptions = bool(spec.scheduler.get("dynamic_split_fuse", True))
-        # Metrics (ToWorker.TELEMETRY): off until the server asks; then see stats().
-        self.telemetry = False
-        self.step_times: list[float] = []  # durations of the steps since the last message
-        self.queue_times: list[float] = []  # queue times of requests whose first tokens came since then
         self.added_at: dict[int, float] = {}  # requests with no tokens yet: when add_request took them
         self.step_started = 0.0
-        self.outbox = Outbox(spec.stream_interval_s)
-        self.expected = 0  # requests announced by the server and not added yet
         self.cancelled_unstepped = False  # a request was cancelled: genai frees it in its next step()
         # KV-cache overflow (see ignored()): each request's prompt length and output so far, and
         # what a request that has produced nothing yet was added with (to add it again).
@@ -133,8 +175,6 @@ class _Engine:
             status.CANCEL: Status.CANCELLED,
             status.STOP: Status.FINISHED,
         }
-        reason = ov_genai.GenerationFinishReason
-        self.finish_map = {reason.NONE: Finish.NONE, reason.STOP: Finish.STOP, reason.LENGTH: Finish.LENGTH}
 
     def new_pipeline(self) -> Any:
         scheduler = self.ov_genai.SchedulerConfig()
@@ -162,17 +202,14 @@ class _Engine:
     def info(self) -> dict[str, Any]:
         return engine_info(self.defaults)
 
-    def send(self, message: list[Any]) -> None:
-        self.conn.send_bytes(encode(message))
-
     # -- commands -----------------------------------------------------------------------
     def handle_command(self, message: list[Any]) -> bool:
         kind = message[0]
-        if kind == ToWorker.ADD:
+        if self.bookkeeping(message):
+            pass
+        elif kind == ToWorker.ADD:
             self.expected = max(0, self.expected - 1)
             self.add(message[1], message[2], message[3])
-        elif kind == ToWorker.EXPECT:
-            self.expected = max(0, self.expected + message[1])
         elif kind == ToWorker.CANCEL:
             handle = self.handles.pop(message[1], None)
             self.seq_index.pop(message[1], None)
@@ -185,8 +222,6 @@ class _Engine:
                 self.cancelled_unstepped = True
             if self.adapters:
                 self.waiting = [w for w in self.waiting if w[0] != message[1]]
-        elif kind == ToWorker.TELEMETRY:
-            self.telemetry = bool(message[1])
         elif kind == ToWorker.SHUTDOWN:
             return False
         return True
@@ -344,17 +379,14 @@ class _Engine:
         last step scheduled), `kv_usage` (KV-cache use 0..1 in the last step; genai reports a
         percentage), `kv_bytes` (the KV cache's size), and, when any, `steps` and `queue_s`
         (durations since the previous message; they are taken here, so call this only to send)."""
-        stats: dict[str, Any] = {"step_s": step_s, "running": len(self.handles), "expected": self.expected, **self.counts}
+        stats = self.base_stats(step_s, len(self.handles))
         if self.telemetry:
             metrics = self.pipe.get_metrics()
             busy = bool(self.handles)  # idle: the figures still describe the last step
             stats["scheduled"] = min(metrics.scheduled_requests, len(self.handles))
             stats["kv_usage"] = metrics.cache_usage / 100 if busy else 0.0
             stats["kv_bytes"] = metrics.kv_cache_size_in_bytes
-            if self.step_times:
-                stats["steps"], self.step_times = self.step_times, []
-            if self.queue_times:
-                stats["queue_s"], self.queue_times = self.queue_times, []
+            self.take_timings(stats)
         return stats
 
     def take_commands(self, wait: float | None) -> bool:
@@ -442,16 +474,13 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(formatter())  # the server's --log_format, through the environment
     logging.basicConfig(level=spec.log_level, handlers=[handler])
+    engine_class: type[EngineBase] = _Engine
     if spec.pipeline == "LM":
-        from calculators.llm.stateful_worker import run_stateful
+        from calculators.llm.stateful_worker import StatefulEngine
 
-        try:
-            run_stateful(spec, conn)
-        except (EOFError, BrokenPipeError, ConnectionResetError):
-            pass  # the server went away: nothing left to serve
-        return
+        engine_class = StatefulEngine
     try:
-        engine = _Engine(spec, conn)
+        engine = engine_class(spec, conn)
     except Exception as exc:
         conn.send_bytes(encode([FromWorker.FATAL, f"{type(exc).__name__}: {exc}"]))
         return
