@@ -44,6 +44,7 @@ _STEP = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 _TIMED_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/rerank")
 _ENGINE_EVENTS = ("added", "finished", "cancelled", "failed")
 _REJECT_REASONS = ("queue_full", "timeout")
+_RECORDED: dict[str, type[Any]] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
 
 
 class _LiveState(Collector):
@@ -53,10 +54,11 @@ class _LiveState(Collector):
         self.app = app
         self.wanted = wanted
 
-    def _family(self, name: str, kind: type[GaugeMetricFamily] | type[CounterMetricFamily] = GaugeMetricFamily) -> Any:
+    def _family(self, name: str) -> Any:
         if name not in self.wanted:
             return None
         family = BY_NAME[name]
+        kind = CounterMetricFamily if family.kind == "counter" else GaugeMetricFamily  # the catalogue's type
         return kind(name.removesuffix("_total"), family.help, labels=list(family.labels))
 
     def collect(self) -> Iterator[Any]:
@@ -65,8 +67,8 @@ class _LiveState(Collector):
         running = self._family("ovserve_engine_requests_running")
         kv_usage = self._family("ovserve_kv_cache_usage_ratio")
         kv_bytes = self._family("ovserve_kv_cache_size_bytes")
-        events = self._family("ovserve_engine_requests_total", CounterMetricFamily)
-        preemptions = self._family("ovserve_engine_preemptions_total", CounterMetricFamily)
+        events = self._family("ovserve_engine_requests_total")
+        preemptions = self._family("ovserve_engine_preemptions_total")
         for servable in self.app[SERVABLES]:
             model = servable.name
             if state is not None:
@@ -97,7 +99,7 @@ class _LiveState(Collector):
             if (queue := self._family("ovserve_admission_queue_length")) is not None:
                 queue.add_metric([], float(admission.queued))
                 yield queue
-            if (rejected := self._family("ovserve_requests_rejected_total", CounterMetricFamily)) is not None:
+            if (rejected := self._family("ovserve_requests_rejected_total")) is not None:
                 for reason in _REJECT_REASONS:
                     rejected.add_metric([reason], float(admission.rejected[reason]))
                 yield rejected
@@ -121,21 +123,22 @@ class Metrics:
         wanted = frozenset(names) if names else frozenset(BY_NAME)
         self.registry = CollectorRegistry()
 
-        def make(kind: type[Any], name: str, **extra: Any) -> Any:
+        def make(name: str, **extra: Any) -> Any:
             if name not in wanted:
                 return None
             family = BY_NAME[name]
+            kind = _RECORDED[family.kind]  # the catalogue's type
             return kind(name, family.help, list(family.labels), registry=self.registry, **extra)
 
-        self.requests: Counter | None = make(Counter, "ovserve_http_requests_total")
-        self.in_flight: Gauge | None = make(Gauge, "ovserve_http_requests_in_flight")
-        self.duration: Histogram | None = make(Histogram, "ovserve_request_duration_seconds", buckets=_LATENCY)
-        self.prompt_tokens: Counter | None = make(Counter, "ovserve_prompt_tokens_total")
-        self.generated_tokens: Counter | None = make(Counter, "ovserve_generated_tokens_total")
-        self.ttft: Histogram | None = make(Histogram, "ovserve_time_to_first_token_seconds", buckets=_LATENCY)
-        self.tpot: Histogram | None = make(Histogram, "ovserve_time_per_output_token_seconds", buckets=_PER_TOKEN)
-        self.queue: Histogram | None = make(Histogram, "ovserve_request_queue_seconds", buckets=_LATENCY)
-        self.step: Histogram | None = make(Histogram, "ovserve_engine_step_seconds", buckets=_STEP)
+        self.requests: Counter | None = make("ovserve_http_requests_total")
+        self.in_flight: Gauge | None = make("ovserve_http_requests_in_flight")
+        self.duration: Histogram | None = make("ovserve_request_duration_seconds", buckets=_LATENCY)
+        self.prompt_tokens: Counter | None = make("ovserve_prompt_tokens_total")
+        self.generated_tokens: Counter | None = make("ovserve_generated_tokens_total")
+        self.ttft: Histogram | None = make("ovserve_time_to_first_token_seconds", buckets=_LATENCY)
+        self.tpot: Histogram | None = make("ovserve_time_per_output_token_seconds", buckets=_PER_TOKEN)
+        self.queue: Histogram | None = make("ovserve_request_queue_seconds", buckets=_LATENCY)
+        self.step: Histogram | None = make("ovserve_engine_step_seconds", buckets=_STEP)
         # Per-request work only when something per-request (or per-step) is wanted.
         self.per_request = any(m is not None for m in (self.prompt_tokens, self.generated_tokens, self.ttft, self.tpot))
         self.per_step = self.queue is not None or self.step is not None
