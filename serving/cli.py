@@ -11,7 +11,7 @@ from graphs import logfmt
 from graphs.errors import GraphConfigError
 from serving import event_loop
 from serving.admission import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_QUEUED, DEFAULT_REQUEST_TIMEOUT_S
-from serving.cli_types import boolean, lora_adapter, non_negative_float, non_negative_int, port, positive_int
+from serving.cli_types import boolean, comma_list, lora_adapter, non_negative_float, non_negative_int, port, positive_int
 from serving.config_file import ConfigFileError
 from serving.settings import LLMFlags, Settings
 
@@ -181,11 +181,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ),
         log_path=args.log_path,
         task=getattr(args, "task", None),
-        api_key_open_paths=_csv(args.api_key_open_paths),
+        api_key_open_paths=comma_list(args.api_key_open_paths),
         grpc_port=args.port,
         grpc_bind_address=args.grpc_bind_address,
         metrics_enable=args.metrics_enable,
-        metrics_list=_csv(args.metrics_list),
+        metrics_list=comma_list(args.metrics_list),
         allowed_origins=args.allowed_origins,
         allowed_methods=args.allowed_methods,
         allowed_headers=args.allowed_headers,
@@ -202,10 +202,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         trace_keep=args.trace_keep,
         trace_dir=args.trace_dir,
     )
-
-
-def _csv(text: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
 
 
 def main(argv: list[str] | None = None) -> int:

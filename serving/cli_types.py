@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 
 
+def comma_list(text: str | None) -> tuple[str, ...]:
+    """`a, b,,c` -> ("a", "b", "c"): the items of a comma-separated flag or header."""
+    return tuple(part.strip() for part in (text or "").split(",") if part.strip())
+
+
 def boolean(text: str) -> bool:
     lowered = text.lower()
     if lowered in ("true", "1", "yes", "on"):

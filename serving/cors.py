@@ -16,6 +16,7 @@ from typing import cast
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from serving.cli_types import comma_list
 from serving.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -23,7 +24,7 @@ PREFLIGHT_MAX_AGE_S = 600
 
 
 def _items(text: str) -> frozenset[str]:
-    return frozenset(part.strip() for part in text.split(",") if part.strip())
+    return frozenset(comma_list(text))
 
 
 @dataclass(frozen=True, slots=True)
