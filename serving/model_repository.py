@@ -505,8 +505,8 @@ def export_encoder(hf_folder: Path, out: Path, task: str, weight_format: str, pr
 
 # --------------------------------------------------------------------------- graph.pbtxt
 
-_OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com/mediapipe\.\w+CalculatorOVOptions\] \{\n)(.*?)(\n\s*\})", re.S)
-_LLM_OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com/mediapipe\.LLMCalculatorOptions\] \{\n)(.*?)(\n\s*\})", re.S)
+# The one node-options block of each stock graph (LLMCalculatorOptions, or the embeddings/rerank node's)
+_OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com/mediapipe\.\w+Options\] \{\n)(.*?)(\n\s*\})", re.S)
 # Options the CLI may set on an embeddings/rerank node (its other flags are the LLM node's).
 ENCODER_OPTIONS = {"device": "target_device"}
 
@@ -526,7 +526,7 @@ def graph_text(options: dict[str, Any] | None = None, task: str = "text_generati
     embeddings/rerank only the device, as ``target_device``; the other options are the LLM node's)."""
     text = resources.files("graphs.stock").joinpath(STOCK_GRAPHS[task]).read_text(encoding="utf-8")
     llm = task == "text_generation"
-    match = (_LLM_OPTIONS_BLOCK if llm else _OPTIONS_BLOCK).search(text)
+    match = _OPTIONS_BLOCK.search(text)
     if match is None:  # pragma: no cover - the stock graph's shape
         raise RuntimeError(f"graphs/stock/{STOCK_GRAPHS[task]}: no calculator options block")
     values: dict[str, Any] = {}
