@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -68,15 +69,19 @@ def run_bench(args: list[str]) -> dict[str, Any]:
 REPEATS = 5
 
 
+def median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The run whose `key` is the (upper) median: it stands for all of them."""
+    return sorted(runs, key=lambda r: r[key])[len(runs) // 2]
+
+
 def compare(model: Path, *extra: str) -> dict[str, Any]:
     """`--compare` REPEATS times (each a server run then an engine run, ratios within the run);
     the run whose throughput ratio is the median stands for all, the others are kept too."""
     runs = [run_bench(["--compare", "--model-dir", str(model), *WORKLOAD, *extra, "--seed", str(i)]) for i in range(REPEATS)]
-    ranked = sorted(runs, key=lambda r: r["throughput_ratio"])
-    median = dict(ranked[len(ranked) // 2])
+    median = dict(median_run(runs, "throughput_ratio"))
     for key in ("ttft_p50_ratio", "itl_p50_delta_ms", "loop_lag_p99_ms"):  # each figure's own median over the runs
-        values = sorted(r[key] for r in runs if r.get(key) is not None)
-        median[key] = values[len(values) // 2] if values else None
+        values = [r[key] for r in runs if r.get(key) is not None]
+        median[key] = statistics.median_high(values) if values else None
     median["repeats"] = [{k: r.get(k) for k in ("throughput_ratio", "ttft_p50_ratio", "itl_p50_delta_ms", "loop_lag_p99_ms")} for r in runs]
     return median
 
@@ -137,7 +142,7 @@ def speculative(tiny: Path, draft: Path, repeats: int = 3) -> dict[str, Any]:
                     )
                     for seed in range(repeats)
                 ]
-                report = sorted(reports, key=lambda r: r["output_throughput"])[len(reports) // 2]
+                report = median_run(reports, "output_throughput")
                 runs[f"{name}_c{concurrency}"] = {
                     "output_throughput": report["output_throughput"],
                     "itl_p50_ms": report["itl_ms"]["p50"],
@@ -187,11 +192,8 @@ def trace_overhead(tiny: Path) -> dict[str, Any]:
                 }
             )
 
-    def median(mode: str, key: str) -> float:
-        values = sorted(r[key] for r in rounds[mode])
-        return values[len(values) // 2]
-
-    result: dict[str, Any] = {mode: {key: median(mode, key) for key in ("main_cpu_us_per_token", "throughput_ratio")} for mode in rounds}
+    keys = ("main_cpu_us_per_token", "throughput_ratio")
+    result: dict[str, Any] = {mode: {key: statistics.median_high(r[key] for r in rounds[mode]) for key in keys} for mode in rounds}
     result["cpu_ratio_trace_to_off"] = result["trace"]["main_cpu_us_per_token"] / result["off"]["main_cpu_us_per_token"]
     result["rounds"] = rounds
     return result
