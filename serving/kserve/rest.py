@@ -102,7 +102,7 @@ async def _infer(request: web.Request, name: str, version: str) -> web.Response:
         infer_request = InferRequest(name, version, request_id, tuple(inputs), _requested_outputs(header), parameters)
         servable = request.app[SERVABLES].find(name)
         if servable is not None:
-            request[MODEL_LABEL] = name  # for the metrics' model label
+            request[MODEL_LABEL] = servable.name  # for the metrics' model label (a LoRA name counts for its servable, as on /v3)
         result = await inference.infer(request.app[SERVABLES], infer_request)
     except OvserveError as exc:
         return error_response(exc)
