@@ -48,10 +48,6 @@ class RequestTimeoutError(OvserveError):
     kind = "timeout_error"
 
 
-def timed_out(timeout_s: float) -> RequestTimeoutError:
-    return RequestTimeoutError(f"the request took longer than the server's limit of {timeout_s:g} s (--request_timeout) and was cancelled")
-
-
 class Admission:
     def __init__(self, max_running: int, max_queued: int, timeout_s: float = 0.0) -> None:
         self.max_running = max_running
@@ -90,7 +86,7 @@ class Admission:
         except BaseException as exc:
             if waiter.done() and not waiter.cancelled():
                 if waiter.exception() is None:
-                    self._release()  # the slot was handed over as we were cancelled: pass it on
+                    self.release()  # the slot was handed over as we were cancelled: pass it on
                 # else refused by refuse_waiting(), which did the counting
             else:
                 # Cancelling the task cancelled `waiter` at once, and a release() running before
@@ -103,9 +99,6 @@ class Admission:
                 raise self.timed_out() from None
             raise
         # the releaser counted us in `running` and out of `queued`
-
-    def release(self) -> None:
-        self._release()
 
     def refuse_waiting(self, error: OvserveError) -> None:
         """From now on nobody waits: every waiter, and whoever would have to wait, gets `error`
@@ -121,9 +114,11 @@ class Admission:
     def timed_out(self) -> RequestTimeoutError:
         """Count a request cut short by --request_timeout (waiting or running), and its error."""
         self.rejected["timeout"] += 1
-        return timed_out(self.timeout_s)
+        limit = f"{self.timeout_s:g} s"
+        return RequestTimeoutError(f"the request took longer than the server's limit of {limit} (--request_timeout) and was cancelled")
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Give the slot back: to the next waiter, or free."""
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
