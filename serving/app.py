@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError, OvserveError
-from serving import admission, cors, health, loop_lag, metrics, openai_routes, openapi, reload, trace_routes
+from serving import admission, cors, guards, health, loop_lag, metrics, openai_routes, openapi, reload, trace_routes
 from serving.auth import auth_middleware
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.kserve import rest as kserve_rest
@@ -61,7 +61,7 @@ async def content_log_middleware(request: web.Request, handler: Handler) -> web.
 def create_app(settings: Settings, servables: ServableManager) -> web.Application:
     """The REST application. Servables load in the background once it starts, so liveness
     answers at once and readiness turns true when every servable has loaded."""
-    middlewares: list[Middleware] = [errors_middleware]
+    middlewares: list[Middleware] = [errors_middleware, guards.media_type_middleware]  # 415 after auth, before the body is read
     if settings.log_request_content and settings.log_level == "DEBUG":
         middlewares.append(content_log_middleware)
     if settings.api_key:
@@ -87,5 +87,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     trace_routes.install(app, settings)  # GET /debug/traces; with --trace, which requests are traced
     reload.install(app, settings, servables)
     metrics.install(app)
-    cors.install(app, settings)  # outermost: preflights are answered before auth and routing
+    cors.install(app, settings)  # preflights are answered before auth and routing
+    # outermost: a foreign Host (DNS rebinding) gets nothing else
+    app.middlewares.insert(0, guards.host_middleware(guards.HostPolicy.of(settings.allowed_hosts, settings.rest_bind_address)))
     return app

@@ -10,7 +10,13 @@ from pathlib import Path
 from graphs import logfmt
 from graphs.errors import GraphConfigError
 from serving import event_loop
-from serving.admission import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_QUEUED, DEFAULT_REQUEST_TIMEOUT_S
+from serving.admission import (
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_MAX_QUEUED,
+    DEFAULT_MAX_UNSENT_BYTES,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_SEND_TIMEOUT_S,
+)
 from serving.cli_types import boolean, comma_list, lora_adapter, non_negative_float, non_negative_int, port, positive_int
 from serving.config_file import ConfigFileError
 from serving.settings import LLMFlags, Settings
@@ -19,11 +25,11 @@ log = logging.getLogger("ovserve")
 
 SUBCOMMANDS = {
     "demo": "serving.demo",
-    "build-model": "serving.model_builder",
+    "build-model": "serving.dev_models",
     "bench": "serving.bench.cli",
     "bench-embeddings": "serving.bench.embeddings",
     "graph": "serving.graph_cli",
-    "soak": "serving.soak",
+    "soak": "serving.soak.run",
 }
 
 
@@ -35,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_argument_group("what to serve (one of)")
     source.add_argument("--config_path", type=Path, help="OVMS config.json listing servables")
-    source.add_argument("--model_path", type=Path, help="one model folder (OpenVINO IR + tokenizer, or with graph.pbtxt)")
+    source.add_argument("--model_path", type=Path, help="one model folder (OpenVINO IR + tokenizer, or with graph.pbtxt), or a .gguf file")
     source.add_argument("--model_name", help="name of the --model_path model (default: the folder name)")
     server = parser.add_argument_group("server")
     server.add_argument("--rest_port", type=port, default=8000, help="REST port (0 picks a free one) [8000]")
@@ -49,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=port, help="KServe v2 gRPC port (0 picks a free one); no gRPC front end without it")
     server.add_argument("--grpc_bind_address", help="gRPC bind address [--rest_bind_address]")
     server.add_argument("--rest_workers", type=int, help="accepted for OVMS scripts; one asyncio loop serves REST here")
-    server.add_argument("--cache_dir", help="OpenVINO compiled-model cache folder (plugin_config CACHE_DIR)")
+    server.add_argument(
+        "--cache_dir",
+        help="OpenVINO compiled-model cache folder (plugin_config CACHE_DIR); GGUF conversions go to its gguf/ [~/.cache/ovserve/gguf]",
+    )
     server.add_argument("--max_request_size", type=int, default=16 * 1024 * 1024, help="largest request body in bytes [16 MiB]")
     ops = parser.add_argument_group("operations")
     ops.add_argument("--metrics_enable", action="store_true", help="serve Prometheus metrics at /metrics on the REST port")
@@ -57,12 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument(
         "--api_key_open_paths",
         default="/v2/health/,/metrics,/openapi.json",
-        help="comma-separated path prefixes that need no API key [/v2/health/,/metrics,/openapi.json]",
+        help="comma-separated paths that need no API key, each with everything below it [/v2/health/,/metrics,/openapi.json]",
     )
-    ops.add_argument("--allowed_origins", default="*", help="CORS: comma-separated allowed origins [*]")
+    ops.add_argument(
+        "--allowed_origins", default="", help="CORS: comma-separated origins allowed to call from a browser, '*' for any [none: CORS off]"
+    )
     ops.add_argument("--allowed_methods", default="*", help="CORS: comma-separated allowed methods [*]")
     ops.add_argument("--allowed_headers", default="*", help="CORS: comma-separated allowed request headers [*]")
     ops.add_argument("--allow_credentials", type=boolean, default=False, help="CORS: allow credentials [false]")
+    ops.add_argument(
+        "--allowed_hosts",
+        default="",
+        help="comma-separated Host names served ('*' any, '.example.com' a domain); localhost names always "
+        "[bound to loopback: localhost names only; bound elsewhere: any]",
+    )
+    ops.add_argument(
+        "--enable_config_api", action="store_true", help="serve GET /v1/config and POST /v1/config/reload (behind the API key) [off]"
+    )
     ops.add_argument("--ssl_certfile", type=Path, help="serve REST and gRPC over TLS with this certificate (PEM)")
     ops.add_argument("--ssl_keyfile", type=Path, help="the private key (PEM) of --ssl_certfile")
     ops.add_argument("--log_format", choices=["text", "json"], default="text", help="json: one JSON object per log line [text]")
@@ -93,6 +113,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"cancel (504) a request still waiting or running this long after it arrived, in s; 0: none [{DEFAULT_REQUEST_TIMEOUT_S:g}]",
     )
     ops.add_argument(
+        "--max_unsent_bytes",
+        type=positive_int,
+        default=DEFAULT_MAX_UNSENT_BYTES,
+        help="a stream whose client leaves more than this many bytes of output unread (beyond the socket's buffers) "
+        f"is cancelled and its connection dropped [{DEFAULT_MAX_UNSENT_BYTES}]",
+    )
+    ops.add_argument(
+        "--send_timeout",
+        type=non_negative_float,
+        default=DEFAULT_SEND_TIMEOUT_S,
+        help="drop the connection of a client that takes none of its answer for this long, in s (as nginx's send_timeout), "
+        f"which frees its running slot; 0: none [{DEFAULT_SEND_TIMEOUT_S:g}]",
+    )
+    ops.add_argument(
         "--trace",
         nargs="?",
         const="all",
@@ -101,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         "sending X-Ovserve-Trace: 1 [off]",
     )
     ops.add_argument("--trace_dir", type=Path, help="also write each trace as DIR/<id>.json (Chrome trace JSON); implies --trace")
+    ops.add_argument(
+        "--trace_dir_max_files",
+        type=non_negative_int,
+        default=1000,
+        help="trace files kept in --trace_dir; the oldest this server wrote are deleted; 0: no limit [1000]",
+    )
     ops.add_argument("--trace_keep", type=positive_int, default=256, help="traces kept in memory for /debug/traces [256]")
     llm = parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)")
     llm.add_argument("--target_device", help="CPU, GPU, NPU, AUTO, HETERO:… [CPU]")
@@ -134,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=PATH[@ALPHA]",
         help="a LoRA adapter (a .safetensors file or a PEFT folder), served as the model '<model_name>:NAME'; repeatable",
     )
-    from serving.model_repository import add_model_flags
+    from serving.repository.commands import add_model_flags
 
     add_model_flags(parser)
     return parser
@@ -190,6 +230,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_methods=args.allowed_methods,
         allowed_headers=args.allowed_headers,
         allow_credentials=args.allow_credentials,
+        allowed_hosts=args.allowed_hosts,
+        enable_config_api=args.enable_config_api,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
         log_format=args.log_format,
@@ -198,9 +240,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_concurrent_requests=args.max_concurrent_requests,
         max_queued_requests=args.max_queued_requests,
         request_timeout=args.request_timeout,
+        max_unsent_bytes=args.max_unsent_bytes,
+        send_timeout=args.send_timeout,
         trace=args.trace or ("all" if args.trace_dir is not None else "off"),
         trace_keep=args.trace_keep,
         trace_dir=args.trace_dir,
+        trace_dir_max_files=args.trace_dir_max_files,
     )
 
 
@@ -209,11 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         import importlib
 
-        module = importlib.import_module(SUBCOMMANDS[argv[0]])
-        return int(module.main(argv[1:]))
+        from serving.dev_models import DevModelsUnavailable
+
+        try:
+            module = importlib.import_module(SUBCOMMANDS[argv[0]])
+            return int(module.main(argv[1:]))
+        except DevModelsUnavailable as exc:  # a test/demo model asked of an installed wheel
+            print(f"ovserve {argv[0]}: {exc}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
-    from serving.model_repository import handle_model_commands
+    from serving.repository.commands import handle_model_commands
 
     code = handle_model_commands(args)  # pull / export / config edits; None: go on and serve
     if code is not None:

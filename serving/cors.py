@@ -1,6 +1,13 @@
 """CORS for browser clients, with OVMS's flags: --allowed_origins, --allowed_methods,
 --allowed_headers (comma-separated, `*` for any) and --allow_credentials.
 
+Off unless --allowed_origins names origins (`*` only when given explicitly): a web page the
+user opens must not be able to read answers from a server on their machine. A POST that
+carries an `Origin` not allowed is refused (403) before it runs: browsers send some
+cross-origin POSTs without a preflight (no Content-Type, or a body-less one such as
+`/v1/config/reload`), and their side effects would happen even though the page cannot read
+the answer.
+
 Preflight requests (OPTIONS with Access-Control-Request-Method) are answered here, before
 routing and the API-key check (browsers send no credentials on a preflight). Every other
 response to an allowed origin gets its headers in `on_response_prepare`, which also covers
@@ -17,10 +24,12 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from serving.cli_types import comma_list
+from serving.guards import ForbiddenError, api_error
 from serving.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFLIGHT_MAX_AGE_S = 600
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # no side effects: a foreign origin may send them
 
 
 def _items(text: str) -> frozenset[str]:
@@ -70,11 +79,15 @@ def install(app: web.Application, settings: Settings) -> None:
     async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         wanted = request.headers.get("Access-Control-Request-Method")
+        if origin is not None and request.method not in _SAFE_METHODS and not policy.allows_origin(origin):
+            message = f"cross-origin {request.method} from {origin[:64]!r} refused: allow the origin with --allowed_origins"
+            return api_error(request, ForbiddenError(message, code="origin_not_allowed"))
         if request.method != "OPTIONS" or origin is None or wanted is None:
             return await handler(request)
         requested = _items(request.headers.get("Access-Control-Request-Headers", "").lower())
         if not (policy.allows_origin(origin) and policy.allows_method(wanted) and policy.allows_headers(requested)):
-            return web.Response(status=403, text="CORS preflight refused: origin, method or headers not allowed\n")
+            message = "CORS preflight refused: origin, method or headers not allowed (--allowed_origins, _methods, _headers)"
+            return api_error(request, ForbiddenError(message, code="cors_preflight_refused"))
         headers = {
             **policy.origin_headers(origin),
             "Access-Control-Allow-Methods": wanted.upper(),

@@ -3,7 +3,7 @@
 Off unless `--metrics_enable` or config.json's `monitoring.metrics.enable` (as OVMS): then there
 is no `/metrics` route (a 404) and no per-request metric work at all. `--metrics_list` (or
 `monitoring.metrics.metrics_list`) keeps only the named families; the others are not recorded.
-The families, their labels and meaning: serving/metrics_catalog.py and the README's "Metrics".
+The families, their labels and meaning: serving/metrics_catalog.py and docs/operations.md "Metrics".
 
 Where the figures come from:
 - HTTP counts, in-flight requests and end-to-end durations: this module's middleware.
@@ -11,7 +11,7 @@ Where the figures come from:
   `RequestRecord` per request when the middleware put a `RequestTelemetry` into the request's
   context, and hands it to `Metrics.request_done` when the request ends.
 - Engine step and queue durations: the engine client hands each worker message's durations to
-  `Metrics.engine_steps` (the worker measures them; see calculators/llm/worker.py `stats()`).
+  `Metrics.engine_steps` (the worker measures them; see calculators/llm/engine/cb_loop.py `stats()`).
 - Gauges (servable state, waiting/running requests, KV cache, loop lag, admission) and the
   admission's rejection counts: read at scrape time.
 """
@@ -43,7 +43,7 @@ _STEP = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 # Routes whose requests get an end-to-end duration (and the /v1 aliases).
 _TIMED_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/rerank")
 _ENGINE_EVENTS = ("added", "finished", "cancelled", "failed")
-_REJECT_REASONS = ("queue_full", "timeout")
+_REJECT_REASONS = ("queue_full", "timeout", "not_reading")
 _RECORDED: dict[str, type[Any]] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
 
 

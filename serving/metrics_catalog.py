@@ -1,7 +1,7 @@
 """The metric families `/metrics` serves: names (as exposed), types, labels, meaning.
 
 Kept apart from serving/metrics.py (no prometheus-client import) so that config checks can
-name the valid families. The README's "Metrics" section documents the same list.
+name the valid families. docs/operations.md's "Metrics" documents the same list.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ FAMILIES: tuple[Family, ...] = (
         "ovserve_requests_rejected_total",
         "counter",
         ("reason",),
-        "requests refused because the admission queue was full (queue_full: 429) or cut short by --request_timeout (timeout: 504)",
+        "requests refused because the admission queue was full (queue_full: 429), cut short by --request_timeout (timeout: 504) "
+        "or cancelled because their client stopped reading "
+        "(not_reading: over --max_unsent_bytes left unsent, or a send stalled past --send_timeout)",
     ),
 )
 

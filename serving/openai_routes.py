@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
@@ -11,18 +12,19 @@ from aiohttp import web
 
 from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayload
 from graphs.errors import InvalidRequestError, OvserveError
-from graphs.runner import GraphRun
+from graphs.runner import GraphRun, OutputOverflowError, OutputPacket
 from serving import trace_routes
-from serving.admission import ADMISSION, Admission
+from serving.admission import ADMISSION, NOT_READING, Admission
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error, json_object
 from serving.servable import Servable, ServableManager, State
-from serving.sse_sink import ChunkedSink
+from serving.sse_sink import HIGH_WATER_BYTES, ChunkedSink, ends_answer
 from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
 
 log = logging.getLogger("ovserve.http")
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _json_encode = msgspec.json.Encoder().encode
+SETTLE_S = 1.0  # a fully answered stream whose client hung up: how long its nodes may take to close
 
 
 async def _read_json(request: web.Request) -> dict[str, Any]:
@@ -69,7 +71,12 @@ async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespo
     admission = request.app[ADMISSION]
     deadline = admission.deadline()
     async with admission.slot(deadline):
-        return await _generate_admitted(request, endpoint, admission, deadline)
+        try:
+            return await _generate_admitted(request, endpoint, admission, deadline)
+        except _SendStalledError as stalled:
+            # Dropped already: aiohttp finds the connection closed as it ends the response (an
+            # exception would be logged as an error).
+            return stalled.response
 
 
 async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission: Admission, deadline: float | None) -> web.StreamResponse:
@@ -78,29 +85,46 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission
         run = start_graph_run(servable, endpoint, body)
     except OvserveError as exc:
         return error_response(exc)
+    _bound_unsent(run, request, admission, servable.name)
+    send = _Sender(request, admission, servable.name)
 
     response: web.StreamResponse | None = None
+    sink: ChunkedSink | None = None
+    answered = False  # the whole streamed answer has been written (handler or sink)
     try:
         async with admission.within(deadline):  # --request_timeout: the engine request is dropped with the run
             async for out in run:
                 payload: HttpResponsePayload = out.packet.value
                 if not payload.streaming:
-                    return web.Response(body=payload.body, content_type="application/json")
+                    return _JsonAnswer(payload.body, send)
                 if response is None:
-                    response = web.StreamResponse(headers=_SSE_HEADERS)
+                    response = send.response = web.StreamResponse(headers=_SSE_HEADERS)
                     if request.version >= (1, 1) and request.transport is not None:
                         response.enable_chunked_encoding()
-                    await response.prepare(request)
-                    await response.write(payload.body)
+                    await send(response.prepare(request))
+                    await send(response.write(payload.body))
                     if response.chunked and request.transport is not None:
-                        run.set_sink(ChunkedSink(request.transport))  # type: ignore[arg-type]
+                        high_water = min(HIGH_WATER_BYTES, request.app[SETTINGS].max_unsent_bytes)
+                        sink = ChunkedSink(request.transport, high_water)  # type: ignore[arg-type]
+                        run.set_sink(sink)
+                    answered = ends_answer(payload)
                     continue
-                await response.write(payload.body)
+                await send(response.write(payload.body))
+                answered = ends_answer(payload)
         if response is None:  # the graph ended without an answer: our bug, not the client's
             raise RuntimeError(f"graph of {servable.name!r} produced no response")
     except (ConnectionResetError, ConnectionError):
         log.debug("client went away; request cancelled")
         raise
+    except asyncio.CancelledError:
+        # A client that hangs up as soon as it reads `data: [DONE]` (the OpenAI SDK does) cancels
+        # this handler while the nodes are still closing by themselves: let them, briefly, rather
+        # than cancel a request that has ended.
+        if answered or (sink is not None and sink.answered):
+            await asyncio.shield(run.settle(SETTLE_S))
+        raise
+    except OutputOverflowError:
+        raise ConnectionResetError("the client stopped reading") from None  # and was dropped: see _bound_unsent
     except Exception as exc:
         error = exc if isinstance(exc, OvserveError) else internal_error()
         if not isinstance(exc, OvserveError):
@@ -110,12 +134,84 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission
         # Headers are gone: report in-band, as vLLM does, then end the stream properly (the
         # graph, still open after a timeout, writes no more chunks of its own).
         run.set_sink(None)
-        await response.write(b"data: " + _json_encode(error_body(error)) + b"\n\ndata: [DONE]\n\n")
+        await send(response.write(b"data: " + _json_encode(error_body(error)) + b"\n\ndata: [DONE]\n\n"))
     finally:
         # shielded: a second cancellation (client gone) must not cut the nodes' close() short
         await asyncio.shield(servable.finish(run))
-    await response.write_eof()
+    await send(response.write_eof())
     return response
+
+
+class _SendStalledError(ConnectionResetError):
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("the client stopped reading")
+        self.response = response
+
+
+class _Sender:
+    """Awaits a write to the client within --send_timeout. A write waits while the socket's
+    buffers are full; one that waits that long means the client stopped reading (e.g. a stream
+    whose run has ended and whose last bytes do not fit, which --max_unsent_bytes never sees
+    grow): the connection is dropped (the handler, and with it the request's admission slot, is
+    freed), that is logged and counted as ovserve_requests_rejected_total{reason="not_reading"},
+    and _SendStalledError raised."""
+
+    __slots__ = ("_request", "_admission", "_model", "_timeout", "response")
+
+    def __init__(self, request: web.Request, admission: Admission, model: str) -> None:
+        self._request = request
+        self._admission = admission
+        self._model = model
+        self._timeout = request.app[SETTINGS].send_timeout or None
+        self.response = web.StreamResponse()  # what the handler returns when a send stalls: the stream, once there is one
+
+    async def __call__(self, write: Awaitable[object]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await write
+        except TimeoutError:
+            self._admission.rejected[NOT_READING] += 1
+            log.warning("a client of %s took nothing for %g s (--send_timeout): connection dropped", self._model, self._timeout or 0)
+            if (transport := self._request.transport) is not None:
+                transport.abort()
+            raise _SendStalledError(self.response) from None
+
+
+class _JsonAnswer(web.Response):
+    """A JSON answer; aiohttp writes it after the handler returned, within --send_timeout."""
+
+    def __init__(self, body: bytes, send: _Sender) -> None:
+        super().__init__(body=body, content_type="application/json")
+        self._send = send
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await self._send(super().write_eof(data))
+
+
+def _body_size(out: OutputPacket) -> int:
+    return len(out.packet.value.body)
+
+
+def _bound_unsent(run: GraphRun, request: web.Request, admission: Admission, model: str) -> None:
+    """Backpressure: at most --max_unsent_bytes of output wait for the client in this process
+    (in the transport's buffer, itself bounded by serving.sse_sink and aiohttp's drain, plus what
+    the run queued behind it). Beyond that the client has stopped reading: the run is cancelled
+    (the engine request dropped, its KV cache freed), the connection dropped (which frees the
+    handler stuck in its write), and that is logged and counted
+    (ovserve_requests_rejected_total{reason="not_reading"})."""
+    limit = request.app[SETTINGS].max_unsent_bytes
+    transport = request.transport
+
+    def drop_client() -> None:
+        admission.rejected[NOT_READING] += 1
+        log.warning("a client of %s stopped reading (over %d bytes unsent): request cancelled, connection dropped", model, limit)
+        if transport is not None:
+            transport.abort()
+
+    def unsent() -> int:
+        return 0 if transport is None else transport.get_write_buffer_size()
+
+    run.bound_outputs(limit, _body_size, drop_client, unsent)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -158,16 +254,24 @@ async def get_model(request: web.Request) -> web.Response:
 
 async def _codec(request: web.Request, method: str) -> web.Response:
     """`/tokenize` and `/detokenize`: answered by the servable's side packet that offers them
-    (the LLM resource: same template and tokenizer as generation)."""
-    try:
-        body, servable = await _read_model_request(request)
-        model = servable.name
-        handler = next((getattr(v, method) for v in servable.side_packets.values() if hasattr(v, method)), None)
-        if handler is None:
-            raise InvalidRequestError(f"model {model!r} has no tokenizer to {method.split('_')[0]} with", param="model")
-        return web.Response(body=_json_encode(handler(body)), content_type="application/json")
-    except OvserveError as exc:
-        return error_response(exc)
+    (the LLM resource: same template, tokenizer and prompt bounds as generation). Under
+    admission like generation (a flood of them is queued or refused, not run at once), and in a
+    thread: template rendering and validation then yield the GIL to the event loop every few ms
+    (genai's encode holds it, but only for a prompt within the bounds)."""
+    admission = request.app[ADMISSION]
+    deadline = admission.deadline()
+    async with admission.slot(deadline):
+        try:
+            body, servable = await _read_model_request(request)
+            model = servable.name
+            handler = next((getattr(v, method) for v in servable.side_packets.values() if hasattr(v, method)), None)
+            if handler is None:
+                raise InvalidRequestError(f"model {model!r} has no tokenizer to {method.split('_')[0]} with", param="model")
+            async with admission.within(deadline):
+                answer = await asyncio.to_thread(handler, body)
+            return web.Response(body=_json_encode(answer), content_type="application/json")
+        except OvserveError as exc:
+            return error_response(exc)
 
 
 async def tokenize(request: web.Request) -> web.Response:

@@ -19,9 +19,11 @@ _OBJECT: dict[str, Any] = {"type": "object"}
 _ERRORS = {
     "400": "invalid request",
     "401": "missing or wrong API key (with --api_key)",
+    "403": "Host not in --allowed_hosts, or a cross-origin request from an origin not in --allowed_origins",
     "404": "unknown model or route",
     "405": "method not allowed",
     "413": "request body too large",
+    "415": "request body not sent as application/json",
     "429": "too many requests",
     "503": "loading, draining or overloaded",
 }

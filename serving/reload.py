@@ -1,4 +1,5 @@
-"""Live configuration: `GET /v1/config`, `POST /v1/config/reload`, and polling the config file.
+"""Live configuration: `GET /v1/config`, `POST /v1/config/reload` (only with
+--enable_config_api, behind the API key when one is set), and polling the config file.
 
 A reload builds and validates every graph of the new config.json first; only when all of them
 are valid, and every new or changed servable has loaded, does it swap them in. Unchanged
@@ -132,11 +133,21 @@ def config_status(servables: ServableManager) -> dict[str, Any]:
     return {s.name: status(s) for s in servables}
 
 
+def _config_api_off(request: web.Request) -> web.Response | None:
+    """A 404 naming the flag unless --enable_config_api: these routes change or reveal the
+    serving config, so they are off by default (the config file is still watched)."""
+    if request.app[SETTINGS].enable_config_api:
+        return None
+    return error_response(NotFoundError(f"{request.path} is off; start the server with --enable_config_api", code="config_api_off"))
+
+
 async def get_config(request: web.Request) -> web.Response:
-    return web.json_response(config_status(request.app[SERVABLES]))
+    return _config_api_off(request) or web.json_response(config_status(request.app[SERVABLES]))
 
 
 async def post_reload(request: web.Request) -> web.Response:
+    if (off := _config_api_off(request)) is not None:
+        return off
     reloader = request.app.get(RELOADER)
     if reloader is None:
         return error_response(NotFoundError("this server was started without --config_path: there is nothing to reload"))

@@ -6,7 +6,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serving.admission import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_QUEUED, DEFAULT_REQUEST_TIMEOUT_S
+from serving.admission import (
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_MAX_QUEUED,
+    DEFAULT_MAX_UNSENT_BYTES,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_SEND_TIMEOUT_S,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +101,7 @@ class Settings:
     log_path: Path | None = None
     task: str | None = None  # single-model mode: text_generation (default) or embeddings
     api_key: str | None = None  # every /v3, /v1 request must bring it (see serving.auth)
-    api_key_open_paths: tuple[str, ...] = ("/v2/health/", "/metrics", "/openapi.json")  # path prefixes that need no key
+    api_key_open_paths: tuple[str, ...] = ("/v2/health/", "/metrics", "/openapi.json")  # paths (and below) that need no key
     llm: LLMFlags = field(default_factory=LLMFlags)
     # KServe v2 gRPC (OVMS --port / --grpc_bind_address): None = no gRPC front end.
     grpc_port: int | None = None
@@ -103,11 +109,15 @@ class Settings:
     # Prometheus /metrics (OVMS: off unless --metrics_enable; config.json monitoring.metrics too).
     metrics_enable: bool = False
     metrics_list: tuple[str, ...] = ()  # only these metric families; empty: all
-    # CORS (OVMS's flags and defaults).
-    allowed_origins: str = "*"
+    # CORS (OVMS's flags; off unless allowed_origins names origins: serving.cors).
+    allowed_origins: str = ""
     allowed_methods: str = "*"
     allowed_headers: str = "*"
     allow_credentials: bool = False
+    # Host allow-list (serving.guards): "" = loopback names when bound to loopback, else any.
+    allowed_hosts: str = ""
+    # GET /v1/config and POST /v1/config/reload over HTTP (serving.reload); off by default.
+    enable_config_api: bool = False
     # TLS for REST and gRPC: both files or neither.
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
@@ -118,8 +128,11 @@ class Settings:
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT
     max_queued_requests: int = DEFAULT_MAX_QUEUED
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S  # seconds from arrival; 0: none
+    max_unsent_bytes: int = DEFAULT_MAX_UNSENT_BYTES  # a stream's output left unread beyond this: cancelled
+    send_timeout: float = DEFAULT_SEND_TIMEOUT_S  # a send to a client stalled this long (s): connection dropped; 0: none
     # Per-request traces (serving/trace_routes.py): "off", "all" (--trace) or "header" (only the
     # requests sending X-Ovserve-Trace: 1); the last trace_keep are kept, each also in trace_dir.
     trace: str = "off"
     trace_keep: int = 256
     trace_dir: Path | None = None
+    trace_dir_max_files: int = 1000  # trace files kept in trace_dir, the oldest deleted; 0: no limit

@@ -5,6 +5,10 @@ bytes into the socket: one task switch per token step per request. The sink writ
 chunk itself, synchronously, while the socket keeps up; when it does not (a slow client) or is
 gone, it declines, and from then on packets go through the handler's awaited writes (with
 backpressure and the proper error when the client has left).
+
+So the transport's buffer holds at most the high-water mark plus one packet from the sink, and
+aiohttp's own limit (64 KiB) more from the handler before it waits for the client; what the run
+produces meanwhile queues in the run, bounded by --max_unsent_bytes (serving.openai_routes).
 """
 
 from __future__ import annotations
@@ -17,15 +21,25 @@ from graphs.runner import OutputPacket
 HIGH_WATER_BYTES = 64 * 1024
 
 
+def ends_answer(payload: HttpResponsePayload) -> bool:
+    """Whether this packet completes a streamed answer (`data: [DONE]`), also for a user's own
+    response calculator that does not set `done`."""
+    return payload.done or payload.body.endswith(b"data: [DONE]\n\n")
+
+
 class ChunkedSink:
-    def __init__(self, transport: asyncio.Transport) -> None:
+    def __init__(self, transport: asyncio.Transport, high_water: int = HIGH_WATER_BYTES) -> None:
         self._transport = transport
+        self._high_water = high_water
+        self.answered = False  # the client has been sent the whole answer
 
     def __call__(self, out: OutputPacket) -> bool:
         transport = self._transport
-        if transport.is_closing() or transport.get_write_buffer_size() > HIGH_WATER_BYTES:
+        if transport.is_closing() or transport.get_write_buffer_size() > self._high_water:
             return False
         payload: HttpResponsePayload = out.packet.value
         body = payload.body
         transport.write(b"%x\r\n%b\r\n" % (len(body), body))  # one HTTP/1.1 chunk
+        if ends_answer(payload):
+            self.answered = True
         return True

@@ -9,7 +9,9 @@ response carries `X-Ovserve-Trace-Id` (for SSE too: it is added when the headers
 `GET /debug/traces` lists the traces kept (the last `--trace_keep`, newest first);
 `GET /debug/traces/{id}` is one as Chrome trace JSON (ui.perfetto.dev, chrome://tracing);
 `GET /debug/traces/{id}/summary` the same in numbers per node. `--trace_dir DIR` also writes
-each finished trace to `DIR/<id>.json`. The endpoints sit behind the API key like every path
+each finished trace to `DIR/<id>.json`, keeping the newest `--trace_dir_max_files` (1000; 0: no
+limit): beyond that the oldest trace files are deleted, counting those an earlier run left
+(named like a trace id) and never touching any other file. The endpoints sit behind the API key like every path
 outside `--api_key_open_paths`. A trace holds names, times and packet counts only: never a
 prompt or an answer.
 """
@@ -22,7 +24,8 @@ import contextvars
 import json
 import logging
 import os
-from collections import OrderedDict
+import re
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,7 @@ log = logging.getLogger("ovserve.trace")
 TRACE_HEADER = "X-Ovserve-Trace"
 TRACE_ID_HEADER = "X-Ovserve-Trace-Id"
 _YES = frozenset({"1", "true", "yes", "on"})
+_TRACE_FILE = re.compile(r"[0-9a-f]{16}\.json")  # graphs.trace ids: secrets.token_hex(8)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,12 +64,14 @@ _TRACED: contextvars.ContextVar[_Target | None] = contextvars.ContextVar("ovserv
 class TraceStore:
     """The last `keep` traces by id (in flight ones included), optionally written to a folder."""
 
-    def __init__(self, keep: int, directory: Path | None = None, trace_all: bool = True) -> None:
+    def __init__(self, keep: int, directory: Path | None = None, trace_all: bool = True, max_files: int = 0) -> None:
         self.keep = keep
         self.directory = directory
         self.trace_all = trace_all  # --trace; else --trace header: only requests that ask
+        self.max_files = max_files  # trace files kept in directory; 0: no limit
         self._traces: OrderedDict[str, Trace] = OrderedDict()
-        self._writes: set[asyncio.Future[None]] = set()
+        self._writes: set[asyncio.Future[Path]] = set()
+        self._files: deque[Path] = deque(_trace_files(directory) if directory is not None and max_files else ())
 
     def add(self, trace: Trace) -> None:
         self._traces[trace.id] = trace
@@ -90,10 +96,19 @@ class TraceStore:
         self._writes.add(future)
         future.add_done_callback(self._written)
 
-    def _written(self, future: asyncio.Future[None]) -> None:
+    def _written(self, future: asyncio.Future[Path]) -> None:
         self._writes.discard(future)
-        if not future.cancelled() and future.exception() is not None:
+        if future.cancelled():
+            return
+        if future.exception() is not None:
             log.error("writing a trace to %s failed: %s", self.directory, future.exception())
+        elif self.max_files:
+            self._files.append(future.result())
+            while len(self._files) > self.max_files:
+                try:
+                    self._files.popleft().unlink(missing_ok=True)
+                except OSError as exc:
+                    log.error("deleting an old trace file failed: %s", exc.strerror or exc)
 
     async def flush(self) -> None:
         """Wait for the files being written."""
@@ -101,11 +116,24 @@ class TraceStore:
             await asyncio.gather(*self._writes, return_exceptions=True)
 
 
-def _write_file(directory: Path, trace: Trace) -> None:
+def _write_file(directory: Path, trace: Trace) -> Path:
     path = directory / f"{trace.id}.json"
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(trace.chrome()), encoding="utf-8")
     os.replace(partial, path)  # readers never see half a file
+    return path
+
+
+def _trace_files(directory: Path) -> list[Path]:
+    """The trace files already in `directory` (an earlier run's), oldest first."""
+    found = []
+    try:
+        for entry in os.scandir(directory):
+            if _TRACE_FILE.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                found.append((entry.stat().st_mtime_ns, Path(entry.path)))
+    except OSError as exc:
+        log.error("listing the trace files in %s failed: %s", directory, exc.strerror or exc)
+    return [path for _, path in sorted(found)]
 
 
 TRACES = web.AppKey("traces", TraceStore)
@@ -211,7 +239,7 @@ def install(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/debug/traces/{trace_id}/summary", get_summary)
     if settings.trace == "off":
         return
-    store = app[TRACES] = TraceStore(settings.trace_keep, settings.trace_dir, settings.trace == "all")
+    store = app[TRACES] = TraceStore(settings.trace_keep, settings.trace_dir, settings.trace == "all", settings.trace_dir_max_files)
     app.middlewares.append(_middleware(store))
     app.on_response_prepare.append(_name_trace)
 

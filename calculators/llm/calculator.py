@@ -6,10 +6,13 @@ import asyncio
 import dataclasses
 import functools
 
-from calculators.llm.engine_client import EngineClient, RequestStream, StepOutput
+from calculators.llm.engine.base import NO_STRUCTURED_OUTPUT
+from calculators.llm.engine.client import EngineClient, RequestStream, StepOutput
+from calculators.llm.engine.protocol import Finish
+from calculators.llm.guided import GRAMMAR_KEY, forced_tools
 from calculators.llm.options import LLMOptions
-from calculators.llm.protocol import Finish
 from calculators.llm.resource import LLMResource, create_llm_resource
+from calculators.llm.scorer import needs_scorer
 from calculators.llm.telemetry import REQUEST_TELEMETRY, RequestRecord, TelemetrySink
 from calculators.packets import Generation, Prompt, TokenDelta
 from graphs import Calculator, Contract, InputSet, default_registry
@@ -69,8 +72,25 @@ class ContinuousBatchingLLMCalculator(Calculator):
             return
         prompt: Prompt = inputs["TOKENS"].value
         llm: LLMResource = self.ctx.side_packets["LLM"]
+        held_to = prompt.engine_config.get(GRAMMAR_KEY)
+        if held_to is not None and not llm.engine.info.get(NO_STRUCTURED_OUTPUT):  # (else submit's 400)
+            # Compiled on trial first (under a time limit, cached): the engine compiles it
+            # inside a step, which every request of the servable waits for.
+            param = "tools" if forced_tools(prompt.request.params) is not None else "response_format"
+            await llm.grammar_vetter.vet(held_to, param)
+        engine = llm.engine
+        if prompt.engine_config.get("echo") and needs_scorer(engine.spec):
+            # The main engine caches prefixes, so it has no log-probabilities for a cached
+            # prompt: echo with logprobs runs on the servable's non-caching engine (scorer.py).
+            engine.expect(False)
+            self._announced = False
+            engine = await llm.scorer.engine()
+            if self._record is not None and self._sink is not None:  # metrics on: its steps count too
+                self._engine = engine
+                if engine.observer is None:
+                    engine.observe(functools.partial(self._sink.engine_steps, llm.servable_name))
         self._announced = False  # the ADD itself settles the announcement
-        self._stream = llm.engine.submit(prompt.token_ids, prompt.engine_config)
+        self._stream = engine.submit(prompt.token_ids, prompt.engine_config)
         self._prompt_tokens = len(prompt.token_ids)
         if self._record is not None:
             self._record.prompt_tokens = self._prompt_tokens

@@ -1,7 +1,12 @@
 """What the engine's output is held to (openvino-genai structured output), per request.
 
-A grammar travels to the engine worker as plain data: a list of parts, each `["const", text]`
-or `["json", schema_text]`, concatenated. The worker builds the StructuredOutputConfig.
+A grammar travels to the engine worker as plain data: a list of parts, each `["const", text]`,
+`["ebnf", grammar_text]` or `["json", schema_text]`, concatenated. The worker builds the
+StructuredOutputConfig.
+
+JSON is held to compact JSON (json_grammar/: at most one space after `:` and `,`), because
+genai's own json_schema grammar allows any whitespace and a weak model loops in it. A schema
+using a feature the converter does not express falls back to genai's json_schema (`["json", …]`).
 
 - `response_format` json_object / json_schema: one JSON part.
 - `tool_choice` "required" or a named function: the output must be a call. With a tool parser
@@ -14,13 +19,17 @@ or `["json", schema_text]`, concatenated. The worker builds the StructuredOutput
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
+from calculators.llm.json_grammar import ANY_OBJECT, Unsupported, schema_to_ebnf
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest, Tool
 
 GRAMMAR_KEY = "grammar"  # not a GenerationConfig field: the worker turns it into structured output
 
 Grammar = list[list[str]]
+
+log = logging.getLogger("ovserve.grammar")
 
 
 def _parameters(schema: dict[str, Any] | None) -> dict[str, Any]:
@@ -28,7 +37,12 @@ def _parameters(schema: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _json(schema: dict[str, Any]) -> list[str]:
-    return ["json", json.dumps(schema)]
+    """Compact JSON matching `schema`: our EBNF, else genai's json_schema (free whitespace)."""
+    try:
+        return ["ebnf", schema_to_ebnf(schema)]
+    except Unsupported as exc:
+        log.debug("structured output: genai's json_schema grammar (free whitespace) for this schema: %s", exc)
+        return ["json", json.dumps(schema)]
 
 
 def forced_tools(params: ChatCompletionRequest | CompletionRequest) -> list[Tool] | None:
@@ -74,7 +88,7 @@ def grammar(params: ChatCompletionRequest | CompletionRequest, tool_parser: str 
     if fmt is None or fmt.type == "text":
         return None
     if fmt.type == "json_object":
-        return [_json({"type": "object"})]
+        return [["ebnf", ANY_OBJECT]]
     assert fmt.json_schema is not None and fmt.json_schema.json_schema is not None
     return [_json(fmt.json_schema.json_schema)]
 
@@ -84,5 +98,7 @@ def structured_output(ov_genai: Any, parts: Grammar) -> Any:
     config = ov_genai.StructuredOutputConfig
     if len(parts) == 1 and parts[0][0] == "json":
         return config(json_schema=parts[0][1])
-    elements = [config.ConstString(text) if kind == "const" else config.JSONSchema(text) for kind, text in parts]
-    return config(compound_grammar=config.Concat(*elements))
+    if len(parts) == 1 and parts[0][0] == "ebnf":
+        return config(grammar=parts[0][1])
+    kinds = {"const": config.ConstString, "ebnf": config.EBNF, "json": config.JSONSchema}
+    return config(compound_grammar=config.Concat(*(kinds[kind](text) for kind, text in parts)))

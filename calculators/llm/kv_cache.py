@@ -1,7 +1,8 @@
-"""KV-cache options at load time: OVMS's `cache_eviction_config` node option (checked here, so a
-bad one fails the servable with a message naming the field, not the first engine step), the
-`kv_cache_precision` node option folded into the plugin_config, and the engine side that turns
-the checked eviction settings into genai's `CacheEvictionConfig`.
+"""KV-cache options at load time: OVMS's `cache_eviction_config` node option (its schema,
+CacheEvictionOptions, lives in options.py; it is checked here, so a bad one fails the servable
+with a message naming the field, not the first engine step), the `kv_cache_precision` node option
+folded into the plugin_config, and the engine side that turns the checked eviction settings into
+genai's `CacheEvictionConfig`.
 
 genai 2026.4 facts (measured on CPU): `cache_size: 0` with no `num_kv_blocks` makes a dynamic KV
 cache that starts empty and grows as requests need blocks; eviction's sizes are in tokens and
@@ -11,40 +12,13 @@ must be multiples of the device's KV block size (32 on CPU), with `max_cache_siz
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Any
 
-from pydantic import Field
-
-from graphs.calculator import Options
+from calculators.llm.options import LLMOptions
 from graphs.errors import UnavailableError
-
-if TYPE_CHECKING:
-    from calculators.llm.options import LLMOptions
 
 # The KV block size genai 2026.4 uses on CPU (tokens per block); other devices choose their own.
 CPU_BLOCK_SIZE = 32
-
-
-class KVCrushOptions(Options):
-    """OVMS's `kv_crush_config` (genai's KVCrushConfig): evicted blocks kept as a compressed budget."""
-
-    budget: Annotated[int, Field(ge=0)] = 0
-    anchor_point_mode: Literal["RANDOM", "ZEROS", "ONES", "MEAN", "ALTERNATING"] = "RANDOM"
-    rng_seed: Annotated[int, Field(ge=0)] = 0
-
-
-class CacheEvictionOptions(Options):
-    """OVMS's `cache_eviction_config` message: each sequence keeps its first `start_size` and last
-    `recent_size` tokens and at most `max_cache_size` tokens in all; the least important tokens in
-    between are evicted (importance summed over attention, `aggregation_mode`)."""
-
-    aggregation_mode: Literal["SUM", "NORM_SUM"] = "SUM"
-    start_size: Annotated[int, Field(ge=0)] | None = None
-    recent_size: Annotated[int, Field(ge=0)] | None = None
-    max_cache_size: Annotated[int, Field(ge=0)] | None = None
-    apply_rotation: bool = False
-    snapkv_window_size: Annotated[int, Field(ge=1)] = 8
-    kv_crush_config: KVCrushOptions | None = None
 
 
 def eviction_spec(options: LLMOptions) -> dict[str, Any] | None:

@@ -4,7 +4,7 @@ A servable whose LLM node lists `lora_adapters { name path alpha }` serves its o
 model) and "<servable>:<name>" per adapter. The engine is built with every adapter (genai's
 `AdapterConfig`). genai 2026.4 applies one adapter setting to a whole step, so the engine worker
 runs requests in turns by adapter: requests for one adapter batch together, requests for other
-adapters wait until that batch drains (calculators/llm/worker.py `add`). This module holds the
+adapters wait until that batch drains (calculators/llm/engine/cb_loop.py `add`). This module holds the
 naming rule (used by the server to resolve a model name and by the tokenizer node to pick the
 adapter) and the load-time checks."""
 

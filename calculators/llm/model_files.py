@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +14,11 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from calculators.llm.tool_prompt import default_system_prompt, template_ignores_tools, with_tools_in_prompt
 from calculators.llm.vocab import TokenBytes, load_token_bytes
 from graphs.errors import InvalidRequestError
+
+log = logging.getLogger(__name__)
 
 
 def _raise(message: str) -> None:
@@ -71,7 +75,9 @@ class ModelTokenizer:
     eos_token: str
 
     @classmethod
-    def load(cls, model_dir: Path) -> ModelTokenizer:
+    def load(cls, model_dir: Path, tool_parser: str | None = None) -> ModelTokenizer:
+        """`tool_parser` (the servable's) is the format tools are described in when the template
+        ignores them."""
         import openvino_genai as ov_genai
 
         # One thread: a prompt is small work, and a second thread only fights the engine for CPU
@@ -90,21 +96,37 @@ class ModelTokenizer:
             eos_token=tok.get_eos_token(),
         )
         instance._compiled = _template_env().from_string(instance.chat_template) if instance.chat_template else None
+        instance.tool_parser = tool_parser
+        if instance._compiled is not None:
+            instance.ignores_tools = template_ignores_tools(instance._render)
+            if instance.ignores_tools:
+                instance.default_system = default_system_prompt(instance._render)
+                how = f"the {tool_parser} format" if tool_parser else "a neutral JSON format (no tool_parser)"
+                log.info("the chat template of %s ignores tools: a request's tools go into its system message in %s", model_dir, how)
         return instance
 
     _compiled: jinja2.Template | None = None
+    #: the template renders the same text with tools as without (decided once, at load): tools and
+    #: tool-call history are then written into the messages (calculators/llm/tool_prompt.py)
+    ignores_tools: bool = False
+    tool_parser: str | None = None  # the servable's: the format of tools written into messages
+    default_system: str | None = None  # the template's own system text (kept before injected tools)
 
-    def render_chat(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, **kwargs: Any) -> str:
+    def _render(self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, **kwargs: Any) -> str:
+        assert self._compiled is not None
+        return self._compiled.render(
+            messages=messages, add_generation_prompt=add_generation_prompt, bos_token=self.bos_token, eos_token=self.eos_token, **kwargs
+        )
+
+    def render_chat(
+        self, messages: list[dict[str, Any]], add_generation_prompt: bool = True, tools: list[dict[str, Any]] | None = None, **kwargs: Any
+    ) -> str:
         if self._compiled is None:
             raise InvalidRequestError("this model has no chat template; use /v3/completions", param="messages")
+        if self.ignores_tools:
+            messages, tools = with_tools_in_prompt(messages, tools, self.tool_parser, self.default_system), None
         try:
-            return self._compiled.render(
-                messages=messages,
-                add_generation_prompt=add_generation_prompt,
-                bos_token=self.bos_token,
-                eos_token=self.eos_token,
-                **kwargs,
-            )
+            return self._render(messages, add_generation_prompt, tools=tools, **kwargs)
         except (jinja2.TemplateError, TypeError, ValueError, LookupError, RecursionError) as exc:
             # the template runs on the request's messages, tools and chat_template_kwargs
             raise InvalidRequestError(f"chat template failed: {exc}", param="messages") from exc

@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from calculators.llm.kv_cache import CacheEvictionOptions
 from graphs.calculator import Options
 
 # genai 2026.4 refuses a speculative request (added with add_request) that says neither how many
@@ -34,6 +33,28 @@ class Speculation:
 
     kind: Literal["draft", "prompt_lookup"]
     max_ngram_size: int = PROMPT_LOOKUP_NGRAM_SIZE  # prompt lookup: the requests' default
+
+
+class KVCrushOptions(Options):
+    """OVMS's `kv_crush_config` (genai's KVCrushConfig): evicted blocks kept as a compressed budget."""
+
+    budget: Annotated[int, Field(ge=0)] = 0
+    anchor_point_mode: Literal["RANDOM", "ZEROS", "ONES", "MEAN", "ALTERNATING"] = "RANDOM"
+    rng_seed: Annotated[int, Field(ge=0)] = 0
+
+
+class CacheEvictionOptions(Options):
+    """OVMS's `cache_eviction_config` message: each sequence keeps its first `start_size` and last
+    `recent_size` tokens and at most `max_cache_size` tokens in all; the least important tokens in
+    between are evicted (importance summed over attention, `aggregation_mode`)."""
+
+    aggregation_mode: Literal["SUM", "NORM_SUM"] = "SUM"
+    start_size: Annotated[int, Field(ge=0)] | None = None
+    recent_size: Annotated[int, Field(ge=0)] | None = None
+    max_cache_size: Annotated[int, Field(ge=0)] | None = None
+    apply_rotation: bool = False
+    snapkv_window_size: Annotated[int, Field(ge=1)] = 8
+    kv_crush_config: KVCrushOptions | None = None
 
 
 class LLMOptions(Options):
@@ -76,7 +97,7 @@ class LLMOptions(Options):
     kv_cache_precision: str | None = None
     # Prompt lookup (plugin_config {"prompt_lookup": true}): the n-gram size requests get by default.
     max_ngram_size: Annotated[int, Field(ge=1, le=64)] | None = None
-    # KV-cache eviction (OVMS's message; checked at load: calculators/llm/kv_cache.py).
+    # KV-cache eviction (OVMS's message above; checked at load: calculators/llm/kv_cache.py).
     cache_eviction_config: CacheEvictionOptions | None = None
 
     def unsupported(self) -> list[str]:

@@ -7,18 +7,30 @@ import functools
 import itertools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calculators.llm.engine_client import EngineClient
+from calculators.llm.chat_prompt import refuse_surely_too_long, template_messages
+from calculators.llm.engine.base import WorkerSpec
+from calculators.llm.engine.client import EngineClient
+from calculators.llm.gguf import resolve_model_dir
+from calculators.llm.grammar_vetter import GrammarVetter
 from calculators.llm.kv_cache import eviction_spec, with_kv_cache_precision
 from calculators.llm.lora import adapter_specs
 from calculators.llm.model_files import ModelTokenizer
 from calculators.llm.options import LLMOptions, Speculation
+from calculators.llm.scorer import PromptScorer
 from calculators.llm.speculative import draft_spec
-from calculators.llm.worker import WorkerSpec
 from calculators.openai.parsed_text import ParsedText
+from calculators.openai.tokenize import (
+    TokenizeChat,
+    check_detokenize_size,
+    check_prompt_tokens,
+    check_token_ids,
+    parse_detokenize,
+    parse_tokenize,
+)
 from calculators.ov_infer import plugin_properties
 from calculators.parsers import OutputParser, prompt_opens_reasoning
 from graphs.calculator import ResourceContext
@@ -42,9 +54,16 @@ class LLMResource:
     restarts: int = 0
     _closed: bool = False
     _restarting: asyncio.Task[None] | None = None
+    # Structured output's grammars are compiled on trial before the engine sees them (its
+    # process starts with the first grammar).
+    grammar_vetter: GrammarVetter = field(init=False)
+    # Echo with logprobs when the engine caches prefixes: a non-caching engine, started on use.
+    scorer: PromptScorer = field(init=False)
 
     def __post_init__(self) -> None:
         self.engine.on_exit = self._engine_exited
+        self.grammar_vetter = GrammarVetter(str(self.model_dir), log_level=self.engine.spec.log_level)
+        self.scorer = PromptScorer(self.engine.spec, self.servable_name)
 
     @property
     def healthy(self) -> bool:
@@ -64,7 +83,7 @@ class LLMResource:
                 await asyncio.sleep(RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)])
                 log.warning("restarting the engine worker for %s (attempt %d)", self.model_dir, attempt + 1)
                 try:
-                    engine = await EngineClient.start(spec)
+                    engine = await EngineClient.start(spec, self.engine.servable_name)
                 except UnavailableError as exc:
                     log.error("engine restart failed: %s", exc)
                     continue
@@ -116,10 +135,9 @@ class LLMResource:
         return ParsedText(OutputParser(tool_parser, reasoning_parser, starts_in_reasoning), single_call)
 
     def tokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`/v3/tokenize`: a prompt, or chat messages through the chat template, to token ids."""
-        from calculators.openai.tokenize import TokenizeChat, parse_tokenize
-        from calculators.tokenizer_calculator import template_messages
-
+        """`/v3/tokenize`: a prompt, or chat messages through the chat template, to token ids,
+        within the bounds chat puts on a prompt (a 400 beyond them). Blocking: the front end runs
+        it in a thread, under admission."""
         request = parse_tokenize(body)
         if isinstance(request, TokenizeChat):
             tools = [t.model_dump(exclude_none=True) for t in request.tools] if request.tools else None
@@ -129,15 +147,19 @@ class LLMResource:
                 tools=tools,
                 **(request.chat_template_kwargs or {}),
             )
+            param = "messages"
         else:
-            text = request.prompt
+            text, param = request.prompt, "prompt"
+        # genai's encode holds the GIL throughout: a text that cannot fit is refused unencoded
+        refuse_surely_too_long(text, self.tokenizer.token_bytes, self.context_length, self.prompt_limit, param)
         tokens = self.tokenizer.encode(text, add_special_tokens=request.add_special_tokens)
+        check_prompt_tokens(len(tokens), self.prompt_limit, self.context_length, param)
         return {"count": len(tokens), "max_model_len": self.context_length, "tokens": tokens}
 
     def detokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`/v3/detokenize`: token ids to text (special tokens shown)."""
-        from calculators.openai.tokenize import check_token_ids, parse_detokenize
-
+        """`/v3/detokenize`: token ids (at most a context's worth) to text (special tokens shown).
+        Blocking, like tokenize_request."""
+        check_detokenize_size(body, self.context_length or self.prompt_limit)
         request = parse_detokenize(body)
         if self.tokenizer.token_bytes is not None:
             check_token_ids(request.tokens, len(self.tokenizer.token_bytes.table))
@@ -151,6 +173,7 @@ class LLMResource:
             "pid": self.engine.pid,
             "restarts": self.restarts,
             "active_requests": self.engine.active_requests,
+            "scorer_started": self.scorer.started,
             **self.engine.last_stats,
         }
 
@@ -159,6 +182,8 @@ class LLMResource:
         if self._restarting is not None:
             self._restarting.cancel()
             await asyncio.gather(self._restarting, return_exceptions=True)
+        await self.grammar_vetter.aclose()
+        await self.scorer.aclose()
         await self.engine.aclose()
 
 
@@ -211,6 +236,9 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
     except ValueError as exc:
         raise UnavailableError(f"node {ctx.node_name!r}: {exc}") from None
     model_dir = (ctx.base_path / options.models_path).resolve()
+    # A .gguf file (or a folder holding one) is served from its cached IR conversion.
+    cache_dir = plugin_properties(options.plugin_config).get("CACHE_DIR")
+    model_dir = await resolve_model_dir(model_dir, str(cache_dir) if cache_dir else None)
     if not (model_dir / "openvino_model.xml").is_file():
         raise UnavailableError(f"no OpenVINO model (openvino_model.xml) in {model_dir}")
     check_device(options.device)
@@ -235,9 +263,9 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
     )
     loop = asyncio.get_running_loop()
     # The tokenizer loads in a thread while the worker process compiles the model.
-    tokenizer_future = loop.run_in_executor(None, ModelTokenizer.load, model_dir)
+    tokenizer_future = loop.run_in_executor(None, ModelTokenizer.load, model_dir, options.tool_parser)
     try:
-        engine = await EngineClient.start(spec)
+        engine = await EngineClient.start(spec, ctx.servable_name)
     except UnavailableError as exc:
         await asyncio.gather(tokenizer_future, return_exceptions=True)
         raise _load_error(exc, options) from None

@@ -3,7 +3,10 @@
 Calling the OpenVINO detokenizer per step per request would cost more than the engine's own
 bookkeeping; for byte-level BPE (Qwen, Llama 3, GPT-2 style) and SentencePiece byte-fallback
 vocabularies, each token IS a fixed byte string, read here from the model's `tokenizer.json`.
-Other tokenizers return None and the detokenizer falls back to windowed `decode()` calls.
+GGUF models (calculators/llm/gguf.py) have no tokenizer.json: their token list is read from
+`gguf_vocab.json` (the GGUF's `tokenizer.ggml.tokens` / `token_type`, `model` gpt2 = byte-level
+BPE, llama = SentencePiece with byte tokens). Other tokenizers return None and the detokenizer
+falls back to windowed `decode()` calls.
 """
 
 from __future__ import annotations
@@ -46,10 +49,43 @@ def _decoder_kinds(decoder: dict[str, Any] | None) -> set[str]:
     return {decoder.get("type", "")}
 
 
+# GGUF token types (llama.cpp's llama_token_type)
+_GGUF_CONTROL, _GGUF_USER_DEFINED, _GGUF_BYTE = 3, 4, 6
+
+
+def gguf_token_bytes(model: str, tokens: list[str], token_types: list[int]) -> TokenBytes | None:
+    """The table for a GGUF vocabulary: gpt2 (byte-level BPE) or llama (SentencePiece)."""
+    if model not in ("gpt2", "llama") or not tokens:
+        return None
+    types = list(token_types) + [1] * (len(tokens) - len(token_types))
+    inverse = _byte_level_decoder()
+    table: list[bytes] = []
+    for token, kind in zip(tokens, types, strict=True):
+        if kind in (_GGUF_CONTROL, _GGUF_USER_DEFINED):
+            table.append(token.encode())
+        elif model == "gpt2":
+            try:
+                table.append(bytes(inverse[ch] for ch in token))
+            except KeyError:
+                return None
+        elif kind == _GGUF_BYTE and (match := _BYTE_FALLBACK.match(token)):
+            table.append(bytes([int(match.group(1), 16)]))
+        else:
+            table.append(token.replace("▁", " ").encode())
+    special = frozenset(i for i, kind in enumerate(types) if kind == _GGUF_CONTROL)
+    return TokenBytes(tuple(table), special, max(map(len, table), default=0))
+
+
+def _load_gguf_vocab(path: Path) -> TokenBytes | None:
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    return gguf_token_bytes(str(spec.get("model", "")), list(spec.get("tokens", [])), list(spec.get("token_types", [])))
+
+
 def load_token_bytes(model_dir: Path) -> TokenBytes | None:
     path = model_dir / "tokenizer.json"
     if not path.is_file():
-        return None
+        gguf_vocab = model_dir / "gguf_vocab.json"  # written by calculators/llm/gguf.py
+        return _load_gguf_vocab(gguf_vocab) if gguf_vocab.is_file() else None
     spec = json.loads(path.read_text(encoding="utf-8"))
     model = spec.get("model", {})
     vocab: dict[str, int] = model.get("vocab") if isinstance(model.get("vocab"), dict) else {}

@@ -216,6 +216,8 @@ class ChatCompletionRequest(SamplingParams):
 class CompletionRequest(SamplingParams):
     # A text, or token ids; one prompt per request (a list of several is refused clearly).
     prompt: str | list[str] | Annotated[list[TokenId], Field(min_length=1)] | list[Annotated[list[TokenId], Field(min_length=1)]]
+    # 0 with echo and logprobs scores the prompt without generating (support.py checks the rest)
+    max_tokens: Annotated[int, Field(ge=0)] | None = None
     logprobs: Annotated[int, Field(ge=0, le=5)] | None = None
     echo: StrictBool = False
     suffix: str | None = None  # refused unless empty: no fill-in-the-middle here

@@ -5,7 +5,7 @@ The check is conservative, not a full JSON Schema validator: it refuses what we 
 refuse (keywords of the wrong kind, unknown types, empty `enum`/`anyOf`, impossible ranges,
 unresolvable local `$ref`s, regex features it lacks, counts that its strict mode cannot meet).
 Whatever slips through still fails only the requests of that step: the worker then starts a
-fresh pipeline (calculators/llm/worker.py).
+fresh pipeline (calculators/llm/engine/cb_loop.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from calculators.openai.schema_budget import BudgetExceeded, check_budget
 from graphs.errors import InvalidRequestError
 
 MAX_DEPTH = 64  # nesting of subschemas; deeper is refused (and json.dumps recursion is never reached)
@@ -47,10 +48,15 @@ def _resolve(root: Any, ref: str) -> Any:
 
 
 def check_schema(schema: Any, param: str) -> None:
-    """Raise a 400 naming `param` when the engine could not compile `schema`."""
+    """Raise a 400 naming `param` when the engine could not compile `schema`, or could only
+    at a cost over the complexity budget (schema_budget.py)."""
     problem = _problem(schema, schema, 0)
     if problem is not None:
         raise InvalidRequestError(f"the JSON schema cannot be used for structured output: {problem}", param=param)
+    try:
+        check_budget(schema)
+    except BudgetExceeded as exc:
+        raise InvalidRequestError(f"the JSON schema is over the structured-output complexity budget: {exc}", param=param) from None
 
 
 def _problem(node: Any, root: Any, depth: int) -> str | None:  # noqa: C901 - one flat list of rules

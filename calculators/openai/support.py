@@ -118,6 +118,9 @@ def _check_completion(params: CompletionRequest) -> None:
         raise InvalidRequestError("the prompt is empty", param="prompt")
     if params.suffix:
         raise InvalidRequestError("suffix (fill-in-the-middle) is not supported", param="suffix")
+    if params.max_tokens == 0 and not (params.echo and params.wants_logprobs):
+        # genai takes max_new_tokens 0 only with echo, which it does with logprobs
+        raise InvalidRequestError("max_tokens 0 (scoring the prompt) needs echo: true and logprobs", param="max_tokens")
 
 
 # What the stateful pipeline (pipeline_type LM, openvino_genai.LLMPipeline) cannot serve here.

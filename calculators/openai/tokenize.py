@@ -54,3 +54,29 @@ def check_token_ids(ids: list[int], vocab_size: int) -> None:
     bad = [i for i in ids if i >= vocab_size]
     if bad:
         raise InvalidRequestError(f"token ids out of the vocabulary (size {vocab_size}): {bad[:5]}", param="tokens")
+
+
+def check_prompt_tokens(count: int, limit: int | None, context_length: int | None, param: str, at_least: bool = False) -> None:
+    """The bounds chat puts on a prompt (TokenizerCalculator, max_new_tokens), also for /tokenize:
+    a prompt chat would refuse is a 400 there too, not a count (nor megabytes of ids).
+    `at_least`: `count` is a lower bound worked out before encoding."""
+    if limit is not None and count > limit:
+        why = f"this server takes at most {limit} (max_prompt_tokens)"
+    elif context_length is not None and count >= context_length:
+        why = f"this model's context length is {context_length} tokens"
+    else:
+        return
+    has = f"at least {count}" if at_least else str(count)
+    raise InvalidRequestError(f"the prompt has {has} tokens; {why}", param=param, code="context_length_exceeded")
+
+
+def check_detokenize_size(body: dict[str, Any], context_length: int | None) -> None:
+    """/detokenize takes at most a context's worth of ids (no sequence is longer), checked before
+    the list is validated id by id."""
+    tokens = body.get("tokens")
+    if context_length is not None and isinstance(tokens, list) and len(tokens) > context_length:
+        raise InvalidRequestError(
+            f"{len(tokens)} token ids; this model's context length is {context_length} tokens",
+            param="tokens",
+            code="context_length_exceeded",
+        )

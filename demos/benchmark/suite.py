@@ -41,7 +41,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 from serving.bench import cli as bench  # noqa: E402
 from serving.bench.prefix import run_prefix_cache_check  # noqa: E402
 from serving.bench.server_process import start_server  # noqa: E402
-from serving.model_builder import build_synthetic_model, build_tiny_draft_model, build_tiny_model  # noqa: E402
+from tests.models import build_synthetic_model, build_tiny_draft_model, build_tiny_model  # noqa: E402
 
 WORKLOAD = ["--input-len", "128", "--output-len", "128", "--no-progress"]
 TARGETS = {  # key: (comparison, bound, what)

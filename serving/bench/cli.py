@@ -102,9 +102,10 @@ def resolve_model_dir(text: str) -> Path:
     if path.is_dir():
         return path.resolve()
     if text in ("tiny", "synthetic"):
-        from serving import model_builder
+        from serving.dev_models import models
 
-        return model_builder.build_tiny_model() if text == "tiny" else model_builder.build_synthetic_model()
+        builder = models().build_tiny_model if text == "tiny" else models().build_synthetic_model
+        return Path(builder())
     raise SystemExit(f"ovserve bench: no model folder {text!r} (give a folder, 'tiny' or 'synthetic')")
 
 
@@ -247,9 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     chat = is_chat_endpoint(args.endpoint)
     tokenizer = load_tokenizer(model_dir)
     if args.prompts == "tiny":
-        from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
+        from serving.dev_models import models
 
-        texts = list(TINY_PROMPTS if chat else TINY_COMPLETIONS)
+        texts = list(models().TINY_PROMPTS if chat else models().TINY_COMPLETIONS)
         args.extra_body = {"ignore_eos": False, **(args.extra_body or {})}  # answers end where the model ends them
 
         def make(num: int, output_len: int, seed: int) -> Workload:

@@ -36,9 +36,9 @@ def resolve_model_dir(text: str) -> Path:
     if path.is_dir():
         return path.resolve()
     if text == "minilm":
-        from serving.embedding_models import build_minilm_model
+        from serving.dev_models import models
 
-        return build_minilm_model()
+        return Path(models().build_minilm_model())
     raise SystemExit(f"ovserve bench-embeddings: no model folder {text!r} (give a folder or 'minilm')")
 
 

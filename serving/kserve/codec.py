@@ -4,12 +4,14 @@
 
 Pure functions over bytes and numpy: no protobuf here (the generated stubs share their message
 names with tritonclient's, so the two cannot live in one process; see proto/README.md).
-Malformed input raises InvalidRequestError.
+Malformed input raises InvalidRequestError. Shapes are bounded before any arithmetic: at most
+MAX_DIMS dimensions, each a non-negative int64, and the element count is multiplied out only as
+far as the elements actually sent (a shape of thousands of huge dimensions once made a big-integer
+product that stalled the event loop for seconds). Messages never spell out a huge value.
 """
 
 from __future__ import annotations
 
-import math
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +40,17 @@ NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
 }
 DATATYPES = (*NUMPY_DTYPES, "BYTES")
 HEADER_LENGTH = "Inference-Header-Content-Length"
+# Requests at least this large are decoded in a thread by the front ends: decoding is linear in
+# the size, but at the body limit it takes seconds of Python, which in a thread gives the event
+# loop the GIL back every switch interval instead of stalling it.
+DECODE_IN_THREAD_BYTES = 1 << 20
+
+# Tensor ranks in practice stay far below this (numpy's own limit is 64): it bounds the work a
+# shape can ask for and the size of the messages that show it.
+MAX_DIMS = 64
+INT64_MAX = 2**63 - 1
+SHOWN_DIMS = 8  # dimensions a message shows before it elides the rest
+SHOWN_CHARS = 40  # characters of a client's value a message shows
 
 _LENGTH = struct.Struct("<I")
 _json_encode = msgspec.json.Encoder().encode
@@ -55,15 +68,71 @@ class Tensor:
         return list(self.data)
 
 
-def element_count(name: str, shape: Sequence[int]) -> int:
-    if any(dim < 0 for dim in shape):
-        raise InvalidRequestError(f"tensor {name!r}: shape {list(shape)} has a negative dimension")
-    return math.prod(shape)
+def shown(value: object) -> str:
+    """A client's value for a message, cut to SHOWN_CHARS (an int beyond int64 is not spelt out:
+    formatting a huge one is itself slow, and Python refuses past 4300 digits)."""
+    if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        return "<an integer beyond int64>"
+    if isinstance(value, str):
+        value = value[: SHOWN_CHARS + 1]  # repr of the head only: the rest would be cut anyway
+    elif not isinstance(value, int | float | None):
+        return f"<a JSON {'list' if isinstance(value, list) else 'object' if isinstance(value, dict) else type(value).__name__}>"
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "…"
+
+
+def shape_text(shape: Sequence[object]) -> str:
+    """A shape for a message: its first SHOWN_DIMS dimensions, then how many there are."""
+    dims = ", ".join(shown(dim) for dim in shape[:SHOWN_DIMS])
+    return f"[{dims}, … ({len(shape)} dims)]" if len(shape) > SHOWN_DIMS else f"[{dims}]"
+
+
+def check_shape(name: str, shape: Sequence[object]) -> tuple[int, ...]:
+    """The shape, once it has at most MAX_DIMS dimensions, each an int in 0..INT64_MAX."""
+    if len(shape) > MAX_DIMS:
+        raise InvalidRequestError(f"tensor {shown(name)}: shape {shape_text(shape)} has more than the limit of {MAX_DIMS} dimensions")
+    for dim in shape:
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise InvalidRequestError(f"tensor {shown(name)}: 'shape' must be a list of integers")
+        if dim < 0:
+            raise InvalidRequestError(f"tensor {shown(name)}: shape {shape_text(shape)} has a negative dimension")
+        if dim > INT64_MAX:
+            raise InvalidRequestError(
+                f"tensor {shown(name)}: shape {shape_text(shape)} has a dimension beyond the int64 limit of {INT64_MAX}"
+            )
+    return tuple(shape)  # type: ignore[arg-type]  # every item checked to be an int above
+
+
+def element_count(shape: Sequence[int], sent: int) -> int | None:
+    """The element count of a checked shape, or None as soon as the running product passes
+    `sent` (the elements actually sent): the product never grows past sent * INT64_MAX."""
+    if 0 in shape:
+        return 0
+    count = 1
+    for dim in shape:
+        count *= dim
+        if count > sent:
+            return None
+    return count
+
+
+def _count_text(count: int | None, sent: int) -> str:
+    return str(count) if count is not None else f"more than {sent}"
+
+
+def check_count(name: str, dims: Sequence[int], sent: int, holds: str) -> None:
+    """Refuse a checked shape whose element count is not the `sent` elements (`holds` says where
+    they are, e.g. "data holds")."""
+    count = element_count(dims, sent)
+    if count != sent:
+        raise InvalidRequestError(
+            f"tensor {shown(name)}: shape {shape_text(dims)} has {_count_text(count, sent)} elements but {holds} {sent}"
+        )
 
 
 def _check_datatype(name: str, datatype: str) -> None:
     if datatype not in DATATYPES:
-        raise InvalidRequestError(f"tensor {name!r}: unknown datatype {datatype!r}; expected one of {', '.join(DATATYPES)}")
+        raise InvalidRequestError(f"tensor {shown(name)}: unknown datatype {shown(datatype)}; expected one of {', '.join(DATATYPES)}")
 
 
 def bytes_tensor(name: str, items: Sequence[bytes], shape: Sequence[int] | None = None) -> Tensor:
@@ -89,30 +158,29 @@ def deserialize_bytes(name: str, raw: bytes | memoryview) -> list[bytes]:
     view, offset = memoryview(raw), 0
     while offset < len(view):
         if offset + 4 > len(view):
-            raise InvalidRequestError(f"tensor {name!r}: raw BYTES contents end inside an element's 4-byte length")
+            raise InvalidRequestError(f"tensor {shown(name)}: raw BYTES contents end inside an element's 4-byte length")
         (length,) = _LENGTH.unpack_from(view, offset)
         offset += 4
         if offset + length > len(view):
-            raise InvalidRequestError(f"tensor {name!r}: raw BYTES element of {length} bytes runs past the end of the contents")
+            raise InvalidRequestError(f"tensor {shown(name)}: raw BYTES element of {length} bytes runs past the end of the contents")
         items.append(bytes(view[offset : offset + length]))
         offset += length
     return items
 
 
-def from_raw(name: str, datatype: str, shape: Sequence[int], raw: bytes | memoryview) -> Tensor:
+def from_raw(name: str, datatype: str, shape: Sequence[object], raw: bytes | memoryview) -> Tensor:
     _check_datatype(name, datatype)
-    count = element_count(name, shape)
+    dims = check_shape(name, shape)
     if datatype == "BYTES":
         items = deserialize_bytes(name, raw)
-        if len(items) != count:
-            raise InvalidRequestError(f"tensor {name!r}: shape {list(shape)} has {count} elements but the contents hold {len(items)}")
-        return bytes_tensor(name, items, shape)
+        check_count(name, dims, len(items), "the contents hold")
+        return bytes_tensor(name, items, dims)
     dtype = NUMPY_DTYPES[datatype]
-    if len(raw) != count * dtype.itemsize:
-        raise InvalidRequestError(
-            f"tensor {name!r}: shape {list(shape)} of {datatype} needs {count * dtype.itemsize} bytes, got {len(raw)}"
-        )
-    return Tensor(name, datatype, tuple(shape), np.frombuffer(raw, dtype=dtype).copy())
+    count = element_count(dims, len(raw) // dtype.itemsize)
+    if count is None or count * dtype.itemsize != len(raw):
+        needs = _count_text(None if count is None else count * dtype.itemsize, len(raw))
+        raise InvalidRequestError(f"tensor {shown(name)}: shape {shape_text(dims)} of {datatype} needs {needs} bytes, got {len(raw)}")
+    return Tensor(name, datatype, dims, np.frombuffer(raw, dtype=dtype).copy())
 
 
 def to_raw(tensor: Tensor) -> bytes:
@@ -126,6 +194,8 @@ def to_raw(tensor: Tensor) -> bytes:
 
 def _flatten(value: Any) -> list[Any]:
     """Nested lists in row-major order, flat (iterative: no recursion limit to reach)."""
+    if isinstance(value, list) and not any(type(item) is list for item in value):
+        return value  # already flat, as tritonclient sends it: a scan in C, not a loop in Python
     flat: list[Any] = []
     stack = [iter([value])]
     while stack:
@@ -142,25 +212,24 @@ def _flatten(value: Any) -> list[Any]:
 _END = object()
 
 
-def from_json(name: str, datatype: str, shape: Sequence[int], data: Any) -> Tensor:
+def from_json(name: str, datatype: str, shape: Sequence[object], data: Any) -> Tensor:
     """A tensor from REST `data` (flat or nested, row-major); BYTES elements are strings."""
     _check_datatype(name, datatype)
-    count = element_count(name, shape)
+    dims = check_shape(name, shape)
     flat = _flatten(data)
-    if len(flat) != count:
-        raise InvalidRequestError(f"tensor {name!r}: shape {list(shape)} has {count} elements but data holds {len(flat)}")
+    check_count(name, dims, len(flat), "data holds")
     if datatype == "BYTES":
         if not all(isinstance(item, str) for item in flat):
-            raise InvalidRequestError(f"tensor {name!r}: BYTES data must be strings")
-        return bytes_tensor(name, [item.encode() for item in flat], shape)
+            raise InvalidRequestError(f"tensor {shown(name)}: BYTES data must be strings")
+        return bytes_tensor(name, [item.encode() for item in flat], dims)
     kind = NUMPY_DTYPES[datatype].kind
     wanted: tuple[type, ...] = (bool,) if kind == "b" else (int, float) if kind == "f" else (int,)
     if not all(isinstance(item, wanted) and (kind == "b" or not isinstance(item, bool)) for item in flat):
-        raise InvalidRequestError(f"tensor {name!r}: data does not fit datatype {datatype}")
+        raise InvalidRequestError(f"tensor {shown(name)}: data does not fit datatype {datatype}")
     try:
-        return Tensor(name, datatype, tuple(shape), np.array(flat, dtype=NUMPY_DTYPES[datatype]))
+        return Tensor(name, datatype, dims, np.array(flat, dtype=NUMPY_DTYPES[datatype]))
     except OverflowError:
-        raise InvalidRequestError(f"tensor {name!r}: a value is out of range for {datatype}") from None
+        raise InvalidRequestError(f"tensor {shown(name)}: a value is out of range for {datatype}") from None
 
 
 def to_json(tensor: Tensor) -> list[Any]:
@@ -179,11 +248,11 @@ def parse_rest_request(body: bytes, header_length: str | None) -> tuple[dict[str
         header_raw, tail = body, b""
     else:
         try:
-            length = int(header_length)
+            length = int(header_length)  # aiohttp caps a header at 8190 bytes: a bounded parse
         except ValueError:
-            raise InvalidRequestError(f"{HEADER_LENGTH} must be an integer, got {header_length!r}") from None
+            raise InvalidRequestError(f"{HEADER_LENGTH} must be an integer, got {shown(header_length)}") from None
         if not 0 < length <= len(body):
-            raise InvalidRequestError(f"{HEADER_LENGTH} is {length} but the body has {len(body)} bytes")
+            raise InvalidRequestError(f"{HEADER_LENGTH} is {shown(length)} but the body has {len(body)} bytes")
         header_raw, tail = body[:length], body[length:]
     header = json_object(header_raw, "inference request")
     inputs = header.get("inputs")
@@ -196,21 +265,22 @@ def parse_rest_request(body: bytes, header_length: str | None) -> tuple[dict[str
         name, datatype, shape = spec.get("name"), spec.get("datatype"), spec.get("shape")
         if not isinstance(name, str) or not isinstance(datatype, str):
             raise InvalidRequestError("each input needs a string 'name' and 'datatype'")
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
-            raise InvalidRequestError(f"input {name!r}: 'shape' must be a list of integers")
+        if not isinstance(shape, list):
+            raise InvalidRequestError(f"input {shown(name)}: 'shape' must be a list of integers")
+        check_shape(name, shape)  # before the data is looked at
         parameters = spec.get("parameters") or {}
         size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
         if size is not None:
             if not isinstance(size, int) or isinstance(size, bool) or size < 0 or offset + size > len(view):
                 raise InvalidRequestError(
-                    f"input {name!r}: binary_data_size {size!r} does not fit the {len(view) - offset} binary bytes left"
+                    f"input {shown(name)}: binary_data_size {shown(size)} does not fit the {len(view) - offset} binary bytes left"
                 )
             tensors.append(from_raw(name, datatype, shape, view[offset : offset + size]))
             offset += size
         elif "data" in spec:
             tensors.append(from_json(name, datatype, shape, spec["data"]))
         else:
-            raise InvalidRequestError(f"input {name!r} has neither 'data' nor parameters.binary_data_size")
+            raise InvalidRequestError(f"input {shown(name)} has neither 'data' nor parameters.binary_data_size")
     if offset != len(view):
         raise InvalidRequestError(f"{len(view) - offset} bytes of binary data after the last binary input")
     return header, tensors

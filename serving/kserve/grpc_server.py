@@ -16,19 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from graphs.errors import InvalidRequestError, OvserveError
+from graphs.errors import OvserveError
 from serving import trace_routes
-from serving.admission import ADMISSION
-from serving.auth import key_matches
-from serving.errors import internal_error, status_of
+from serving.admission import ADMISSION, NOT_READING
+from serving.auth import is_open_path, key_matches
+from serving.errors import internal_error
 from serving.kserve import codec, inference
+from serving.kserve.grpc_codec import decoded, response_to_proto, status_code
 from serving.kserve.inference import InferRequest, InferResult, Parameter
 from serving.kserve.proto import inference_service_pb2 as pb
 from serving.kserve.proto import inference_service_pb2_grpc as pb_grpc
@@ -45,92 +46,6 @@ EMPTY_FINAL_RESPONSE = "triton_enable_empty_final_response"
 TRACE_METADATA = trace_routes.TRACE_HEADER.lower()
 TRACE_ID_PARAMETER = "ovserve_trace_id"
 HEALTH_POLL_S = 0.5  # how often Watch subscribers learn of readiness changes
-
-# gRPC's status for each HTTP status that serving.errors.status_of gives an error (one mapping
-# of errors to statuses, in serving.errors; gRPC only translates it).
-_CODES: dict[int, grpc.StatusCode] = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    405: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    404: grpc.StatusCode.NOT_FOUND,
-    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,  # admission queue full
-    503: grpc.StatusCode.UNAVAILABLE,
-    504: grpc.StatusCode.DEADLINE_EXCEEDED,
-}
-
-
-def status_code(error: OvserveError) -> grpc.StatusCode:
-    return _CODES.get(status_of(error), grpc.StatusCode.INTERNAL)
-
-
-# -- messages <-> protocol-neutral data ------------------------------------------------------
-
-
-def _parameter(value: Any) -> Parameter:
-    kind = value.WhichOneof("parameter_choice")
-    return getattr(value, kind) if kind is not None else ""  # type: ignore[no-any-return]
-
-
-def _set_parameter(target: Any, value: Parameter) -> None:
-    if isinstance(value, bool):
-        target.bool_param = value
-    elif isinstance(value, int):
-        target.int64_param = value
-    elif isinstance(value, float):
-        target.double_param = value
-    else:
-        target.string_param = value
-
-
-_CONTENTS_FIELD = {
-    "BOOL": "bool_contents",
-    "INT8": "int_contents",
-    "INT16": "int_contents",
-    "INT32": "int_contents",
-    "INT64": "int64_contents",
-    "UINT8": "uint_contents",
-    "UINT16": "uint_contents",
-    "UINT32": "uint_contents",
-    "UINT64": "uint64_contents",
-    "FP32": "fp32_contents",
-    "FP64": "fp64_contents",
-}
-
-
-def _input_tensor(spec: Any, raw: bytes | None) -> codec.Tensor:
-    shape = list(spec.shape)
-    if raw is not None:
-        return codec.from_raw(spec.name, spec.datatype, shape, raw)
-    if spec.datatype == "BYTES":
-        items = list(spec.contents.bytes_contents)
-        if len(items) != codec.element_count(spec.name, shape):
-            raise InvalidRequestError(f"tensor {spec.name!r}: shape {shape} does not match its {len(items)} bytes_contents")
-        return codec.bytes_tensor(spec.name, items, shape)
-    field = _CONTENTS_FIELD.get(spec.datatype)
-    if field is None:
-        raise InvalidRequestError(f"tensor {spec.name!r}: {spec.datatype!r} needs raw_input_contents")
-    return codec.from_json(spec.name, spec.datatype, shape, list(getattr(spec.contents, field)))
-
-
-def request_from_proto(message: Any) -> InferRequest:
-    raw = list(message.raw_input_contents)
-    if raw and len(raw) != len(message.inputs):
-        raise InvalidRequestError(f"raw_input_contents has {len(raw)} entries for {len(message.inputs)} inputs; give one per input or none")
-    inputs = tuple(_input_tensor(spec, raw[i] if raw else None) for i, spec in enumerate(message.inputs))
-    outputs = tuple(o.name for o in message.outputs) or None
-    parameters = {key: _parameter(value) for key, value in message.parameters.items()}
-    return InferRequest(message.model_name, message.model_version, message.id, inputs, outputs, parameters)
-
-
-def response_to_proto(result: InferResult) -> Any:
-    response = pb.ModelInferResponse(model_name=result.model_name, model_version=result.model_version, id=result.id)
-    for key, value in result.parameters.items():
-        _set_parameter(response.parameters[key], value)
-    for tensor in result.outputs:
-        response.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=list(tensor.shape))
-        response.raw_output_contents.append(codec.to_raw(tensor))
-    return response
 
 
 def _stream_response(
@@ -172,9 +87,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         self._app = app
         self._api_key = settings.api_key
         self._open_paths = settings.api_key_open_paths
+        self._max_unsent = settings.max_unsent_bytes
 
     async def _authorize(self, context: grpc.aio.ServicerContext, rest_path: str) -> None:
-        if self._api_key is None or rest_path.startswith(self._open_paths):
+        if self._api_key is None or is_open_path(rest_path, self._open_paths):
             return
         metadata: Mapping[str, Any] = dict(context.invocation_metadata() or ())
         given = metadata.get("authorization", "")
@@ -235,7 +151,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         await self._authorize(context, f"/v2/models/{request.model_name}/infer")
         try:
             async with self._serving(self._trace_asked(context)) as trace_ids:
-                result = await inference.infer(self._servables, request_from_proto(request))
+                result = await inference.infer(self._servables, await decoded(request))
         except OvserveError as exc:
             await context.abort(status_code(exc), exc.message)
         except Exception:
@@ -252,52 +168,130 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         text (`triton_final_response: false`), then a final one (`true`, with `finish_reason`;
         without outputs when the request set `triton_enable_empty_final_response`, else with an
         empty `text_output`). A failed request sends one response with `error_message` (its
-        `infer_response` is final too); the stream stays open for the others."""
+        `infer_response` is final too); the stream stays open for the others.
+
+        A client that stops reading: the call's responses waiting to be sent are bounded by
+        --max_unsent_bytes (see _Outbox); beyond, every request of the call is cancelled (their
+        engine requests dropped) and the call ends with RESOURCE_EXHAUSTED."""
         # Every model's infer path must be open for a stream to go without a key.
         await self._authorize(context, "/v2/models/")
         trace_asked = self._trace_asked(context)  # the call's metadata, the same for each request
-        queue: asyncio.Queue[Any] = asyncio.Queue()
         tasks: set[asyncio.Task[None]] = set()
+        loop = asyncio.get_running_loop()
+        aborting: list[asyncio.Task[None]] = []
+
+        def stop_serving() -> None:  # the client stopped reading: in the turn that overflowed
+            self._app[ADMISSION].rejected[NOT_READING] += 1
+            log.warning(
+                "a ModelStreamInfer client stopped reading (over %d bytes of responses unsent): its requests cancelled, "
+                "the call ended with RESOURCE_EXHAUSTED",
+                self._max_unsent,
+            )
+            reader.cancel()
+            for task in list(tasks):
+                task.cancel()
+            aborting.append(loop.create_task(_abort_not_reading(context, self._max_unsent)))
+
+        outbox = _Outbox(self._max_unsent, stop_serving)
 
         async def serve_one(message: Any) -> None:
             try:
-                request = request_from_proto(message)
+                request = await decoded(message)
                 pieces = _Pieces(request)
                 async with self._serving(trace_asked) as trace_ids:
-                    finish = await inference.infer_stream(self._servables, request, lambda text: queue.put_nowait(pieces.response(text)))
+                    finish = await inference.infer_stream(self._servables, request, lambda text: outbox.put(pieces.response(text)))
                 empty = request.parameters.get(EMPTY_FINAL_RESPONSE) is True
-                queue.put_nowait(_stream_response(request, final=True, finish=finish, empty=empty, trace_ids=trace_ids))
+                outbox.put(_stream_response(request, final=True, finish=finish, empty=empty, trace_ids=trace_ids))
             except OvserveError as exc:
-                queue.put_nowait(_stream_error(message, exc.message))
+                outbox.put(_stream_error(message, exc.message))
             except Exception:
                 log.exception("ModelStreamInfer on %s failed", message.model_name)
-                queue.put_nowait(_stream_error(message, internal_error().message))
+                outbox.put(_stream_error(message, internal_error().message))
 
         def done(task: asyncio.Task[None]) -> None:
             tasks.discard(task)
-            queue.put_nowait(None)  # wake the writer: it may be time to end
+            outbox.wake()  # the writer: it may be time to end
 
         async def read_requests() -> None:
             async for message in request_iterator:
-                task = asyncio.get_running_loop().create_task(serve_one(message))
+                task = loop.create_task(serve_one(message))
                 tasks.add(task)
                 task.add_done_callback(done)
 
-        reader = asyncio.get_running_loop().create_task(read_requests())
-        reader.add_done_callback(lambda _: queue.put_nowait(None))
+        reader = loop.create_task(read_requests())
+        reader.add_done_callback(lambda _: outbox.wake())
         try:
-            while True:
-                item = await queue.get()
+            while not outbox.overflowed:
+                item = await outbox.get()
                 if item is not None:
                     yield item
-                elif reader.done() and not tasks and queue.empty():
-                    break
-            reader.result()  # a broken request stream ends the call with its error
+                elif reader.done() and not tasks and outbox.empty():
+                    reader.result()  # a broken request stream ends the call with its error
+                    return
+            # The status is on its way (after what grpc.aio has buffered already): ending the
+            # generator now lets grpc.aio finish the call as aborted.
+            await asyncio.gather(*aborting, return_exceptions=True)
         finally:
             reader.cancel()
             for task in list(tasks):
                 task.cancel()
             await asyncio.gather(reader, *tasks, return_exceptions=True)
+
+
+class _Outbox:
+    """A ModelStreamInfer call's responses waiting for grpc.aio to send them, bounded in bytes.
+
+    grpc.aio sends one response at a time and each send waits for HTTP/2 flow control: when the
+    client stops reading, its window fills and the writer stalls, while the call's requests keep
+    generating into this queue. Past `limit` bytes unsent (serialized sizes; what grpc.aio holds
+    already, at most the client's window, is not counted), `on_overflow` is called once, in the
+    turn that overflowed, and nothing more is queued."""
+
+    __slots__ = ("_queue", "unsent", "limit", "overflowed", "_on_overflow")
+
+    def __init__(self, limit: int, on_overflow: Callable[[], None]) -> None:
+        self._queue: asyncio.Queue[tuple[Any, int] | None] = asyncio.Queue()
+        self.unsent = 0
+        self.limit = limit
+        self.overflowed = False
+        self._on_overflow = on_overflow
+
+    def put(self, response: Any) -> None:
+        if self.overflowed:
+            return
+        size = response.ByteSize()
+        self.unsent += size
+        if self.unsent > self.limit:
+            self.overflowed = True
+            self._queue.put_nowait(None)
+            self._on_overflow()
+            return
+        self._queue.put_nowait((response, size))
+
+    def wake(self) -> None:
+        self._queue.put_nowait(None)
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
+    async def get(self) -> Any | None:
+        """The next response (None: woken, nothing to send)."""
+        item = await self._queue.get()
+        if item is None:
+            return None
+        self.unsent -= item[1]
+        return item[0]
+
+
+async def _abort_not_reading(context: grpc.aio.ServicerContext, limit: int) -> None:
+    """End the call with RESOURCE_EXHAUSTED. From a task of its own: the call's writer may be
+    stuck in grpc.aio's send for as long as the client does not read."""
+    message = (
+        f"the client stopped reading: over {limit} bytes of responses were left unsent (--max_unsent_bytes); "
+        "the stream's requests were cancelled"
+    )
+    with contextlib.suppress(grpc.aio.AbortError):
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
 
 def _stream_error(message: Any, text: str) -> Any:

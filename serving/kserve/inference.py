@@ -19,7 +19,7 @@ import numpy as np
 from calculators.packets import Endpoint, HttpResponsePayload
 from graphs.errors import InvalidRequestError, NotFoundError, OvserveError
 from graphs.runner import GraphRun
-from serving.kserve.codec import Tensor, array_tensor, bytes_tensor
+from serving.kserve.codec import SHOWN_CHARS, SHOWN_DIMS, Tensor, array_tensor, bytes_tensor, shape_text, shown
 from serving.openai_routes import start_graph_run
 from serving.servable import Servable, ServableManager, State
 
@@ -37,6 +37,7 @@ EMBEDDINGS_OUTPUT = "embeddings"
 # (binary_data_output and triton_enable_empty_final_response are read by the front ends).
 IGNORED_PARAMETERS = frozenset({"sequence_id", "sequence_start", "sequence_end", "priority", "timeout", "binary_data_output", "headers"})
 IGNORED_PREFIX = "triton_"
+SHOWN_NAMES = SHOWN_DIMS  # input names a message lists before it elides the rest
 
 Parameter = bool | int | float | str
 Kind = Literal["text_generation", "embeddings", "rerank", "other"]
@@ -85,12 +86,16 @@ def model_metadata(servable: Servable) -> dict[str, Any]:
 
 def check_version(name: str, version: str) -> None:
     if version not in ("", MODEL_VERSION):
-        raise NotFoundError(f"model {name!r} has no version {version!r}; it serves version {MODEL_VERSION}", code="model_not_found")
+        raise NotFoundError(
+            f"model {shown(name)} has no version {shown(version)}; it serves version {MODEL_VERSION}", code="model_not_found"
+        )
 
 
 def find_model(servables: ServableManager, name: str, version: str = "") -> Servable:
     """The servable (NotFoundError when unknown or no such version; UnavailableError while the
     server drains)."""
+    if len(name) > SHOWN_CHARS and servables.find(name) is None:  # unknown: do not echo all of a long name
+        raise NotFoundError(f"model {shown(name)} not found", param="model", code="model_not_found")
     servable = servables.get(name)
     check_version(name, version)
     return servable
@@ -100,7 +105,7 @@ def model_ready(servables: ServableManager, name: str, version: str = "") -> boo
     """Can it take requests now? (lazy or idle-unloaded servables load on their first one)."""
     servable = servables.find(name)
     if servable is None:
-        raise NotFoundError(f"model {name!r} not found", code="model_not_found")
+        raise NotFoundError(f"model {shown(name)} not found", code="model_not_found")
     check_version(name, version)
     return not servables.draining and (servable.healthy or servable.state is State.IDLE)  # healthy: engine not restarting
 
@@ -139,12 +144,13 @@ def _model_parameters(parameters: Mapping[str, Parameter]) -> dict[str, Paramete
 def _text_input(request: InferRequest, single: bool) -> list[str]:
     names = [t.name for t in request.inputs]
     if names != [TEXT_INPUT]:
-        raise InvalidRequestError(f"expected exactly one input, {TEXT_INPUT!r} (BYTES); got {names}", param="inputs")
+        got = ", ".join(shown(n) for n in names[:SHOWN_NAMES]) + (f", … ({len(names)} inputs)" if len(names) > SHOWN_NAMES else "")
+        raise InvalidRequestError(f"expected exactly one input, {TEXT_INPUT!r} (BYTES); got [{got}]", param="inputs")
     tensor = request.inputs[0]
     if tensor.datatype != "BYTES":
-        raise InvalidRequestError(f"input {TEXT_INPUT!r} must be BYTES, not {tensor.datatype}", param="inputs")
+        raise InvalidRequestError(f"input {TEXT_INPUT!r} must be BYTES, not {shown(tensor.datatype)}", param="inputs")
     if single and tensor.data.size != 1:
-        raise InvalidRequestError(f"input {TEXT_INPUT!r} must hold exactly one element (the prompt); shape is {list(tensor.shape)}")
+        raise InvalidRequestError(f"input {TEXT_INPUT!r} must hold exactly one element (the prompt); shape is {shape_text(tensor.shape)}")
     if tensor.data.size == 0:
         raise InvalidRequestError(f"input {TEXT_INPUT!r} is empty")
     try:
@@ -156,7 +162,9 @@ def _text_input(request: InferRequest, single: bool) -> list[str]:
 def _check_outputs(request: InferRequest, available: tuple[str, ...]) -> None:
     for name in request.outputs or ():
         if name not in available:
-            raise InvalidRequestError(f"model {request.model_name!r} has no output {name!r}; it has {list(available)}", param="outputs")
+            raise InvalidRequestError(
+                f"model {shown(request.model_name)} has no output {shown(name)}; it has {list(available)}", param="outputs"
+            )
 
 
 def generation_body(text: str, parameters: Mapping[str, Parameter], model: str, stream: bool) -> tuple[Endpoint, dict[str, Any]]:

@@ -4,6 +4,7 @@ tensor extension). Errors are `{"error": "..."}` with the status of the error's 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -77,6 +78,12 @@ def _requested_outputs(header: dict[str, Any]) -> tuple[str, ...] | None:
     return tuple(o["name"] for o in outputs) or None
 
 
+async def _parsed(raw: bytes, header_length: str | None) -> tuple[dict[str, Any], list[codec.Tensor]]:
+    if len(raw) < codec.DECODE_IN_THREAD_BYTES:
+        return codec.parse_rest_request(raw, header_length)
+    return await asyncio.to_thread(codec.parse_rest_request, raw, header_length)
+
+
 async def infer(request: web.Request) -> web.Response:
     name, version = _model(request)
     admission = request.app[ADMISSION]
@@ -94,7 +101,7 @@ async def _infer(request: web.Request, name: str, version: str) -> web.Response:
         except web.HTTPRequestEntityTooLarge:
             limit = request.app[SETTINGS].max_body_bytes
             raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
-        header, inputs = codec.parse_rest_request(raw, request.headers.get(codec.HEADER_LENGTH))
+        header, inputs = await _parsed(raw, request.headers.get(codec.HEADER_LENGTH))
         request_id = header.get("id", "")
         if not isinstance(request_id, str):
             raise InvalidRequestError("'id' must be a string")

@@ -12,9 +12,9 @@ import httpx
 import openai
 import pytest
 
-from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
 from tests.demos.demo_modules import copy_demo
-from tests.e2e.server import Server, start_server
+from tests.helpers.server import Server, start_server
+from tests.models import TINY_COMPLETIONS, TINY_PROMPTS
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import httpx
 import openai
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
 from tests.demos.demo_modules import copy_demo
-from tests.e2e.server import ROOT, Server, start_server
+from tests.helpers.server import ROOT, Server, start_server
+from tests.models import TINY_PROMPTS
 
 QUESTION = "How do I reach support?"
 REDACTED = "Write to [email] or to [email] today."

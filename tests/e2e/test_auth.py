@@ -14,9 +14,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import ROOT, Server, start_server
-from tests.e2e.test_http import assert_openai_error
+from tests.helpers.http import assert_openai_error
+from tests.helpers.server import ROOT, Server, start_server
+from tests.models import TINY_PROMPTS
 
 KEY = "sk-test-0123456789"
 
@@ -25,7 +25,16 @@ KEY = "sk-test-0123456789"
 def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     key_file = tmp_path_factory.mktemp("auth") / "key.txt"
     key_file.write_text(KEY + "\n")
-    srv = start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", "--api_key_file", str(key_file), "--metrics_enable")
+    srv = start_server(
+        "--model_path",
+        str(tiny_model_dir),
+        "--model_name",
+        "tiny",
+        "--api_key_file",
+        str(key_file),
+        "--metrics_enable",
+        "--enable_config_api",
+    )
     yield srv
     assert srv.stop() == 0
     assert KEY not in "\n".join(srv.output)  # never logged

@@ -9,8 +9,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import ROOT, start_server
+from tests.helpers.server import ROOT, start_server
+from tests.models import TINY_PROMPTS
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

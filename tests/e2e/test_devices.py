@@ -5,8 +5,6 @@ HETERO:CPU load and answer; plugin_config reaches OpenVINO, and a key it does no
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import openai
@@ -16,19 +14,14 @@ import pytest
 from calculators.llm.options import LLMOptions
 from calculators.llm.resource import check_device, npu_prompt_limit
 from graphs.errors import UnavailableError
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import ROOT, start_server
-from tests.e2e.test_engine_faults import llm_graph, write_config
-from tests.e2e.test_http import get
+from tests.helpers.http import get
+from tests.helpers.processes import run_cli
+from tests.helpers.servables import llm_graph, write_config
+from tests.helpers.server import start_server
+from tests.models import TINY_PROMPTS
 
 PROMPT = "Say this is a test"
 AVAILABLE = ov.Core().available_devices
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "serving.cli", *args, "--rest_port", "0"], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
 
 
 def answers(*args: str) -> list[str]:
@@ -60,7 +53,7 @@ def test_missing_device_state_in_v1_config(tiny_model_dir: Path, tmp_path: Path)
     config = write_config(tmp_path, {"good": llm_graph(tiny_model_dir), "gpu": gpu_graph})
     if "GPU" in AVAILABLE:
         pytest.skip("GPU is on this machine")
-    srv = start_server("--config_path", str(config))
+    srv = start_server("--config_path", str(config), "--enable_config_api")
     try:
         status, body = get(srv, "/v1/config")
         assert status == 200

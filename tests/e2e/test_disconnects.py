@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_http import CHAT, post, user
-from tests.e2e.test_lifecycle import worker_stats
-from tests.e2e.test_overload import serving_log
+from tests.helpers.http import CHAT, post, user
+from tests.helpers.processes import serving_log
+from tests.helpers.server import Server, start_server
+from tests.helpers.stats import worker_stats
+from tests.models import TINY_PROMPTS
 
 RUNNING = 16  # --max_concurrent_requests
 MID_STREAM = 300
@@ -58,7 +58,9 @@ def small_server(tiny_model_dir: Path) -> Iterator[Server]:
 
 def _request(body: dict[str, object]) -> bytes:
     data = json.dumps(body).encode()
-    return f"POST {CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data
+    return (
+        f"POST {CHAT} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data
+    )
 
 
 async def _vanish(writer: asyncio.StreamWriter, i: int) -> None:

@@ -12,9 +12,9 @@ import numpy as np
 import openai
 import pytest
 
-from serving.embedding_models import source_model_dir, torch_embed
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_http import assert_openai_error, post
+from tests.helpers.http import assert_openai_error, post
+from tests.helpers.server import Server, start_server
+from tests.models.minilm import source_model_dir, torch_embed
 
 SENTENCES = ["A man is playing a guitar.", "Someone plays an instrument.", "The stock market fell today."]
 

@@ -13,7 +13,6 @@ the engine together when something happens: nothing here depends on how fast the
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import json
 import os
 import signal
@@ -23,36 +22,15 @@ from typing import Any
 
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server, wait_for
-from tests.e2e.test_http import CHAT, assert_openai_error, get, post, user
-from tests.e2e.test_lifecycle import RawStream
+from tests.helpers.http import CHAT, RawStream, assert_openai_error, get, post, user
+from tests.helpers.processes import paused
+from tests.helpers.servables import llm_graph, write_config
+from tests.helpers.server import Server, start_server, wait_for
+from tests.helpers.stats import engine
+from tests.models import TINY_PROMPTS
 
 BOUND_S = 120  # guards against a hang only
 STORY = "Tell me a story."
-
-
-def llm_graph(model_dir: Path, extra_options: str = "") -> str:
-    """The stock LLM graph on `model_dir`, with extra LLM node options (pbtxt lines)."""
-    from importlib import resources
-
-    graph = resources.files("graphs.stock").joinpath("llm.pbtxt").read_text(encoding="utf-8")
-    return graph.replace('models_path: "./"', f"models_path: {json.dumps(str(model_dir))}\n      {extra_options}")
-
-
-def write_config(root: Path, graphs: dict[str, str]) -> Path:
-    for name, graph in graphs.items():
-        (root / name).mkdir(parents=True)
-        (root / name / "graph.pbtxt").write_text(graph)
-    config = {"model_config_list": [{"config": {"name": name, "base_path": name}} for name in graphs]}
-    (root / "config.json").write_text(json.dumps(config))
-    return root / "config.json"
-
-
-def engine(server: Server, servable: str) -> dict[str, Any]:
-    status, body = get(server, "/debug/stats")
-    assert status == 200
-    return json.loads(body)["servables"][servable]["resources"]["llm"]  # type: ignore[no-any-return]
 
 
 def content(stream: RawStream) -> str:
@@ -61,16 +39,6 @@ def content(stream: RawStream) -> str:
 
 def in_band_errors(stream: RawStream) -> list[dict[str, Any]]:
     return [e["error"] for e in stream.events() if "error" in e]
-
-
-@contextlib.contextmanager
-def paused(pid: int) -> Iterator[None]:
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
 
 
 # -- a KV cache too small for one request ----------------------------------------------------

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +20,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_kserve import three_servables
+from tests.helpers.server import Server
+from tests.models import TINY_PROMPTS
 
 EXAMPLES = 50
 MAX_TOKENS = 4
@@ -33,14 +30,9 @@ ALIASES = r"^/v1/(chat/completions|completions|embeddings|rerank|tokenize|detoke
 
 
 @pytest.fixture(scope="module")
-def server(
-    tiny_model_dir: Path, minilm_model_dir: Path, tiny_reranker_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    config = three_servables(tmp_path_factory.mktemp("fuzz"), tiny_model_dir, minilm_model_dir, tiny_reranker_dir)
-    srv = start_server("--config_path", str(config))
-    yield srv
-    assert srv.process.poll() is None, "the server exited during the fuzz run:\n" + "\n".join(srv.output)
-    assert srv.stop() == 0, "\n".join(srv.output)
+def server(three_servable_server: Server) -> Server:
+    """tiny, minilm and reranker (tests/e2e/conftest.py), still running after the fuzz run."""
+    return three_servable_server
 
 
 @pytest.fixture(scope="module")

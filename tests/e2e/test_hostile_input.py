@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server
-from tests.e2e.test_fuzz_openapi import server as fuzz_server  # noqa: F401 - the same three servables
-from tests.e2e.test_http import post
+from tests.helpers.http import post
+from tests.helpers.server import Server
+from tests.models import TINY_PROMPTS
 
 CHAT, COMPLETIONS = "/v3/chat/completions", "/v3/completions"
 M = [{"role": "user", "content": "hi"}]
@@ -22,8 +20,9 @@ INFER = "/v2/models/tiny/infer"
 
 
 @pytest.fixture(scope="module")
-def server(fuzz_server: Server) -> Iterator[Server]:  # noqa: F811
-    yield fuzz_server
+def server(three_servable_server: Server) -> Server:
+    """tiny, minilm and reranker (tests/e2e/conftest.py), as the OpenAPI fuzz uses."""
+    return three_servable_server
 
 
 def chat(**fields: Any) -> bytes:
@@ -77,6 +76,21 @@ CASES: list[tuple[str, str, bytes]] = [
         "/v2/models/minilm/infer",
         b'{"inputs": [{"name": "input", "datatype": "FP16", "shape": [1], "data": [1e308]}]}',
     ),
+    (  # issue 23, defect 1: multiplied out as a big integer on the event loop, then a 500
+        "KServe 20k huge dimensions",
+        INFER,
+        b'{"inputs": [{"name": "text_input", "datatype": "BYTES", "shape": ['
+        + b", ".join([b"4611686018427387904"] * 20_000)
+        + b'], "data": ["a"]}]}',
+    ),
+    (
+        "KServe dimension beyond int64",
+        INFER,
+        b'{"inputs": [{"name": "text_input", "datatype": "BYTES", "shape": [' + b"9" * 4000 + b'], "data": ["a"]}]}',
+    ),
+    ("schema: nested repeats over the budget", CHAT, rf({"type": "string", "pattern": "((a|b){150}){150}"})),
+    ("tokenize 10 MB", "/v3/tokenize", json.dumps({"model": "tiny", "prompt": "word " * 2_000_000}).encode()),
+    ("detokenize 100k ids", "/v3/detokenize", json.dumps({"model": "tiny", "tokens": [1] * 100_000}).encode()),
     ("KServe n huge", INFER, text_input(b'["hi"]').replace(b"}]}", b'}], "parameters": {"n": 1000000000}}')),
     ("wrong types", CHAT, json.dumps({"model": 5, "messages": {"a": 1}, "max_tokens": "x", "stream": "yes"}).encode()),
     ("wrong types 2", CHAT, json.dumps({"model": "tiny", "messages": [{"role": 1, "content": 2}]}).encode()),
@@ -194,3 +208,13 @@ def test_server_still_answers_correctly(server: Server) -> None:
     for prompt, answer in TINY_PROMPTS.items():
         status, _, reply = post(server, CHAT, {"model": "tiny", "messages": [{"role": "user", "content": prompt}]})
         assert status == 200 and json.loads(reply)["choices"][0]["message"]["content"] == answer
+
+
+def test_schema_over_the_complexity_budget_is_a_400(server: Server) -> None:
+    """Issue 23, defect 2: this 20-byte pattern took ~36 s of grammar compilation inside an engine
+    step; it is refused before the engine, naming the budget."""
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": "((a|b){150}){150}"}}, "required": ["a"]}
+    status, _, reply = post(server, CHAT, rf(schema))
+    assert status == 400, reply
+    error = json.loads(reply)["error"]
+    assert "repetition-product budget" in error["message"] and error["param"] == "response_format.json_schema.schema"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import time
@@ -10,47 +9,9 @@ from typing import Any
 
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server
-
-CHAT = "/v3/chat/completions"
-
-
-def post(
-    server: Server, path: str, body: bytes | dict[str, Any], headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-    try:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        conn.request("POST", path, body=data, headers={"Content-Type": "application/json", **(headers or {})})
-        response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        conn.close()
-
-
-def get(server: Server, path: str) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def user(content: str) -> list[dict[str, str]]:
-    return [{"role": "user", "content": content}]
-
-
-def assert_openai_error(status: int, body: bytes, expected_status: int, param: str | None = None) -> dict[str, Any]:
-    assert status == expected_status, body
-    error = json.loads(body)["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["message"]
-    if param is not None:
-        assert error["param"] == param, error
-    return error  # type: ignore[no-any-return]
+from tests.helpers.http import CHAT, assert_openai_error, get, post, user
+from tests.helpers.server import Server
+from tests.models import TINY_PROMPTS
 
 
 def test_sse_framing(server: Server) -> None:
@@ -167,7 +128,7 @@ def test_disconnect_cancels_engine_request(server: Server) -> None:
     ).encode()
     sock = socket.create_connection(("127.0.0.1", server.port))
     sock.sendall(
-        b"POST /v3/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /v3/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body
     )

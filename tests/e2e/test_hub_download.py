@@ -12,9 +12,9 @@ from pathlib import Path
 import openai
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.fake_hub import FakeHub, repo_from_folder, serve_hub
-from tests.e2e.server import ROOT, start_server
+from tests.helpers.fake_hub import FakeHub, repo_from_folder, serve_hub
+from tests.helpers.server import ROOT, start_server
+from tests.models import TINY_PROMPTS
 
 REPO_ID = "ovserve/tiny"
 SERVABLE_FILES = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml", "openvino_detokenizer.xml", "graph.pbtxt")

@@ -21,33 +21,15 @@ import tritonclient.http as thttp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_http import post
-from tests.e2e.test_operations import make_certificate
+from tests.helpers.http import post
+from tests.helpers.kserve import stream_all, text_input, texts
+from tests.helpers.servables import three_servables
+from tests.helpers.server import Server, start_server
+from tests.helpers.tls import make_certificate
+from tests.models import TINY_COMPLETIONS, TINY_PROMPTS
 
 KEY = "sk-kserve-0123456789"
-STOCK = Path(__file__).resolve().parents[2] / "graphs" / "stock"
 SENTENCES = ["A man is playing a guitar.", "Someone plays an instrument.", "The stock market fell today."]
-
-
-def servable_folder(folder: Path, model_dir: Path, graph: str) -> None:
-    """A config.json servable: the model's files (linked) plus a stock graph."""
-    folder.mkdir(parents=True)
-    for item in model_dir.iterdir():
-        (folder / item.name).symlink_to(item)
-    (folder / "graph.pbtxt").write_text((STOCK / graph).read_text())
-
-
-def three_servables(root: Path, tiny: Path, minilm: Path, reranker: Path) -> Path:
-    """A config.json serving `tiny` (text generation), `minilm` (embeddings) and `rerank` on the
-    stock graphs; its path."""
-    servable_folder(root / "tiny", tiny, "llm.pbtxt")
-    servable_folder(root / "minilm", minilm, "embeddings.pbtxt")
-    servable_folder(root / "rerank", reranker, "rerank.pbtxt")
-    config = {"mediapipe_config_list": [{"name": name, "base_path": name} for name in ("tiny", "minilm", "rerank")]}
-    (root / "config.json").write_text(json.dumps(config))
-    return root / "config.json"
 
 
 @pytest.fixture(scope="module")
@@ -86,20 +68,6 @@ def http_client(server: Server) -> Iterator[thttp.InferenceServerClient]:
     client = thttp.InferenceServerClient(f"127.0.0.1:{server.port}")
     yield client
     client.close()
-
-
-def text_input(module: Any, text: str | bytes, binary: bool = True) -> Any:
-    tensor = module.InferInput("text_input", [1], "BYTES")
-    data = np.array([text.encode() if isinstance(text, str) else text], dtype=object)
-    if module is thttp:
-        tensor.set_data_from_numpy(data, binary_data=binary)
-    else:
-        tensor.set_data_from_numpy(data)
-    return tensor
-
-
-def texts(result: Any, name: str = "text_output") -> list[str]:
-    return [item.decode() for item in result.as_numpy(name).reshape(-1)]
 
 
 def get(server: Server, path: str, headers: dict[str, str] | None = None, cert: Path | None = None) -> tuple[int, bytes]:
@@ -222,30 +190,6 @@ def test_grpc_infer_openai_json_and_parameters(grpc_client: tgrpc.InferenceServe
     assert short and TINY_PROMPTS["Count to five."].startswith(short) and short != TINY_PROMPTS["Count to five."]
     assert result.get_response().parameters["finish_reason"].string_param == "length"
     assert result.get_response().parameters["completion_tokens"].int64_param == 3
-
-
-def stream_all(
-    client: tgrpc.InferenceServerClient, requests: dict[str, str], headers: dict[str, str] | None = None, **kwargs: Any
-) -> dict[str, list[Any]]:
-    """Send every request on one stream (opened with `headers` as its metadata); each id's
-    results up to its final response."""
-    results: queue.Queue[tuple[Any, Any]] = queue.Queue()
-    client.start_stream(callback=lambda result, error: results.put((result, error)), headers=headers)
-    try:
-        for request_id, prompt in requests.items():
-            client.async_stream_infer("tiny", [text_input(tgrpc, prompt)], request_id=request_id, **kwargs)
-        collected: dict[str, list[Any]] = {request_id: [] for request_id in requests}
-        open_ids = set(requests)
-        while open_ids:
-            result, error = results.get(timeout=120)
-            assert error is None, error
-            response = result.get_response()
-            collected[response.id].append(result)
-            if response.parameters["triton_final_response"].bool_param:
-                open_ids.remove(response.id)
-        return collected
-    finally:
-        client.stop_stream()
 
 
 def test_grpc_stream_pieces_add_up(grpc_client: tgrpc.InferenceServerClient) -> None:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_devices import run_cli
-from tests.e2e.test_engine_faults import engine, llm_graph, paused, wait_for, write_config
-from tests.e2e.test_http import CHAT, post, user
-from tests.e2e.test_metrics import scrape, value
+from tests.helpers.http import CHAT, post, user
+from tests.helpers.metrics import scrape, value
+from tests.helpers.processes import paused, run_cli
+from tests.helpers.servables import llm_graph, write_config
+from tests.helpers.server import Server, start_server, wait_for
+from tests.helpers.stats import engine
+from tests.models import TINY_PROMPTS
 
 STORY = "Tell me a story."
 

@@ -17,8 +17,8 @@ import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI
 
-from serving import model_builder as mb
-from tests.e2e.server import Server, start_server
+import tests.models as mb
+from tests.helpers.server import Server, start_server
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server, wait_for
-from tests.e2e.test_ovms_config import ovms_servable
-from tests.e2e.test_reload import ask, get
+from tests.helpers.json_api import ask, get
+from tests.helpers.servables import ovms_servable
+from tests.helpers.server import Server, start_server, wait_for
+from tests.models import TINY_PROMPTS
 
 
 @pytest.fixture(scope="module")

@@ -8,82 +8,23 @@ surely still in flight when the drain starts: nothing here depends on how fast t
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import signal
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_http import CHAT, assert_openai_error, get, post, user
+from tests.helpers.http import BOUND_S, CHAT, RawStream, assert_openai_error, get, post, user
+from tests.helpers.processes import start_tiny, stopping_server
+from tests.helpers.server import Server
+from tests.helpers.stats import worker_stats
+from tests.models import TINY_PROMPTS
 
 LONG = {"model": "tiny", "messages": user("Tell me a story."), "stream": True, "max_tokens": 300, "ignore_eos": True}
-BOUND_S = 120  # guards against a hang only
-
-
-def worker_stats(server: Server) -> dict[str, Any]:
-    status, body = get(server, "/debug/stats")
-    assert status == 200
-    return json.loads(body)["servables"]["tiny"]["resources"]["llm"]  # type: ignore[no-any-return]
-
-
-class RawStream:
-    """A streaming chat request over a raw socket (HTTP/1.0: no chunk framing in the events)."""
-
-    def __init__(self, server: Server, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.sock = socket.create_connection(("127.0.0.1", server.port), timeout=BOUND_S)
-        self.sock.sendall(
-            b"POST /v3/chat/completions HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"Content-Length: {len(data)}\r\n\r\n".encode()
-            + data
-        )
-        self.received = b""
-
-    def read_until(self, marker: bytes) -> None:
-        while marker not in self.received:
-            chunk = self.sock.recv(65536)
-            assert chunk, f"the stream ended before {marker!r}: {self.received[-500:]!r}"
-            self.received += chunk
-
-    def read_to_end(self) -> bytes:
-        while chunk := self.sock.recv(65536):
-            self.received += chunk
-        self.sock.close()
-        return self.received
-
-    def events(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.received.split(b"\n"):
-            line = line.strip()
-            if line.startswith(b"{") or line.startswith(b"data: {"):
-                out.append(json.loads(line.removeprefix(b"data: ")))
-        return out
-
-
-def start_tiny(tiny_model_dir: Path, *extra: str) -> Server:
-    return start_server("--model_path", str(tiny_model_dir), "--model_name", "tiny", *extra)
-
-
-@contextlib.contextmanager
-def stopping_server(tiny_model_dir: Path, *extra: str) -> Iterator[tuple[Server, int]]:
-    """A server and its engine worker's pid; the worker is resumed and the server stopped after."""
-    server = start_tiny(tiny_model_dir, *extra)
-    worker = worker_stats(server)["pid"]
-    try:
-        yield server, worker
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(worker, signal.SIGCONT)
-        server.stop()
 
 
 def test_sigterm_drains_a_stream_in_flight(tiny_model_dir: Path) -> None:
@@ -162,7 +103,12 @@ def test_requests_while_the_worker_is_down_get_a_503(crash_server: Server) -> No
     os.kill(worker_stats(crash_server)["pid"], signal.SIGKILL)
     conn = http.client.HTTPConnection("127.0.0.1", crash_server.port, timeout=BOUND_S)
     try:
-        conn.request("POST", CHAT, body=json.dumps({"model": "tiny", "messages": user("Say this is a test")}))
+        conn.request(
+            "POST",
+            CHAT,
+            body=json.dumps({"model": "tiny", "messages": user("Say this is a test")}),
+            headers={"Content-Type": "application/json"},
+        )
         response = conn.getresponse()
         body = response.read()
     finally:

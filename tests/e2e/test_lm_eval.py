@@ -23,17 +23,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from serving import model_builder as mb
-from tests.e2e.server import ROOT, Server
+import tests.models as mb
+from tests.helpers.files import read_jsonl
+from tests.helpers.server import ROOT, Server
 
 TASKS_DIR = ROOT / "tests" / "e2e" / "data" / "lm_eval"
 CHAT_TASK = "ovserve_tiny_chat"
 COMPLETIONS_TASK = "ovserve_tiny_completions"
 RUN_LIMIT_S = 120  # a run takes about 6 s (mostly lm_eval's imports)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def test_task_data_is_what_the_model_was_trained_on() -> None:

@@ -2,7 +2,7 @@
 adapter are model names of their own, answering exactly what each was trained to; requests for
 different adapters run at once on one engine (genai applies one adapter per step: the worker
 gives the adapters turns); an unknown adapter is a 404. Options and names:
-tests/calculators/test_lora.py."""
+tests/calculators/llm/test_lora.py."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from serving.model_builder import TINY_LORA_ANSWERS, TINY_PROMPTS, build_tiny_lora_adapters
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_http import CHAT, assert_openai_error, get, post, user
-from tests.e2e.test_speculative import chat, chat_stream
+from tests.helpers.http import CHAT, assert_openai_error, chat, chat_stream, get, post, user
+from tests.helpers.server import Server, start_server
+from tests.models import TINY_LORA_ANSWERS, TINY_PROMPTS, build_tiny_lora_adapters
 
 PROMPTS = list(TINY_LORA_ANSWERS["swap"])  # the prompts every adapter was trained on
 

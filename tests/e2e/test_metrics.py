@@ -3,7 +3,6 @@ the traffic sent (and the responses' `usage`), histograms count every request, g
 
 from __future__ import annotations
 
-import http.client
 import json
 import subprocess
 import sys
@@ -12,41 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from serving.metrics_catalog import BY_NAME
-from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
-from tests.e2e.server import ROOT, Server, start_server
-from tests.e2e.test_http import CHAT, assert_openai_error, get, post, user
-from tests.e2e.test_ovms_config import ovms_servable
+from tests.helpers.http import CHAT, assert_openai_error, get, post, user
+from tests.helpers.metrics import Families, scrape, value
+from tests.helpers.servables import ovms_servable
+from tests.helpers.server import ROOT, Server, start_server
+from tests.models import TINY_COMPLETIONS, TINY_PROMPTS
 
 COMPLETIONS = "/v3/completions"
 IDLE_POLL_LIMIT_S = 30
-
-# family -> [(sample name, labels, value)]
-Families = dict[str, list[tuple[str, dict[str, str], float]]]
-
-
-def scrape(server: Server) -> Families:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    try:
-        conn.request("GET", "/metrics")
-        response = conn.getresponse()
-        assert response.status == 200 and response.getheader("Content-Type", "").startswith("text/plain")
-        text = response.read().decode()
-    finally:
-        conn.close()
-    return {f.name: [(s.name, s.labels, s.value) for s in f.samples] for f in text_string_to_metric_families(text)}
-
-
-def value(families: Families, sample: str, **labels: str) -> float:
-    """The one sample named `sample` whose labels include `labels` (0 when there is none)."""
-    family = sample
-    for suffix in ("_total", "_count", "_sum", "_bucket"):
-        family = family.removesuffix(suffix)
-    found = [v for name, ls, v in families.get(family, []) if name == sample and labels.items() <= ls.items()]
-    assert len(found) <= 1, (sample, labels, found)
-    return found[0] if found else 0.0
 
 
 def sse_usage(body: bytes) -> dict[str, int]:

@@ -11,9 +11,9 @@ from typing import Any
 import openai
 import pytest
 
-from serving.model_builder import TINY_COMPLETIONS, TINY_JSON_ANSWER, TINY_JSON_PROMPT, TINY_PROMPTS
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_http import assert_openai_error, post
+from tests.helpers.http import assert_openai_error, post
+from tests.helpers.server import Server, start_server
+from tests.models import TINY_COMPLETIONS, TINY_JSON_ANSWER, TINY_JSON_PROMPT, TINY_PROMPTS
 
 TEST_PROMPT = "Say this is a test"
 CHAT = "/v3/chat/completions"
@@ -176,7 +176,7 @@ def test_tokenize_errors(server: Server) -> None:
 
 
 def test_chat_template_kwargs_reach_the_template(client: openai.OpenAI) -> None:
-    from serving.model_builder import TINY_THINK_ANSWER, TINY_THINK_PROMPT
+    from tests.models import TINY_THINK_ANSWER, TINY_THINK_PROMPT
 
     thinking = chat(client, TINY_THINK_PROMPT)  # no reasoning parser on this server: the block shows
     assert thinking.choices[0].message.content.startswith("<think>")
@@ -195,11 +195,11 @@ def no_prefix_cache_client(tiny_model_dir: Any) -> Iterator[openai.OpenAI]:
         assert srv.stop() == 0
 
 
-def test_echo_with_logprobs_needs_no_prefix_caching(server: Server) -> None:
-    """With prefix caching the engine leaves the cached part of an echoed prompt out."""
-    body = {"model": "tiny", "prompt": "The capital", "echo": True, "logprobs": 1, "max_tokens": 1}
-    status, _, reply = post(server, "/v3/completions", body)
-    assert_openai_error(status, reply, 400, "echo")
+def test_max_tokens_zero_needs_echo_with_logprobs(server: Server) -> None:
+    """max_tokens 0 scores the prompt (tests/e2e/test_loglikelihood.py); alone it is a 400."""
+    for extra in ({}, {"echo": True}, {"logprobs": 1}):
+        status, _, reply = post(server, "/v3/completions", {"model": "tiny", "prompt": "The capital", "max_tokens": 0, **extra})
+        assert_openai_error(status, reply, 400, "max_tokens")
 
 
 def test_echo_with_logprobs_scores_the_prompt(no_prefix_cache_client: openai.OpenAI) -> None:

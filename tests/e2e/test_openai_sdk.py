@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
+from tests.models import TINY_COMPLETIONS, TINY_PROMPTS
 
 TEST_PROMPT = "Say this is a test"
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,25 +13,13 @@ import httpx
 import openai
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
+from tests.helpers.server import Server, start_server
+from tests.helpers.tls import make_certificate
+from tests.models import TINY_PROMPTS
 
 ORIGIN = "https://app.example"
 SECRET_PROMPT = "Say this is a test"  # the marker below rides along in a second message
 MARKER = "zq-private-marker-7731"
-
-
-def make_certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 (openssl's command line, as operators make them)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl command is not installed")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 @pytest.fixture(scope="module")

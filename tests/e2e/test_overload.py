@@ -24,10 +24,11 @@ import aiohttp
 import pytest
 
 from serving.bench.server_process import process_tree_rss
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_http import CHAT, assert_openai_error, post, user
-from tests.e2e.test_lifecycle import RawStream, stopping_server, worker_stats
+from tests.helpers.http import CHAT, RawStream, assert_openai_error, post, user
+from tests.helpers.processes import serving_log, stopping_server
+from tests.helpers.server import Server, start_server
+from tests.helpers.stats import worker_stats
+from tests.models import TINY_PROMPTS
 
 REQUESTS = 2000
 MAX_TOKENS = 32  # above every short answer's length: they end on their own
@@ -36,12 +37,6 @@ RSS_BOUND_BYTES = 6 * 2**30  # generous: catches a runaway, not a regression of 
 BOUND_S = 120  # guards against a hang only
 LONG_STREAM = {"model": "tiny", "messages": user("Tell me a story."), "stream": True, "max_tokens": 450, "ignore_eos": True}
 LONG_PLAIN = {**LONG_STREAM, "stream": False}
-
-
-def serving_log(server: Server) -> list[str]:
-    """The server's output up to its shutdown (what the load left behind, not how it stopped)."""
-    end = next((i for i, line in enumerate(server.output) if "[ovserve] draining" in line), len(server.output))
-    return server.output[:end]
 
 
 @pytest.fixture(scope="module")

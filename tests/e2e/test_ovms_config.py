@@ -3,66 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import ROOT, Server, start_server
-
-# As OVMS's export tool writes it for a plain text-generation model (models_path "./": the
-# model files sit beside graph.pbtxt).
-OVMS_GRAPH = """# File created with: OpenVINO Model Server 2026.0.0
-# OVMS_GRAPH_QUEUE_MAX_SIZE: 8
-input_stream: "HTTP_REQUEST_PAYLOAD:input"
-output_stream: "HTTP_RESPONSE_PAYLOAD:output"
-
-node: {
-  name: "LLMExecutor"
-  calculator: "HttpLLMCalculator"
-  input_stream: "LOOPBACK:loopback"
-  input_stream: "HTTP_REQUEST_PAYLOAD:input"
-  input_side_packet: "LLM_NODE_RESOURCES:llm"
-  output_stream: "LOOPBACK:loopback"
-  output_stream: "HTTP_RESPONSE_PAYLOAD:output"
-  input_stream_info: {
-    tag_index: 'LOOPBACK:0',
-    back_edge: true
-  }
-  node_options: {
-      [type.googleapis.com / mediapipe.LLMCalculatorOptions]: {
-          models_path: "./",
-          plugin_config: '{ }',
-          enable_prefix_caching: false,
-          cache_size: 1,
-          max_num_seqs: 256,
-          device: "CPU",
-      }
-  }
-  input_stream_handler {
-    input_stream_handler: "SyncSetInputStreamHandler",
-    options {
-      [mediapipe.SyncSetInputStreamHandlerOptions.ext] {
-        sync_set {
-          tag_index: "LOOPBACK:0"
-        }
-      }
-    }
-  }
-}
-"""
-
-
-def ovms_servable(folder: Path, model_dir: Path, graph: str = OVMS_GRAPH) -> None:
-    """An OVMS servable folder: the model's files (linked) plus graph.pbtxt."""
-    folder.mkdir(parents=True)
-    for item in model_dir.iterdir():
-        (folder / item.name).symlink_to(item)
-    (folder / "graph.pbtxt").write_text(graph)
+from tests.helpers.processes import run_server_expecting_exit
+from tests.helpers.servables import OVMS_GRAPH, ovms_servable
+from tests.helpers.server import Server, start_server
+from tests.models import TINY_PROMPTS
 
 
 @pytest.fixture(scope="module")
@@ -91,16 +41,6 @@ def test_ovms_graphs_serve_unchanged(ovms_server: Server) -> None:
             model="chat", messages=[{"role": "user", "content": "Count to five."}], stream=True, stop=", three"
         )
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "One, two"
-
-
-def run_server_expecting_exit(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "serving.cli", *args, "--rest_port", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_invalid_graph_never_serves(tmp_path: Path, tiny_model_dir: Path) -> None:

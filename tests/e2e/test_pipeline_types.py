@@ -19,10 +19,9 @@ from typing import Any
 import openai
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server, wait_for
-from tests.e2e.test_http import CHAT, assert_openai_error, get, post, user
-from tests.e2e.test_lifecycle import RawStream
+from tests.helpers.http import CHAT, RawStream, assert_openai_error, get, post, user
+from tests.helpers.server import Server, start_server, wait_for
+from tests.models import TINY_PROMPTS
 
 BOUND_S = 120  # guards against a hang only
 LONG = {"model": "tiny", "messages": user("Tell me a story."), "stream": True, "max_tokens": 400, "ignore_eos": True}

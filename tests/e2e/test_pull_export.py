@@ -12,8 +12,8 @@ from pathlib import Path
 import openai
 
 from graphs.pbtxt import load_graph
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import ROOT, start_server
+from tests.helpers.server import ROOT, start_server
+from tests.models import TINY_PROMPTS
 
 
 def ovserve(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -98,7 +98,7 @@ def test_pull_embeddings_and_serve(tmp_path: Path) -> None:
     pooling files copied), the stock embeddings graph written, the folder served through its graph."""
     import numpy as np
 
-    from serving.embedding_models import source_model_dir, torch_embed
+    from tests.models.minilm import source_model_dir, torch_embed
 
     repo = tmp_path / "models"
     args = ("--source_model", str(source_model_dir()), "--model_repository_path", str(repo), "--model_name", "minilm")

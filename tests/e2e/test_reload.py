@@ -9,41 +9,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_ovms_config import OVMS_GRAPH, ovms_servable
+from tests.helpers.json_api import ask, get, post
+from tests.helpers.servables import OVMS_GRAPH, ovms_servable
+from tests.helpers.server import Server, start_server
+from tests.models import TINY_PROMPTS
 
 STORY = "Tell me a story."
-
-
-def get(server: Server, path: str) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        conn.close()
-
-
-def post(server: Server, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
-    try:
-        conn.request("POST", path, body=json.dumps(body or {}), headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        conn.close()
-
-
-def ask(server: Server, model: str, prompt: str) -> str:
-    status, body = post(server, "/v3/chat/completions", {"model": model, "messages": [{"role": "user", "content": prompt}]})
-    assert status == 200, body
-    return body["choices"][0]["message"]["content"]  # type: ignore[no-any-return]
 
 
 class StreamInFlight(threading.Thread):
@@ -93,7 +67,7 @@ def repo(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 @pytest.fixture(scope="module")
 def server(repo: Path) -> Iterator[Server]:
-    srv = start_server("--config_path", str(repo / "config.json"), "--file_system_poll_wait_seconds", "0")
+    srv = start_server("--config_path", str(repo / "config.json"), "--file_system_poll_wait_seconds", "0", "--enable_config_api")
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output)
 

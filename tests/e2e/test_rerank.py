@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from serving.embedding_models import RERANK_QUERIES
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_http import assert_openai_error, post
+from tests.helpers.http import assert_openai_error, post
+from tests.helpers.server import Server, start_server
+from tests.models import RERANK_QUERIES
 
 
 @pytest.fixture(scope="module")

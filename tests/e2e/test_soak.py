@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from serving.soak import WEIGHTS
-from tests.e2e.server import ROOT
+from serving.soak.traffic import WEIGHTS
+from tests.helpers.server import ROOT
 
 
 def test_soak_60_seconds(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Speculative decoding (a draft model) and prompt lookup on a real server: greedy answers are
 exactly the target model's, unary and streaming, whatever the per-request knobs; requests the
-servable cannot serve get clear 400s (bad node options: tests/calculators/test_speculative.py)."""
+servable cannot serve get clear 400s (bad node options: tests/calculators/llm/test_speculative.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS, build_tiny_draft_model
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_engine_faults import llm_graph, write_config
-from tests.e2e.test_http import CHAT, assert_openai_error, post, user
+from tests.helpers.http import CHAT, assert_openai_error, chat, chat_stream, post, user
+from tests.helpers.servables import llm_graph, write_config
+from tests.helpers.server import Server, start_server
+from tests.models import TINY_COMPLETIONS, TINY_PROMPTS, build_tiny_draft_model
 
 COMPLETIONS = "/v3/completions"
 # Small KV caches: three engines (one with a draft model) share this machine's memory.
@@ -39,25 +39,6 @@ def server(tiny_model_dir: Path, draft_model_dir: Path, tmp_path_factory: pytest
     srv = start_server("--config_path", str(write_config(root, graphs)))
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output)
-
-
-def chat(server: Server, model: str, prompt: str, **extra: Any) -> str:
-    status, _headers, body = post(server, CHAT, {"model": model, "messages": user(prompt), "max_tokens": 200, **extra})
-    assert status == 200, body
-    choice = json.loads(body)["choices"][0]
-    assert choice["finish_reason"] == "stop", choice
-    return choice["message"]["content"]  # type: ignore[no-any-return]
-
-
-def chat_stream(server: Server, model: str, prompt: str, **extra: Any) -> str:
-    body = {"model": model, "messages": user(prompt), "max_tokens": 200, "stream": True, **extra}
-    status, _headers, raw = post(server, CHAT, body)
-    assert status == 200, raw
-    text = raw.decode()
-    assert text.endswith("data: [DONE]\n\n")
-    events = [json.loads(e[len("data: ") :]) for e in text.split("\n\n")[:-2]]
-    assert events[-1]["choices"][0]["finish_reason"] == "stop"
-    return "".join(e["choices"][0]["delta"].get("content") or "" for e in events)
 
 
 KNOBS = {

@@ -12,8 +12,8 @@ from typing import Any
 import openai
 import pytest
 
-from serving import model_builder as mb
-from tests.e2e.server import Server, start_server
+import tests.models as mb
+from tests.helpers.server import Server, start_server
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from typing import Any
 import openai
 import pytest
 
-from serving.model_builder import TINY_COMPLETIONS, TINY_PROMPTS
-from tests.e2e.server import ROOT, Server, start_server, wait_for
-from tests.e2e.test_http import CHAT, assert_openai_error, get, post, user
+from tests.helpers.http import CHAT, assert_openai_error, get, post, user
+from tests.helpers.server import ROOT, Server, start_server, wait_for
+from tests.models import TINY_COMPLETIONS, TINY_PROMPTS
 
 STOCK_NODES = ["request", "tokenizer", "llm", "detokenizer", "response"]
 TRACE = {"X-Ovserve-Trace": "1"}
@@ -166,7 +166,7 @@ def test_unary_and_kserve_requests_are_traced_too(traced_server: Server) -> None
 def test_grpc_calls_are_traced_when_their_metadata_asks(traced_server: Server) -> None:
     import tritonclient.grpc as tgrpc
 
-    from tests.e2e.test_kserve import stream_all, text_input, texts
+    from tests.helpers.kserve import stream_all, text_input, texts
 
     before = [t["id"] for t in get_json(traced_server, "/debug/traces")["data"]]
     client = tgrpc.InferenceServerClient(traced_server.grpc_address)

@@ -1,7 +1,7 @@
 """Users' calculators on a real server: added by a config reload, refused when their code
 changed, loaded from an installed entry point, and a broken module stops the server clearly.
 
-The calculator and its graph are the README guide's (tests/e2e/test_calculator_guide.py).
+The calculator and its graph are the guide's in docs/calculators.md (tests/e2e/test_calculator_guide.py).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from serving.model_builder import TINY_PROMPTS
-from tests.e2e.server import Server, start_server
-from tests.e2e.test_calculator_guide import DISCLAIMER, FILES
-from tests.e2e.test_ovms_config import ovms_servable, run_server_expecting_exit
-from tests.e2e.test_reload import ask, post
+from tests.helpers.guide import DISCLAIMER, FILES
+from tests.helpers.json_api import ask, post
+from tests.helpers.processes import run_server_expecting_exit
+from tests.helpers.servables import ovms_servable
+from tests.helpers.server import Server, start_server
+from tests.models import TINY_PROMPTS
 
 MODULE = FILES["my_server/my_calcs/disclaimer.py"]
 GRAPH = FILES["my_server/tiny/graph.pbtxt"]
@@ -42,7 +43,7 @@ def root(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path
 
 @pytest.fixture(scope="module")
 def server(root: Path) -> Iterator[Server]:
-    srv = start_server("--config_path", str(write_config(root, ["plain"], [])))
+    srv = start_server("--config_path", str(write_config(root, ["plain"], [])), "--enable_config_api")
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output)
 

@@ -17,7 +17,7 @@ from graphs.calculator import Calculator, Contract, InputSet
 from graphs.runner import GraphRun, _NodeRun, start_run
 from graphs.trace import TID_STRIDE, NodeTrace, Trace
 from graphs.validate import ValidatedGraph
-from tests.graphs.test_runner import FAN, HANG_GUARD_S, Probe, build, collect, inline_graph, registry
+from tests.helpers.graphs import FAN, HANG_GUARD_S, Probe, build, collect, inline_graph, registry
 
 # A task node feeding an inline node (processed in the sender's turn), and a node whose spawned
 # task emits while a back edge tells it to stop (as the LLM node and the detokenizer do).

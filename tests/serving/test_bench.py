@@ -16,7 +16,7 @@ from serving.bench import client
 from serving.bench.cli import main
 from serving.bench.stats import RequestResult, compare, format_comparison, format_table, percentile, summarize
 from serving.bench.workload import arrival_times, build_workload, load_tokenizer, server_token_counter
-from tests.e2e.server import Server, start_server
+from tests.helpers.server import Server, start_server
 
 SUMMARY_KEYS = {
     "completed", "failed", "duration_s", "request_throughput", "output_throughput", "total_token_throughput",
@@ -272,7 +272,7 @@ async def test_tokens_from_requested_for_servers_without_usage(tiny_model_dir: P
 
 def test_bench_with_the_tiny_prompts(server: Server, tiny_model_dir: Path, tmp_path: Path) -> None:
     """--prompts tiny: the trained prompts in turn, each answered to its end (no ignore_eos)."""
-    from serving.model_builder import TINY_PROMPTS
+    from tests.models import TINY_PROMPTS
 
     out = tmp_path / "bench.json"
     args = ["--base-url", server.base_url, "--model", "tiny", "--model-dir", str(tiny_model_dir), "--prompts", "tiny"]

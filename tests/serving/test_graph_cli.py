@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from serving.cli import main
-from tests.e2e.test_ovms_config import OVMS_GRAPH as OVMS_LLM
+from tests.helpers.servables import OVMS_GRAPH as OVMS_LLM
 
 STOCK = Path(__file__).resolve().parents[2] / "graphs" / "stock"
 BROKEN = """
@@ -64,7 +64,7 @@ def test_show_svg_needs_graphviz(tmp_path: Path) -> None:
 
 
 def test_user_calculators_come_in_with_calculator_module(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.e2e.test_calculator_guide import FILES
+    from tests.helpers.guide import FILES
 
     module = tmp_path / "cli_disclaimer.py"
     module.write_text(
@@ -89,7 +89,7 @@ def test_a_module_that_fails_to_import_is_exit_2(tmp_path: Path, capsys: pytest.
 def test_calculators_lists_ours_and_users_with_tags_and_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from tests.e2e.test_calculator_guide import FILES
+    from tests.helpers.guide import FILES
 
     module = tmp_path / "listed_disclaimer.py"
     module.write_text(

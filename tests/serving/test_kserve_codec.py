@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from typing import Any
 
 import numpy as np
@@ -45,9 +46,11 @@ def test_numbers_raw_and_json(datatype: str, values: list[Any]) -> None:
 
 
 def test_element_counts_and_datatypes_are_checked() -> None:
-    with pytest.raises(InvalidRequestError, match="needs 8 bytes, got 4"):
+    with pytest.raises(InvalidRequestError, match="needs more than 4 bytes, got 4"):
         codec.from_raw("x", "FP32", [2], b"\x00" * 4)
-    with pytest.raises(InvalidRequestError, match="has 3 elements but the contents hold 1"):
+    with pytest.raises(InvalidRequestError, match="needs 4 bytes, got 8"):
+        codec.from_raw("x", "FP32", [1], b"\x00" * 8)
+    with pytest.raises(InvalidRequestError, match="has more than 1 elements but the contents hold 1"):
         codec.from_raw("x", "BYTES", [3], codec.serialize_bytes([b"a"]))
     with pytest.raises(InvalidRequestError, match="unknown datatype 'FP8'"):
         codec.from_raw("x", "FP8", [1], b"\x00")
@@ -59,6 +62,96 @@ def test_element_counts_and_datatypes_are_checked() -> None:
         codec.from_json("x", "INT32", [1], [1.5])
     with pytest.raises(InvalidRequestError, match="out of range"):
         codec.from_json("x", "UINT8", [1], [300])
+
+
+# -- bounded shapes (issue 23: a shape of thousands of huge dimensions was a big-integer product
+# on the event loop, seconds long, then a 500 while formatting it) -----------------------------
+
+HOSTILE = [2**62] * 20_000
+
+
+def test_shape_rank_is_limited_and_not_echoed() -> None:
+    assert codec.check_shape("x", [1] * codec.MAX_DIMS) == (1,) * codec.MAX_DIMS
+    for decode in (
+        lambda: codec.from_json("x", "BYTES", HOSTILE, ["a"]),
+        lambda: codec.from_raw("x", "FP32", HOSTILE, b"\x00" * 4),
+        lambda: codec.from_raw("x", "BYTES", [*HOSTILE, 10**5000], codec.serialize_bytes([b"a"])),
+    ):
+        with pytest.raises(InvalidRequestError) as caught:
+            decode()
+        message = caught.value.message
+        shown = ", ".join(["4611686018427387904"] * codec.SHOWN_DIMS)
+        assert message.startswith(f"tensor 'x': shape [{shown}, … (2000"), message  # 20000 or 20001 dims
+        assert message.endswith(f"dims)] has more than the limit of {codec.MAX_DIMS} dimensions") and len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("shape", "says"),
+    [
+        ([1, -1], "negative dimension"),
+        ([2**63], "beyond the int64 limit of 9223372036854775807"),
+        ([1, 10**4000], "beyond the int64 limit"),  # 4000 digits: str() would still take it, slowly
+        ([1, "2"], "'shape' must be a list of integers"),
+        ([True], "'shape' must be a list of integers"),
+    ],
+)
+def test_each_dimension_is_a_non_negative_int64(shape: list[Any], says: str) -> None:
+    with pytest.raises(InvalidRequestError, match=says) as caught:
+        codec.from_json("x", "BYTES", shape, ["a"])
+    assert len(caught.value.message) < 200 and "0000000000000000000000" not in caught.value.message
+
+
+def test_element_count_stops_past_what_was_sent() -> None:
+    assert codec.element_count((2, 3, 4), 24) == 24
+    assert codec.element_count((2, 3, 4), 23) is None
+    assert codec.element_count((2**63 - 1,) * 64, 10) is None  # stops at the first factor
+    assert codec.element_count((2**63 - 1,) * 63 + (0,), 0) == 0  # a zero anywhere: no elements
+    assert codec.element_count((), 1) == 1  # a scalar
+    tensor = codec.from_json("x", "BYTES", [2**40, 0], [])
+    assert tensor.shape == (2**40, 0) and tensor.data.size == 0
+    with pytest.raises(InvalidRequestError, match=r"shape \[4611686018427387904, 4611686018427387904\] has more than 1 elements"):
+        codec.from_json("x", "BYTES", [2**62, 2**62], ["a"])
+    with pytest.raises(InvalidRequestError, match="has 2 elements but data holds 3"):
+        codec.from_json("x", "INT32", [1, 2], [[1, 2, 3]])
+
+
+def test_hostile_shapes_are_refused_fast() -> None:
+    """The old product of 80,000 dimensions of 2**62 took seconds; the refusal is immediate."""
+    body = json.dumps({"inputs": [{"name": "x", "datatype": "BYTES", "shape": [2**62] * 80_000, "data": ["a"]}]}).encode()
+    started = time.perf_counter()
+    with pytest.raises(InvalidRequestError, match="limit of 64 dimensions"):
+        codec.parse_rest_request(body, None)
+    assert time.perf_counter() - started < 0.5  # the JSON decode of 1.7 MB is most of it
+
+
+def test_long_values_are_cut_in_messages() -> None:
+    assert codec.shown("n" * 1000) == "'" + "n" * 39 + "…"  # 40 characters, then the ellipsis
+    assert codec.shown(10**5000) == "<an integer beyond int64>"
+    assert codec.shown(-(2**63)) == str(-(2**63))
+    assert codec.shown({"a": 1}) == "<a JSON object>"
+    huge = str(10**4000).encode()
+    body = b'{"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": ' + huge + b"}}]}"
+    with pytest.raises(InvalidRequestError, match="binary_data_size <an integer beyond int64> does not fit"):
+        codec.parse_rest_request(body, None)
+    with pytest.raises(InvalidRequestError, match="must be an integer") as caught:
+        codec.parse_rest_request(body, "9" * 8000)  # past Python's 4300-digit limit for int()
+    assert len(caught.value.message) < 100
+    long_name = json.dumps({"inputs": [{"name": "n" * 100_000, "datatype": "FP8", "shape": [1], "data": [1]}]}).encode()
+    with pytest.raises(InvalidRequestError, match="unknown datatype") as caught:
+        codec.parse_rest_request(long_name, None)
+    assert len(caught.value.message) < 200
+
+
+def test_huge_int_literals_in_data_are_refused() -> None:
+    """Past msgspec's integer limit the body is not JSON we take; below it, out of range."""
+    body = b'{"inputs": [{"name": "x", "datatype": "INT64", "shape": [1], "data": [' + b"9" * 5000 + b"]}]}"
+    with pytest.raises(InvalidRequestError, match="not valid JSON"):
+        codec.parse_rest_request(body, None)
+    for datatype in ("INT64", "UINT64", "FP32", "FP64"):
+        body = b'{"inputs": [{"name": "x", "datatype": "%s", "shape": [1], "data": [' % datatype.encode() + b"9" * 4000 + b"]}]}"
+        with pytest.raises(InvalidRequestError, match="out of range") as caught:
+            codec.parse_rest_request(body, None)
+        assert len(caught.value.message) < 100
 
 
 def tritonclient_body(binary: bool) -> tuple[bytes, int | None]:
@@ -138,3 +231,10 @@ def test_generation_body_shapes() -> None:
 def test_sse_events() -> None:
     body = b'data: {"choices": [{"delta": {"content": "a"}}]}\n\ndata: {"choices": []}\n\n: comment\n\ndata: [DONE]\n\n'
     assert sse_events(body) == [{"choices": [{"delta": {"content": "a"}}]}, {"choices": []}, None]
+
+
+def test_flat_and_nested_data_flatten_alike() -> None:
+    flat = ["a", "b", "c", "d"]
+    assert codec._flatten(flat) is flat  # already flat: no copy, no Python loop
+    assert codec._flatten([["a", "b"], ["c", ["d"]]]) == flat
+    assert codec.from_json("x", "BYTES", [2, 2], [["a", "b"], ["c", "d"]]).items() == [b"a", b"b", b"c", b"d"]

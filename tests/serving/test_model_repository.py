@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from graphs.pbtxt import load_graph
-from serving import model_repository as mr
+from serving.repository import commands, graph_file, layout, pull
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -24,19 +24,19 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_name")
     parser.add_argument("--target_device")
     parser.add_argument("--cache_size", type=int)
-    mr.add_model_flags(parser)
+    commands.add_model_flags(parser)
     return parser
 
 
 def run(*argv: str) -> tuple[int | None, argparse.Namespace, list[str]]:
     args = make_parser().parse_args(list(argv))
     lines: list[str] = []
-    return mr.handle_model_commands(args, progress=lines.append), args, lines
+    return commands.handle_model_commands(args, progress=lines.append), args, lines
 
 
 def fake_servable(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    (folder / mr.GRAPH_FILE).write_text(mr.graph_text())
+    (folder / layout.GRAPH_FILE).write_text(graph_file.graph_text())
     return folder
 
 
@@ -52,38 +52,38 @@ def ir_folder(tiny_model_dir: Path, tmp_path: Path) -> Path:
 
 
 def test_servable_name(tmp_path: Path) -> None:
-    assert mr.servable_name("OpenVINO/Qwen3-8B-int4-ov") == "OpenVINO/Qwen3-8B-int4-ov"
+    assert pull.servable_name("OpenVINO/Qwen3-8B-int4-ov") == "OpenVINO/Qwen3-8B-int4-ov"
     (tmp_path / "my-model").mkdir()
-    assert mr.servable_name(str(tmp_path / "my-model")) == "my-model"
-    assert mr.servable_name(str(tmp_path / "my-model") + "/") == "my-model"
+    assert pull.servable_name(str(tmp_path / "my-model")) == "my-model"
+    assert pull.servable_name(str(tmp_path / "my-model") + "/") == "my-model"
 
 
 def test_infer_task(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["Qwen2ForCausalLM"]}))
-    assert mr.infer_task(tmp_path) == "text_generation"
+    assert pull.infer_task(tmp_path) == "text_generation"
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"]}))
-    assert mr.infer_task(tmp_path) == "rerank"
+    assert pull.infer_task(tmp_path) == "rerank"
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
-    assert mr.infer_task(tmp_path) == "embeddings"
+    assert pull.infer_task(tmp_path) == "embeddings"
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertForMaskedLM"]}))
-    with pytest.raises(mr.ModelRepositoryError, match="give --task"):
-        mr.infer_task(tmp_path)
+    with pytest.raises(layout.ModelRepositoryError, match="give --task"):
+        pull.infer_task(tmp_path)
     (tmp_path / "modules.json").write_text("[]")  # a sentence-transformers folder
-    assert mr.infer_task(tmp_path) == "embeddings"
+    assert pull.infer_task(tmp_path) == "embeddings"
     (tmp_path / "config.json").write_text(json.dumps({}))
-    assert mr.infer_task(tmp_path) == "embeddings"
+    assert pull.infer_task(tmp_path) == "embeddings"
     (tmp_path / "modules.json").unlink()
-    with pytest.raises(mr.ModelRepositoryError, match="none listed"):
-        mr.infer_task(tmp_path)
+    with pytest.raises(layout.ModelRepositoryError, match="none listed"):
+        pull.infer_task(tmp_path)
     (tmp_path / "config.json").unlink()
-    with pytest.raises(mr.ModelRepositoryError, match="no config.json"):
-        mr.infer_task(tmp_path)
+    with pytest.raises(layout.ModelRepositoryError, match="no config.json"):
+        pull.infer_task(tmp_path)
 
 
 def test_graph_text_sets_options() -> None:
     from graphs.pbtxt import parse_graph
 
-    graph = parse_graph(mr.graph_text({"device": "GPU", "cache_size": 4, "enable_prefix_caching": False}))
+    graph = parse_graph(graph_file.graph_text({"device": "GPU", "cache_size": 4, "enable_prefix_caching": False}))
     (llm,) = [n for n in graph.nodes if n.calculator == "ContinuousBatchingLLMCalculator"]
     assert llm.options["models_path"] == "./"
     assert llm.options["device"] == "GPU"
@@ -97,16 +97,16 @@ def test_prepare_from_ir_folder_and_reuse(ir_folder: Path, tmp_path: Path) -> No
     code, args, lines = run("--source_model", str(ir_folder), "--model_repository_path", str(repo), "--pull", "--target_device", "CPU")
     assert code == 0, lines
     target = repo / "tiny-ov"
-    assert {p.name for p in target.iterdir()} >= {*mr.REQUIRED_LLM_FILES, mr.GRAPH_FILE, "tokenizer.json"}
-    graph = load_graph(target / mr.GRAPH_FILE)
+    assert {p.name for p in target.iterdir()} >= {*layout.REQUIRED_LLM_FILES, layout.GRAPH_FILE, "tokenizer.json"}
+    graph = load_graph(target / layout.GRAPH_FILE)
     assert any(n.calculator == "ContinuousBatchingLLMCalculator" for n in graph.nodes)
     assert [p.name for p in repo.iterdir()] == ["tiny-ov"]  # no temporary folder left
     assert any("as is" in line for line in lines)
     # prepared again: reused, not rebuilt
-    mtime = (target / mr.GRAPH_FILE).stat().st_mtime_ns
+    mtime = (target / layout.GRAPH_FILE).stat().st_mtime_ns
     code, _, lines = run("--source_model", str(ir_folder), "--model_repository_path", str(repo), "--pull")
     assert code == 0 and any("reusing" in line for line in lines)
-    assert (target / mr.GRAPH_FILE).stat().st_mtime_ns == mtime
+    assert (target / layout.GRAPH_FILE).stat().st_mtime_ns == mtime
     # --overwrite_models rebuilds it
     (target / "stale").write_text("x")
     code, _, _ = run("--source_model", str(ir_folder), "--model_repository_path", str(repo), "--pull", "--overwrite_models")
@@ -119,7 +119,7 @@ def test_without_pull_serves_the_prepared_folder(ir_folder: Path, tmp_path: Path
     code, args, _ = run("--source_model", str(ir_folder), "--model_repository_path", str(repo), "--model_name", "org/tiny")
     assert code is None
     assert args.model_path == repo / "org" / "tiny" and args.model_name == "org/tiny"
-    assert mr.list_models(repo) == ["org/tiny"]
+    assert layout.list_models(repo) == ["org/tiny"]
 
 
 def test_without_pull_with_config_adds_it(ir_folder: Path, tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_without_pull_with_config_adds_it(ir_folder: Path, tmp_path: Path) -> No
 def test_failed_prepare_leaves_nothing(tmp_path: Path) -> None:
     src = tmp_path / "broken"
     src.mkdir()
-    (src / mr.IR_FILE).write_text("<net/>")  # IR without weights/tokenizer: conversion fails
+    (src / layout.IR_FILE).write_text("<net/>")  # IR without weights/tokenizer: conversion fails
     (src / "config.json").write_text(json.dumps({"architectures": ["XForCausalLM"]}))
     repo = tmp_path / "repo"
     code, _, _ = run("--source_model", str(src), "--model_repository_path", str(repo), "--pull")
@@ -158,7 +158,7 @@ def test_unsupported_task_and_unknown_architecture(tmp_path: Path, capsys: pytes
 def test_encoder_graph_text(task: str, calculator: str) -> None:
     from graphs.pbtxt import parse_graph
 
-    graph = parse_graph(mr.graph_text({"device": "GPU", "cache_size": 3}, task), source="x")
+    graph = parse_graph(graph_file.graph_text({"device": "GPU", "cache_size": 3}, task), source="x")
     (node,) = graph.nodes
     assert node.calculator == calculator
     assert node.options["models_path"] == "./" and node.options["target_device"] == "GPU"
@@ -191,7 +191,7 @@ def test_download_offline_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.
     ],
 )
 def test_bad_combinations_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(mr.REPOSITORY_ENV, raising=False)
+    monkeypatch.delenv(layout.REPOSITORY_ENV, raising=False)
     assert run(*argv)[0] == 2
     err = capsys.readouterr().err
     assert err.startswith("ovserve: ") and len(err.strip().splitlines()) == 1

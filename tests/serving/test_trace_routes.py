@@ -12,57 +12,18 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from calculators.packets import HttpRequestPayload, HttpResponsePayload
-from graphs.calculator import Calculator, Contract, InputSet
-from graphs.pbtxt import parse_graph
-from graphs.registry import Registry
-from graphs.validate import validate
 from serving.app import create_app
 from serving.cli import build_parser, settings_from_args
 from serving.servable import Servable, ServableManager
 from serving.settings import Settings
 from serving.trace_routes import TRACE_ID_HEADER, TRACES
+from tests.helpers.answer_graph import GATES, GRAPH
 
 # serving/openai_routes.py stores the metrics' model label under a str key, which aiohttp 3.14
 # warns about (pytest turns warnings into errors); not this module's subject.
 
-registry = Registry()
 SECRET = "my card is 4111-1111-1111-1111"
-GATES: dict[str, asyncio.Event] = {}  # "wait": the name of a gate the Answer node waits for
 
-
-@registry.calculator()
-class Answer(Calculator):
-    """Answers with the body's "parts" as streamed chunks, or as one JSON body; "fail" raises."""
-
-    contract = Contract.of(inputs=("HTTP_REQUEST_PAYLOAD",), outputs=("HTTP_RESPONSE_PAYLOAD",))
-
-    async def process(self, inputs: InputSet) -> None:
-        request: HttpRequestPayload = inputs["HTTP_REQUEST_PAYLOAD"].value
-        body = request.body
-        if body.get("fail"):
-            raise ValueError(f"refusing {body.get('prompt')}")
-        if "wait" in body:
-            await GATES[body["wait"]].wait()
-        if body.get("stream"):
-            for part in body["parts"]:
-                self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(b"data: " + json.dumps(part).encode() + b"\n\n", True))
-            self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(b"data: [DONE]\n\n", True))
-        else:
-            self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(json.dumps({"echo": body.get("prompt")}).encode(), False))
-
-
-GRAPH = validate(
-    parse_graph(
-        """
-        input_stream: "HTTP_REQUEST_PAYLOAD:input"
-        output_stream: "HTTP_RESPONSE_PAYLOAD:output"
-        node { name: "answer" calculator: "Answer"
-               input_stream: "HTTP_REQUEST_PAYLOAD:input" output_stream: "HTTP_RESPONSE_PAYLOAD:output" }
-        """
-    ),
-    registry,
-)
 
 Client = Callable[..., Any]
 

@@ -1,0 +1,185 @@
+"""The engine worker for `pipeline_type: LM`: one stateful `openvino_genai.LLMPipeline`.
+
+The pipeline NPU runs (and CPU/GPU on request): it generates for one request at a time, so the
+others wait in a queue, in the order they came. It speaks the same protocol as the continuous
+batching loop (cb_loop.py), so the engine client cannot tell them apart: each generated token
+reaches the server as a STEP message through the same Outbox, sent from the pipeline's streamer
+callback, which also takes the server's commands (ADD, CANCEL, ...) between two tokens, so a
+cancelled request stops at once and new ones are queued while a generation runs.
+
+What genai 2026.4's stateful pipeline cannot do with a streamer (n > 1, beam search), per-token
+log-probabilities (it reports one score per sequence) and echo are refused before they get here
+(calculators/openai/support.py `check_pipeline`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from calculators.llm.engine.base import EngineBase, WorkerSpec, engine_info, generation_config, model_defaults
+from calculators.llm.engine.protocol import Finish, FromWorker, Status, ToWorker, decode
+
+log = logging.getLogger("ovserve.engine")
+
+
+def stateful_properties(spec: WorkerSpec) -> dict[str, Any]:
+    """The pipeline's properties: the plugin_config, and on CPU/GPU the SDPA attention backend
+    (genai otherwise builds its continuous-batching implementation behind LLMPipeline there),
+    unless the plugin_config chooses one."""
+    properties = dict(spec.properties)
+    if not spec.device.startswith("NPU"):
+        properties.setdefault("ATTENTION_BACKEND", "SDPA")
+    return properties
+
+
+class StatefulEngine(EngineBase):
+    def __init__(self, spec: WorkerSpec, conn: Connection) -> None:
+        super().__init__(spec, conn)
+        ov_genai = self.ov_genai
+        self.pipe = ov_genai.LLMPipeline(spec.models_path, spec.device, stateful_properties(spec))
+        self.defaults = model_defaults(self.pipe.get_generation_config())
+        self.queue: deque[tuple[int, list[int], dict[str, Any], float]] = deque()  # waiting, in order
+        self.current: int | None = None  # the request being generated
+        self.cancel_current = False
+        self.stopping = False  # SHUTDOWN came (or the server went away) during a generation
+        self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0}
+        self.last_token_at = 0.0  # step_times here: the time per token
+        self.streamed = 0  # tokens of the current generation passed on so far
+        self.streamer_class = _streamer_class(ov_genai)
+
+    def info(self) -> dict[str, Any]:
+        return {**engine_info(self.defaults), "pipeline": "LM"}
+
+    def stats(self, step_s: float = 0.0) -> dict[str, Any]:
+        """The same figures as the continuous-batching worker's (see cb_loop.py stats())."""
+        stats = self.base_stats(step_s, len(self.queue) + (self.current is not None))
+        if self.telemetry:
+            stats["scheduled"] = int(self.current is not None)
+            self.take_timings(stats)
+        return stats
+
+    # -- commands -----------------------------------------------------------------------
+    def handle_command(self, message: list[Any]) -> None:
+        kind = message[0]
+        if self.bookkeeping(message):
+            return
+        if kind == ToWorker.ADD:
+            self.expected = max(0, self.expected - 1)
+            self.queue.append((message[1], message[2], message[3], time.perf_counter()))
+            self.counts["added"] += 1
+        elif kind == ToWorker.CANCEL:
+            request_id = message[1]
+            self.outbox.drop(request_id)
+            if request_id == self.current:
+                self.cancel_current = True
+            else:
+                before = len(self.queue)
+                self.queue = deque(item for item in self.queue if item[0] != request_id)
+                if len(self.queue) == before:
+                    return
+            self.counts["cancelled"] += 1
+        elif kind == ToWorker.SHUTDOWN:
+            self.stopping = True
+
+    def take_commands(self, wait: float | None) -> None:
+        """Handle every pending command, waiting up to `wait` for the first."""
+        conn = self.conn
+        while not self.stopping and conn.poll(wait):
+            self.handle_command(decode(conn.recv_bytes()))
+            wait = 0
+
+    # -- generation ---------------------------------------------------------------------
+    def on_tokens(self, token: int | list[int]) -> Any:
+        """The streamer callback: pass the new tokens on, take commands, say whether to go on."""
+        running = self.ov_genai.StreamingStatus.RUNNING
+        tokens = [token] if isinstance(token, int) else list(token)
+        self.streamed += len(tokens)
+        now = time.perf_counter()
+        if self.telemetry:
+            self.step_times.append(now - self.last_token_at)
+        self.last_token_at = now
+        assert self.current is not None
+        if not self.cancel_current:
+            self.outbox.add([[self.current, Status.RUNNING, [[0, tokens, Finish.NONE, None]]]])
+            if self.outbox.due(now):
+                try:
+                    self.send([FromWorker.STEP, self.outbox.take(now), self.stats()])
+                except OSError:  # the server went away
+                    self.stopping = True
+        try:
+            self.take_commands(0)
+        except (EOFError, OSError):  # the server went away: stop here, then the worker ends
+            self.stopping = True
+        return self.ov_genai.StreamingStatus.CANCEL if self.cancel_current or self.stopping else running
+
+    def generate(self, request_id: int, token_ids: list[int], kwargs: dict[str, Any], added: float) -> None:
+        import numpy as np
+        import openvino as ov
+
+        try:
+            config = generation_config(self.ov_genai, self.defaults, kwargs)
+        except Exception as exc:  # the engine refused this request only; others go on
+            self.send([FromWorker.REJECTED, request_id, str(exc)])
+            return
+        self.current, self.cancel_current = request_id, False
+        self.last_token_at = started = time.perf_counter()
+        if self.telemetry:
+            self.queue_times.append(max(0.0, started - added))
+        self.streamed = 0  # tokens the streamer passed on (on_tokens)
+        streamer = self.streamer_class(self.on_tokens)
+        tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
+        try:
+            result = self.pipe.generate(tensor, config, streamer)
+        except Exception as exc:  # a failed generation fails this request, not the worker
+            if self.stopping:
+                raise
+            log.exception("generation failed")
+            if not self.cancel_current:
+                self.outbox.add([[request_id, Status.FAILED, [], str(exc)]])
+                self.counts["failed"] += 1
+        else:
+            if not self.cancel_current:
+                tokens = list(result.tokens[0])[self.streamed :]  # anything the streamer did not see
+                reasons = list(result.finish_reasons)
+                finish = self.finish_map.get(reasons[0], Finish.STOP) if reasons else Finish.STOP
+                self.outbox.add([[request_id, Status.FINISHED, [[0, tokens, finish, None]]]])
+                self.counts["finished"] += 1
+        finally:
+            self.current = None
+        if self.stopping:
+            return
+        now = time.perf_counter()
+        self.send([FromWorker.STEP, self.outbox.take(now), self.stats(now - started)])
+
+    def run(self) -> None:
+        reported = self.counts["cancelled"]
+        while not self.stopping:
+            self.take_commands(None if not self.queue else 0)
+            if self.queue and not self.stopping:
+                self.generate(*self.queue.popleft())
+                reported = self.counts["cancelled"]
+            elif not self.queue and self.counts["cancelled"] != reported:  # queued requests went: say so
+                reported = self.counts["cancelled"]
+                self.send([FromWorker.STEP, [], self.stats()])
+
+
+def _streamer_class(ov_genai: Any) -> type:
+    class Streamer(ov_genai.StreamerBase):  # type: ignore[misc,name-defined]
+        """Hands each step's token ids to `write` (genai's text callbacks give text, not ids)."""
+
+        def __init__(self, write: Callable[[int | list[int]], Any]) -> None:
+            super().__init__()
+            self._write = write
+
+        def write(self, token: int | list[int]) -> Any:
+            return self._write(token)
+
+        def end(self) -> None:
+            pass
+
+    return Streamer

@@ -1,0 +1,73 @@
+"""The grammar vetter's process: compiles grammars on trial so the engine never stalls on one.
+
+openvino-genai 2026.4 has no public grammar-compile call: xgrammar compiles a request's grammar
+when its logit processor is built, inside the first engine step that runs it, and nothing can
+interrupt that. Here a 1-token generate() on a 1-token prompt of an LLMPipeline (same model, CPU:
+grammar compilation is CPU work whatever the engine's device) pays the same compilation (measured:
+`((a|b){100}){100}` 4.3 s here, 4.4 s in a ContinuousBatchingPipeline step), in a process the
+server can kill when a trial runs past its time limit (grammar_vetter.py).
+
+Messages (multiprocessing.Connection frames, msgpack bodies as in protocol.py):
+to the vetter `[grammar_parts]`; from it `[READY]` once loaded, `[FATAL, message]` when the
+model cannot load, then per trial `[OK]` or `[FAILED]` (the reason is logged here, never sent).
+"""
+
+from __future__ import annotations
+
+import logging
+from multiprocessing.connection import Connection
+from typing import Any
+
+from calculators.llm.engine.protocol import decode, encode
+from calculators.llm.guided import Grammar, structured_output
+
+log = logging.getLogger("ovserve.grammar")
+
+READY, OK, FAILED, FATAL = 0, 1, 2, 3
+
+
+class _Trials:
+    def __init__(self, models_path: str) -> None:
+        import numpy as np
+        import openvino as ov
+        import openvino_genai as ov_genai  # only this process needs it
+
+        self.ov_genai = ov_genai
+        self.pipe = ov_genai.LLMPipeline(models_path, "CPU")
+        self.prompt = ov.Tensor(np.zeros((1, 1), dtype=np.int64))  # one token: the prefill is nothing
+        # Before READY (outside any trial's limit): the first generate() pays the model's first
+        # inference and the vocabulary's grammar tables (SmolLM2: 0.8-1.6 s, past 2 s on a busy
+        # machine), which would otherwise count against the first grammar and refuse it for good.
+        self.compiles([["json", '{"type": "object"}']])
+
+    def compiles(self, parts: Grammar) -> bool:
+        config = self.ov_genai.GenerationConfig(max_new_tokens=1, ignore_eos=True)
+        try:
+            config.structured_output_config = structured_output(self.ov_genai, parts)
+            self.pipe.generate(self.prompt, config)
+        except Exception as exc:  # genai's check text (build paths): logged, not returned
+            log.warning("a grammar failed to compile for structured output: %s", exc)
+            return False
+        return True  # the pipeline stays usable after a failed grammar (checked on genai 2026.4)
+
+
+def vetter_main(models_path: str, log_level: str, conn: Connection) -> None:
+    """Entry point of the spawned vetter process."""
+    from graphs.logfmt import formatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter())  # the server's --log_format, through the environment
+    logging.basicConfig(level=log_level, handlers=[handler])
+    try:
+        trials = _Trials(models_path)
+    except Exception as exc:
+        log.error("the grammar vetter could not load %s: %s", models_path, exc)
+        conn.send_bytes(encode([FATAL, type(exc).__name__]))
+        return
+    conn.send_bytes(encode([READY]))
+    try:
+        while True:
+            message: list[Any] = decode(conn.recv_bytes())
+            conn.send_bytes(encode([OK if trials.compiles(message[0]) else FAILED]))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        pass  # the server closed the connection: nothing left to vet

@@ -1,0 +1,118 @@
+"""Exporting a Hugging Face folder to OpenVINO: optimum-intel's main_export (the one call site in
+the project) and the tokenizer conversion with openvino_tokenizers."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+from serving.repository.layout import (
+    DETOKENIZER_IR,
+    OPTIMUM_TASKS,
+    SENTENCE_TRANSFORMERS_FILES,
+    TOKENIZER_FILES,
+    TOKENIZER_IR,
+    ModelRepositoryError,
+    Progress,
+)
+
+
+def _require_openvino_tokenizers() -> Any:
+    try:
+        import openvino_tokenizers
+    except ImportError as exc:
+        raise ModelRepositoryError(f"converting the tokenizer needs openvino_tokenizers (pip install openvino-tokenizers): {exc}") from None
+    return openvino_tokenizers
+
+
+def convert_tokenizer(hf_folder: Path, out: Path, *, with_detokenizer: bool = True, number_of_inputs: int = 1) -> None:
+    """openvino_tokenizer.xml (and openvino_detokenizer.xml) from the folder's Hugging Face tokenizer;
+    ``number_of_inputs=2`` makes a pair tokenizer (query, document) for a cross-encoder."""
+    import openvino as ov
+    from transformers import AutoTokenizer
+
+    openvino_tokenizers = _require_openvino_tokenizers()
+    try:
+        hf_tok = AutoTokenizer.from_pretrained(hf_folder)
+        if with_detokenizer:
+            ov_tok, ov_detok = openvino_tokenizers.convert_tokenizer(hf_tok, with_detokenizer=True)
+        else:
+            kwargs = {"number_of_inputs": number_of_inputs} if number_of_inputs != 1 else {}
+            ov_tok, ov_detok = openvino_tokenizers.convert_tokenizer(hf_tok, **kwargs), None
+    except Exception as exc:
+        raise ModelRepositoryError(f"cannot convert the tokenizer of {hf_folder}: {type(exc).__name__}: {exc}") from None
+    ov.save_model(ov_tok, out / TOKENIZER_IR)
+    if ov_detok is not None:
+        ov.save_model(ov_detok, out / DETOKENIZER_IR)
+
+
+def _ov_config(weight_format: str) -> Any:
+    from optimum.intel import OVConfig, OVWeightQuantizationConfig
+
+    if weight_format in ("fp32", "fp16"):
+        return OVConfig(dtype=weight_format)
+    if weight_format == "int8":
+        return OVConfig(quantization_config=OVWeightQuantizationConfig(bits=8, group_size=-1, ratio=1.0))
+    return OVConfig(quantization_config=OVWeightQuantizationConfig(bits=4, group_size=128, ratio=1.0))
+
+
+def optimum_export(hf_folder: Path, out: Path, task: str, weight_format: str, progress: Progress, **extra: Any) -> None:
+    """optimum-intel's main_export with our settings; any failure is one clear ModelRepositoryError.
+
+    The one call of main_export in the project: pull/export here, and the test-model builders
+    (tests/models/) too, so a fresh test model is exported exactly as a user's model is."""
+    _require_openvino_tokenizers()  # optimum silently skips the tokenizer without it: check first
+    try:
+        from optimum.exporters.openvino import main_export
+    except ImportError as exc:
+        raise ModelRepositoryError(f"exporting needs optimum-intel (pip install optimum-intel): {exc}") from None
+    progress(f"exporting {hf_folder} to OpenVINO ({weight_format} weights, optimum-intel, task {task})")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch tracing warnings: noise for someone pulling a model
+            main_export(
+                str(hf_folder),
+                output=out,
+                task=task,
+                ov_config=_ov_config(weight_format),
+                convert_tokenizer=False,
+                local_files_only=True,
+                **extra,
+            )
+    except Exception as exc:
+        raise ModelRepositoryError(f"export of {hf_folder} failed: {type(exc).__name__}: {exc}") from None
+
+
+def export_text_generation(hf_folder: Path, out: Path, weight_format: str, progress: Progress) -> None:
+    """optimum-intel export (stateful, with KV cache) plus openvino_tokenizers conversion."""
+    optimum_export(hf_folder, out, "text-generation-with-past", weight_format, progress)
+    progress("converting tokenizer (openvino_tokenizers)")
+    convert_tokenizer(hf_folder, out)
+    # optimum writes most of these; make sure of the ones serving reads (chat template, generation defaults)
+    kept = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+    for file in (*kept, "special_tokens_map.json"):
+        if not (out / file).exists() and (hf_folder / file).is_file():
+            shutil.copy2(hf_folder / file, out / file)
+
+
+def export_encoder(hf_folder: Path, out: Path, task: str, weight_format: str, progress: Progress) -> None:
+    """Embeddings (optimum task feature-extraction: the IR gives token states; pooling comes from
+    the copied sentence-transformers files) or rerank (text-classification: a cross-encoder's
+    logits) export, plus the tokenizer: openvino_tokenizer.xml (a pair tokenizer for rerank) and
+    the Hugging Face tokenizer files."""
+    # token states / logits; pooling is the embeddings calculator's
+    optimum_export(hf_folder, out, OPTIMUM_TASKS[task], weight_format, progress, library_name="transformers")
+    progress("converting tokenizer (openvino_tokenizers)")
+    try:
+        convert_tokenizer(hf_folder, out, with_detokenizer=False, number_of_inputs=2 if task == "rerank" else 1)
+    except ModelRepositoryError as exc:
+        if task != "rerank":
+            raise
+        progress(f"no OpenVINO pair tokenizer ({exc}); the rerank calculator uses tokenizer.json")
+    copied = ("config.json", *TOKENIZER_FILES, *(SENTENCE_TRANSFORMERS_FILES if task == "embeddings" else ()))
+    for file in copied:
+        if (hf_folder / file).is_file():
+            (out / file).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(hf_folder / file, out / file)  # the originals, not optimum's re-saved ones

@@ -1,0 +1,97 @@
+"""What a model repository holds: the tasks and weight formats, the files a servable needs, the
+errors and progress of the repository commands, writing a file atomically, and listing servables."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+TASKS = ("text_generation", "embeddings", "rerank")
+WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4")
+DEFAULT_WEIGHT_FORMAT = "int8"  # as OVMS's pull with conversion
+REPOSITORY_ENV = "OVMS_MODEL_REPOSITORY_PATH"  # OVMS's default for --model_repository_path
+GRAPH_FILE = "graph.pbtxt"
+IR_FILE = "openvino_model.xml"
+TOKENIZER_IR = "openvino_tokenizer.xml"
+DETOKENIZER_IR = "openvino_detokenizer.xml"
+# Files a text-generation servable needs beside graph.pbtxt.
+REQUIRED_LLM_FILES = (IR_FILE, "openvino_model.bin", TOKENIZER_IR, DETOKENIZER_IR, "config.json")
+# ... an embeddings servable (pooling/normalisation come from the sentence-transformers files when present).
+REQUIRED_EMBEDDINGS_FILES = (IR_FILE, "openvino_model.bin", TOKENIZER_IR, "config.json")
+# ... a rerank servable (the calculator tokenizes query/document pairs with tokenizer.json).
+REQUIRED_RERANK_FILES = (IR_FILE, "openvino_model.bin", "tokenizer.json", "config.json")
+REQUIRED_FILES = {"text_generation": REQUIRED_LLM_FILES, "embeddings": REQUIRED_EMBEDDINGS_FILES, "rerank": REQUIRED_RERANK_FILES}
+# optimum-intel export task per servable task.
+OPTIMUM_TASKS = {"text_generation": "text-generation-with-past", "embeddings": "feature-extraction", "rerank": "text-classification"}
+# Stock graph per servable task (graphs/stock/<file>).
+STOCK_GRAPHS = {"text_generation": "llm.pbtxt", "embeddings": "embeddings.pbtxt", "rerank": "rerank.pbtxt"}
+# Sentence-transformers files that say how token states become a sentence vector (copied when present).
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config_sentence_transformers.json")
+# Hugging Face tokenizer files copied beside an exported model when present.
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "merges.txt",
+    "sentencepiece.bpe.model",
+)
+
+Progress = Callable[[str], None]
+
+
+class UsageError(Exception):
+    """A bad combination of flags (exit code 2)."""
+
+
+class ModelRepositoryError(Exception):
+    """The command could not be carried out (exit code 1)."""
+
+
+def stderr_progress(message: str) -> None:
+    print(f"ovserve: {message}", file=sys.stderr, flush=True)
+
+
+def is_servable(folder: Path) -> bool:
+    return (folder / GRAPH_FILE).is_file()
+
+
+def is_openvino_ir(folder: Path) -> bool:
+    return (folder / IR_FILE).is_file()
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def list_models(repository: Path) -> list[str]:
+    """Names (paths relative to the repository, with /) of the servables in it, sorted."""
+    if not repository.is_dir():
+        raise ModelRepositoryError(f"model repository not found: {repository}")
+    found: list[str] = []
+    for dirpath, dirnames, _ in os.walk(repository):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # skips half-built folders
+        if here != repository and is_servable(here):
+            found.append(here.relative_to(repository).as_posix())
+            dirnames[:] = []  # a servable's subfolders are its own
+    return sorted(found)
