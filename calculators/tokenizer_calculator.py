@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from calculators.llm.chat_prompt import refuse_surely_too_long, template_messages, template_tools
+from calculators.llm.chat_prompt import template_messages, template_tools
 from calculators.llm.generation_config import engine_config, max_new_tokens
 from calculators.llm.lora import ADAPTER_KEY, request_adapter
 from calculators.llm.resource import LLMResource
@@ -29,6 +29,7 @@ class TokenizerCalculator(Calculator):
     async def process(self, inputs: InputSet) -> None:
         request: GenerationRequest = inputs["REQUEST"].value
         llm: LLMResource = self.ctx.side_packets["LLM"]
+        policy = llm.policy
         params = request.params
         check_pipeline(params, llm.options.pipeline)
         if isinstance(params, ChatCompletionRequest):
@@ -38,30 +39,30 @@ class TokenizerCalculator(Calculator):
                 tools=template_tools(params),
                 **(params.chat_template_kwargs or {}),
             )
-            refuse_surely_too_long(text, llm.tokenizer.token_bytes, llm.context_length, llm.prompt_limit, "messages")
+            policy.refuse_surely_too_long(text, "messages")
             token_ids = llm.tokenizer.encode(text, add_special_tokens=False)
         else:
             given = params.prompt_token_ids()
             if given is not None:
-                if llm.context_length is not None and len(given) >= llm.context_length:  # before scanning them all
-                    max_new_tokens(params, len(given), llm.context_length, llm.options.max_tokens_limit)
+                if policy.context_length is not None and len(given) >= policy.context_length:  # before scanning them all
+                    max_new_tokens(params, len(given), policy.context_length, llm.options.max_tokens_limit)
                 size = len(llm.tokenizer.token_bytes.table) if llm.tokenizer.token_bytes else None
                 if size is not None and any(t >= size for t in given):
                     raise InvalidRequestError(f"prompt token ids out of the vocabulary (size {size})", param="prompt")
                 token_ids = given
             else:
                 text = params.prompt_text() or ""
-                refuse_surely_too_long(text, llm.tokenizer.token_bytes, llm.context_length, llm.prompt_limit, "prompt")
+                policy.refuse_surely_too_long(text, "prompt")
                 token_ids = llm.tokenizer.encode(text, add_special_tokens=True)
         if not token_ids:
             raise InvalidRequestError("the prompt is empty", param="prompt")
-        if (limit := llm.prompt_limit) is not None and len(token_ids) > limit:
+        if (limit := policy.prompt_limit) is not None and len(token_ids) > limit:
             raise InvalidRequestError(
                 f"the prompt has {len(token_ids)} tokens; this server takes at most {limit} (max_prompt_tokens)",
                 param="messages" if isinstance(params, ChatCompletionRequest) else "prompt",
                 code="context_length_exceeded",
             )
-        new_tokens = max_new_tokens(params, len(token_ids), llm.context_length, llm.options.max_tokens_limit)
+        new_tokens = max_new_tokens(params, len(token_ids), policy.context_length, llm.options.max_tokens_limit)
         sampling = params.temperature > 0 if params.temperature is not None else llm.engine.info.get("do_sample", False)
         top = params.top_logprobs if isinstance(params, ChatCompletionRequest) else params.logprobs
         if top == 1 and sampling:  # the chosen token is the most likely one only when decoding greedily
@@ -75,7 +76,7 @@ class TokenizerCalculator(Calculator):
         if params.beams > limit:
             param = "best_of" if params.best_of else "num_beams"
             raise InvalidRequestError(f"{param} is {params.beams}; this servable allows at most {limit} (best_of_limit)", param=param)
-        speculation = llm.speculation
+        speculation = policy.speculation
         check_speculation(params, speculation)
         config = engine_config(params, new_tokens, llm.options.tool_parser, speculation)
         if (adapter := request_adapter(params.model, llm.options)) is not None:  # "servable:adapter"

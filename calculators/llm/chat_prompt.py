@@ -1,6 +1,5 @@
-"""The prompt before it is encoded: chat messages and tools in the shape HF chat templates expect,
-and the cheap refusal of a text that cannot fit in the context. Shared by the TokenizerCalculator
-(every chat and completion request) and the LLM resource's `/v3/tokenize`."""
+"""Chat messages and tools in the shape HF chat templates expect. Shared by the TokenizerCalculator
+(every chat request) and `/v3/tokenize` (calculators/openai/tokenize.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from calculators.llm.vocab import TokenBytes
 from calculators.openai.protocol import ChatCompletionRequest, ChatMessage
-from calculators.openai.tokenize import check_prompt_tokens
-
-
-def refuse_surely_too_long(text: str, vocab: TokenBytes | None, context: int | None, limit: int | None, param: str) -> None:
-    """A 400 for a text that cannot fit in the context, before it is encoded: encoding holds the
-    GIL (about 2.4 s for 15 MB), so a few huge prompts would stall the whole server, health
-    checks included. No token covers more than `longest` bytes and a character is at least one
-    byte, so the text has at least len(text) / longest tokens; the factor 2 leaves room for
-    normalizers that merge characters."""
-    if vocab is None or not vocab.longest or (context is None and limit is None):
-        return
-    check_prompt_tokens(len(text) // (2 * vocab.longest), limit, context, param, at_least=True)
 
 
 def template_messages(chat_messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:

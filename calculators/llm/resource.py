@@ -1,59 +1,49 @@
-"""The LLM side packet: one engine worker plus the model's tokenizer, shared by every run."""
+"""The LLM side packet: the supervised engine worker plus the model's tokenizer, shared by every run,
+and its loading from the node's options."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import itertools
 import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from calculators.llm.chat_prompt import refuse_surely_too_long, template_messages
 from calculators.llm.engine.base import WorkerSpec
 from calculators.llm.engine.client import EngineClient
+from calculators.llm.engine.supervisor import EngineSupervisor
 from calculators.llm.gguf import resolve_model_dir
 from calculators.llm.grammar_vetter import GrammarVetter
 from calculators.llm.kv_cache import eviction_spec, with_kv_cache_precision
 from calculators.llm.lora import adapter_specs
 from calculators.llm.model_files import ModelTokenizer
-from calculators.llm.options import LLMOptions, Speculation
+from calculators.llm.options import LLMOptions
+from calculators.llm.output_shaper import check_parser_names, output_shaper
+from calculators.llm.prompt_policy import PromptPolicy
 from calculators.llm.scorer import PromptScorer
 from calculators.llm.speculative import draft_spec
 from calculators.openai.parsed_text import ParsedText
-from calculators.openai.tokenize import (
-    TokenizeChat,
-    check_detokenize_size,
-    check_prompt_tokens,
-    check_token_ids,
-    parse_detokenize,
-    parse_tokenize,
-)
+from calculators.openai.tokenize import detokenize, tokenize
 from calculators.ov_infer import plugin_properties
-from calculators.parsers import OutputParser, prompt_opens_reasoning
 from graphs.calculator import ResourceContext
 from graphs.errors import UnavailableError
 
 log = logging.getLogger("ovserve.llm")
 
 
-# A worker that dies unasked is started again, after these waits while restarts keep failing.
-RESTART_BACKOFF_S = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)
-
-
 @dataclass
 class LLMResource:
+    """What the LLM graph's nodes share per servable: the supervised engine worker and the model's
+    tokenizer, with what is worked out from them once (prompt policy, grammar vetter, scorer)."""
+
     options: LLMOptions
     model_dir: Path
-    engine: EngineClient
+    supervisor: EngineSupervisor
     tokenizer: ModelTokenizer
     eos_token_ids: frozenset[int]
     servable_name: str = ""  # the metrics' `model` label
-    restarts: int = 0
-    _closed: bool = False
-    _restarting: asyncio.Task[None] | None = None
+    policy: PromptPolicy = field(init=False)
     # Structured output's grammars are compiled on trial before the engine sees them (its
     # process starts with the first grammar).
     grammar_vetter: GrammarVetter = field(init=False)
@@ -61,130 +51,39 @@ class LLMResource:
     scorer: PromptScorer = field(init=False)
 
     def __post_init__(self) -> None:
-        self.engine.on_exit = self._engine_exited
-        self.grammar_vetter = GrammarVetter(str(self.model_dir), log_level=self.engine.spec.log_level)
-        self.scorer = PromptScorer(self.engine.spec, self.servable_name)
+        self.policy = PromptPolicy.of(self.options, self.tokenizer.context_length, self.tokenizer.token_bytes)
+        spec = self.supervisor.client.spec
+        self.grammar_vetter = GrammarVetter(str(self.model_dir), log_level=spec.log_level)
+        self.scorer = PromptScorer(spec, self.servable_name)
+
+    @property
+    def engine(self) -> EngineClient:
+        """The current worker's client (a new one after a restart): read it per use, never keep it."""
+        return self.supervisor.client
 
     @property
     def healthy(self) -> bool:
-        """False while the engine worker is down (being restarted): readiness follows it."""
-        return self.engine.alive
+        """False while the engine worker is being restarted: the servable's readiness follows it."""
+        return self.supervisor.healthy
 
-    def _engine_exited(self, reason: str) -> None:
-        # Requests in flight already got a clear error (EngineClient._fail_all); new ones get a
-        # 503 from submit() until the new worker is up.
-        if not self._closed and self._restarting is None:
-            self._restarting = asyncio.get_running_loop().create_task(self._restart(), name="engine-restart")
+    def output_shaper(self, parse_tools: bool, template_kwargs: dict[str, Any], single_call: bool = False) -> ParsedText | None:
+        return output_shaper(self.options, self.tokenizer, parse_tools, template_kwargs, single_call)
 
-    async def _restart(self) -> None:
-        spec = self.engine.spec
-        try:
-            for attempt in itertools.count():
-                await asyncio.sleep(RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)])
-                log.warning("restarting the engine worker for %s (attempt %d)", self.model_dir, attempt + 1)
-                try:
-                    engine = await EngineClient.start(spec, self.engine.servable_name)
-                except UnavailableError as exc:
-                    log.error("engine restart failed: %s", exc)
-                    continue
-                if self._closed:
-                    await engine.aclose()
-                    return
-                engine.on_exit = self._engine_exited
-                self.engine = engine
-                self.restarts += 1
-                log.warning("engine worker for %s is back (restart %d)", self.model_dir, self.restarts)
-                return
-        finally:
-            self._restarting = None
+    def tokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:  # the front end's `/v3/tokenize`
+        return tokenize(body, self.tokenizer, self.policy)
 
-    @property
-    def context_length(self) -> int | None:
-        return self.tokenizer.context_length
-
-    @functools.cached_property  # from load-time options only: worked out once, not per request
-    def prompt_limit(self) -> int | None:
-        """The most prompt tokens a request may bring: the node's max_prompt_tokens if set and
-        below the context (a prompt must leave room for one new token), else none beyond it."""
-        limit = self.options.max_prompt_tokens or None
-        npu_limit = npu_prompt_limit(self.options)
-        if npu_limit is not None and (limit is None or npu_limit < limit):
-            limit = npu_limit
-        context = self.context_length
-        if context is not None and (limit is None or limit >= context):
-            return None
-        return limit
-
-    @functools.cached_property
-    def speculation(self) -> Speculation | None:
-        """The servable's speculative decoding (options.speculation(), parsed once)."""
-        return self.options.speculation()
-
-    def output_shaper(self, parse_tools: bool, template_kwargs: dict[str, Any], single_call: bool = False) -> Any:
-        """A text shaper for chat output (the node's reasoning / tool parsers), or None for plain
-        text. Whether the output starts inside a reasoning block depends on the template's
-        generation prompt (e.g. `enable_thinking`), so that prompt is rendered once to see."""
-        tool_parser = self.options.tool_parser if parse_tools else None
-        reasoning_parser = self.options.reasoning_parser
-        if tool_parser is None and reasoning_parser is None:
-            return None
-        starts_in_reasoning = False
-        if reasoning_parser is not None and self.tokenizer.chat_template:
-            probe = self.tokenizer.render_chat([{"role": "user", "content": "?"}], add_generation_prompt=True, **template_kwargs)
-            starts_in_reasoning = prompt_opens_reasoning(probe)
-        return ParsedText(OutputParser(tool_parser, reasoning_parser, starts_in_reasoning), single_call)
-
-    def tokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`/v3/tokenize`: a prompt, or chat messages through the chat template, to token ids,
-        within the bounds chat puts on a prompt (a 400 beyond them). Blocking: the front end runs
-        it in a thread, under admission."""
-        request = parse_tokenize(body)
-        if isinstance(request, TokenizeChat):
-            tools = [t.model_dump(exclude_none=True) for t in request.tools] if request.tools else None
-            text = self.tokenizer.render_chat(
-                template_messages(request.messages),
-                add_generation_prompt=request.add_generation_prompt,
-                tools=tools,
-                **(request.chat_template_kwargs or {}),
-            )
-            param = "messages"
-        else:
-            text, param = request.prompt, "prompt"
-        # genai's encode holds the GIL throughout: a text that cannot fit is refused unencoded
-        refuse_surely_too_long(text, self.tokenizer.token_bytes, self.context_length, self.prompt_limit, param)
-        tokens = self.tokenizer.encode(text, add_special_tokens=request.add_special_tokens)
-        check_prompt_tokens(len(tokens), self.prompt_limit, self.context_length, param)
-        return {"count": len(tokens), "max_model_len": self.context_length, "tokens": tokens}
-
-    def detokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:
-        """`/v3/detokenize`: token ids (at most a context's worth) to text (special tokens shown).
-        Blocking, like tokenize_request."""
-        check_detokenize_size(body, self.context_length or self.prompt_limit)
-        request = parse_detokenize(body)
-        if self.tokenizer.token_bytes is not None:
-            check_token_ids(request.tokens, len(self.tokenizer.token_bytes.table))
-        return {"prompt": self.tokenizer.decode(request.tokens, skip_special_tokens=False)}
+    def detokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:  # the front end's `/v3/detokenize`
+        return detokenize(body, self.tokenizer, self.policy)
 
     def stats(self) -> dict[str, object]:
         """Engine figures for /debug/stats and /metrics: requests in flight here and in the worker
         (the worker's last STEP stats; with metrics on also `scheduled`, `kv_usage`, `kv_bytes`)."""
-        return {
-            "alive": self.engine.alive,
-            "pid": self.engine.pid,
-            "restarts": self.restarts,
-            "active_requests": self.engine.active_requests,
-            "scorer_started": self.scorer.started,
-            **self.engine.last_stats,
-        }
+        return {**self.supervisor.stats(), "scorer_started": self.scorer.started, **self.engine.last_stats}
 
     async def aclose(self) -> None:
-        self._closed = True
-        if self._restarting is not None:
-            self._restarting.cancel()
-            await asyncio.gather(self._restarting, return_exceptions=True)
+        await self.supervisor.aclose()  # first: no restart once closing
         await self.grammar_vetter.aclose()
         await self.scorer.aclose()
-        await self.engine.aclose()
 
 
 def check_device(device: str) -> None:
@@ -196,22 +95,6 @@ def check_device(device: str) -> None:
     available = ov.Core().available_devices
     if device not in available and not any(d.split(".")[0] == device for d in available):
         raise UnavailableError(f"device {device!r} is not available here; available devices: {', '.join(available)}")
-
-
-# genai's stateful pipeline on NPU compiles the model for prompts up to MAX_PROMPT_LEN tokens
-# (plugin_config; genai's default below): longer prompts are refused with a 400 before the engine.
-NPU_DEFAULT_MAX_PROMPT_LEN = 1024
-
-
-def npu_prompt_limit(options: LLMOptions) -> int | None:
-    """The prompt limit the NPU's stateful pipeline sets (None elsewhere)."""
-    if options.pipeline != "LM" or options.device.split(".")[0] != "NPU":
-        return None
-    try:
-        value = plugin_properties(options.plugin_config).get("MAX_PROMPT_LEN", NPU_DEFAULT_MAX_PROMPT_LEN)
-        return int(value)  # type: ignore[call-overload]
-    except (UnavailableError, TypeError, ValueError):
-        return NPU_DEFAULT_MAX_PROMPT_LEN  # the load reports a bad plugin_config
 
 
 _UNSUPPORTED_PROPERTY = re.compile(r"Unsupported property ([\w.]+) by (\S+) plugin")
@@ -231,8 +114,8 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
     unsupported = options.unsupported()
     if unsupported:
         raise UnavailableError(f"node {ctx.node_name!r}: options not supported yet: {', '.join(unsupported)}")
-    try:  # unknown parser names fail the servable at load, not each request
-        OutputParser(options.tool_parser, options.reasoning_parser)
+    try:
+        check_parser_names(options)
     except ValueError as exc:
         raise UnavailableError(f"node {ctx.node_name!r}: {exc}") from None
     model_dir = (ctx.base_path / options.models_path).resolve()
@@ -275,4 +158,5 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
         await engine.aclose()
         raise
     log.info("servable %s: engine ready on %s, pipeline %s (%s)", ctx.servable_name, options.device, options.pipeline, model_dir)
-    return LLMResource(options, model_dir, engine, tokenizer, frozenset(engine.info.get("eos_token_ids", [])), ctx.servable_name)
+    eos_token_ids = frozenset(engine.info.get("eos_token_ids", []))
+    return LLMResource(options, model_dir, EngineSupervisor(engine), tokenizer, eos_token_ids, ctx.servable_name)

@@ -1,7 +1,8 @@
 """`POST /v3/tokenize` and `/v3/detokenize` (as vLLM has them), for clients that count tokens.
 
-Served by the LLM resource (`LLMResource.tokenize_request` / `detokenize_request`): the same
-chat template and tokenizer as generation, so the count is exactly what a request would cost.
+`tokenize` / `detokenize` below, reached through the LLM resource (`LLMResource.tokenize_request`
+/ `detokenize_request`): the same chat template, tokenizer and prompt policy as generation, so
+the count is exactly what a request would cost.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from typing import Annotated, Any
 
 from pydantic import Field, ValidationError
 
+from calculators.llm.chat_prompt import template_messages
+from calculators.llm.model_files import ModelTokenizer
+from calculators.llm.prompt_policy import PromptPolicy
 from calculators.openai.protocol import ChatMessage, TemplateKwargs, Tool, _Model
 from calculators.openai.request_calculator import describe_validation_error
 from graphs.errors import InvalidRequestError
@@ -56,20 +60,6 @@ def check_token_ids(ids: list[int], vocab_size: int) -> None:
         raise InvalidRequestError(f"token ids out of the vocabulary (size {vocab_size}): {bad[:5]}", param="tokens")
 
 
-def check_prompt_tokens(count: int, limit: int | None, context_length: int | None, param: str, at_least: bool = False) -> None:
-    """The bounds chat puts on a prompt (TokenizerCalculator, max_new_tokens), also for /tokenize:
-    a prompt chat would refuse is a 400 there too, not a count (nor megabytes of ids).
-    `at_least`: `count` is a lower bound worked out before encoding."""
-    if limit is not None and count > limit:
-        why = f"this server takes at most {limit} (max_prompt_tokens)"
-    elif context_length is not None and count >= context_length:
-        why = f"this model's context length is {context_length} tokens"
-    else:
-        return
-    has = f"at least {count}" if at_least else str(count)
-    raise InvalidRequestError(f"the prompt has {has} tokens; {why}", param=param, code="context_length_exceeded")
-
-
 def check_detokenize_size(body: dict[str, Any], context_length: int | None) -> None:
     """/detokenize takes at most a context's worth of ids (no sequence is longer), checked before
     the list is validated id by id."""
@@ -80,3 +70,36 @@ def check_detokenize_size(body: dict[str, Any], context_length: int | None) -> N
             param="tokens",
             code="context_length_exceeded",
         )
+
+
+def tokenize(body: dict[str, Any], tokenizer: ModelTokenizer, policy: PromptPolicy) -> dict[str, Any]:
+    """`/v3/tokenize`: a prompt, or chat messages through the chat template, to token ids,
+    within the bounds chat puts on a prompt (a 400 beyond them). Blocking: the front end runs
+    it in a thread, under admission."""
+    request = parse_tokenize(body)
+    if isinstance(request, TokenizeChat):
+        tools = [t.model_dump(exclude_none=True) for t in request.tools] if request.tools else None
+        text = tokenizer.render_chat(
+            template_messages(request.messages),
+            add_generation_prompt=request.add_generation_prompt,
+            tools=tools,
+            **(request.chat_template_kwargs or {}),
+        )
+        param = "messages"
+    else:
+        text, param = request.prompt, "prompt"
+    # genai's encode holds the GIL throughout: a text that cannot fit is refused unencoded
+    policy.refuse_surely_too_long(text, param)
+    tokens = tokenizer.encode(text, add_special_tokens=request.add_special_tokens)
+    policy.check_prompt_tokens(len(tokens), param)
+    return {"count": len(tokens), "max_model_len": policy.context_length, "tokens": tokens}
+
+
+def detokenize(body: dict[str, Any], tokenizer: ModelTokenizer, policy: PromptPolicy) -> dict[str, Any]:
+    """`/v3/detokenize`: token ids (at most a context's worth) to text (special tokens shown).
+    Blocking, like tokenize."""
+    check_detokenize_size(body, policy.context_length or policy.prompt_limit)
+    request = parse_detokenize(body)
+    if tokenizer.token_bytes is not None:
+        check_token_ids(request.tokens, len(tokenizer.token_bytes.table))
+    return {"prompt": tokenizer.decode(request.tokens, skip_special_tokens=False)}

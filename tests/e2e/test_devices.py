@@ -12,7 +12,8 @@ import openvino as ov
 import pytest
 
 from calculators.llm.options import LLMOptions
-from calculators.llm.resource import check_device, npu_prompt_limit
+from calculators.llm.prompt_policy import npu_prompt_limit
+from calculators.llm.resource import check_device
 from graphs.errors import UnavailableError
 from tests.helpers.http import get
 from tests.helpers.processes import run_cli

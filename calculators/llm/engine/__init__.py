@@ -3,9 +3,10 @@
 Read in this order (imports only go down this list's arrows, never back):
 - protocol.py: the IPC frames and message kinds (ToWorker, FromWorker, Status, Finish).
 - client.py: EngineClient, the server side: starts the worker, sends requests, streams updates.
+- supervisor.py: EngineSupervisor, which owns the current client and starts a new worker (with
+  backoff) when one dies unasked; counts restarts, tells health.
 - worker_main.py: the spawned process's entry point; picks the loop by pipeline type.
 - base.py: WorkerSpec and what both loops share (EngineBase, generation_config()).
 - cb_loop.py: the continuous-batching loop (pipeline LM_CB); stateful_loop.py: pipeline LM.
 - outbox.py: how a loop batches its updates into messages.
-Restart supervision stays in calculators/llm/resource.py (LLMResource._restart).
 """
