@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from graphs import logfmt
 from graphs.errors import GraphConfigError
@@ -17,9 +19,20 @@ from serving.admission import (
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SEND_TIMEOUT_S,
 )
-from serving.cli_types import boolean, comma_list, lora_adapter, non_negative_float, non_negative_int, port, positive_int
+from serving.cli_types import (
+    boolean,
+    comma_list,
+    non_negative_float,
+    non_negative_int,
+    port,
+    positive_int,
+    raising_argument_errors,
+)
 from serving.config_file import ConfigFileError
 from serving.settings import LLMFlags, Settings
+
+if TYPE_CHECKING:
+    from calculators.llm.flags import LLMFlag
 
 log = logging.getLogger("ovserve")
 
@@ -142,42 +155,62 @@ def build_parser() -> argparse.ArgumentParser:
         help="trace files kept in --trace_dir; the oldest this server wrote are deleted; 0: no limit [1000]",
     )
     ops.add_argument("--trace_keep", type=positive_int, default=256, help="traces kept in memory for /debug/traces [256]")
-    llm = parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)")
-    llm.add_argument("--target_device", help="CPU, GPU, NPU, AUTO, HETERO:… [CPU]")
-    llm.add_argument("--plugin_config", help='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}')
-    llm.add_argument("--cache_size", type=int, help="KV cache size in GB")
-    llm.add_argument("--max_num_seqs", type=int, help="most sequences in one batch")
-    llm.add_argument("--max_num_batched_tokens", type=int, help="most tokens in one step")
-    llm.add_argument("--enable_prefix_caching", type=boolean, help="true/false")
-    llm.add_argument("--dynamic_split_fuse", type=boolean, help="true/false")
-    llm.add_argument("--max_tokens_limit", type=int, help="largest max_tokens a request may ask for")
-    llm.add_argument("--max_prompt_tokens", type=int, help="largest prompt in tokens (a 400 beyond) [the model's context]")
-    llm.add_argument("--best_of_limit", type=positive_int, help="largest n and best_of a request may ask for [20]")
-    llm.add_argument("--pipeline_type", choices=["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"], help="engine pipeline [AUTO: LM_CB]")
-    llm.add_argument("--kv_cache_precision", choices=["u8", "u4", "f16", "f32", "bf16"], help="KV cache precision (plugin_config)")
-    llm.add_argument("--tool_parser", help="parse tool calls out of chat output: hermes3, llama3")
-    llm.add_argument("--reasoning_parser", help="split <think> reasoning out of chat output: qwen3")
-    llm.add_argument("--stream_interval_ms", type=float, help="plain progress may wait this long to share a message (0: every step)")
-    llm.add_argument("--draft_models_path", help="speculative decoding: a draft model's folder (same tokenizer as the model)")
-    llm.add_argument("--draft_device", help="device of the draft model [--target_device]")
-    llm.add_argument("--draft_cache_size", type=int, help="the draft model's KV cache in GB [--cache_size]")
-    llm.add_argument("--draft_max_num_seqs", type=positive_int, help="the draft model's --max_num_seqs [--max_num_seqs]")
-    llm.add_argument("--draft_max_num_batched_tokens", type=positive_int, help="the draft model's --max_num_batched_tokens")
-    llm.add_argument("--draft_dynamic_split_fuse", type=boolean, help="the draft model's --dynamic_split_fuse (true/false)")
-    llm.add_argument(
-        "--max_ngram_size", type=positive_int, help="prompt lookup (--plugin_config '{\"prompt_lookup\": true}'): default n-gram size [3]"
-    )
-    llm.add_argument(
-        "--lora_adapter",
-        action="append",
-        type=lora_adapter,
-        metavar="NAME=PATH[@ALPHA]",
-        help="a LoRA adapter (a .safetensors file or a PEFT folder), served as the model '<model_name>:NAME'; repeatable",
-    )
+    add_llm_flags(parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)"))
     from serving.repository.commands import add_model_flags
 
     add_model_flags(parser)
     return parser
+
+
+def _value_type(flag: LLMFlag) -> Callable[[str], object]:
+    """argparse's `type` for one value of `flag`: the node option's type and lower bound (an upper
+    bound is checked when the graph is validated)."""
+    if flag.parse is not None:
+        return raising_argument_errors(flag.parse)
+    if flag.kind == "bool":
+        return boolean
+    if flag.kind == "int" and flag.minimum is not None:
+        return positive_int if flag.minimum >= 1 else non_negative_int
+    if flag.kind == "float" and flag.minimum is not None:
+        return non_negative_float
+    return {"int": int, "float": float}.get(flag.kind, str)
+
+
+def add_llm_flags(group: argparse._ArgumentGroup) -> None:
+    """One flag per LLM node option marked as one (calculators/llm/options.py)."""
+    from calculators.llm.flags import LLM_FLAGS  # imports the stock calculators: not for subcommands
+
+    for flag in LLM_FLAGS:
+        kwargs: dict[str, Any] = {"help": flag.help, "type": _value_type(flag)}
+        if flag.choices:
+            kwargs["choices"] = list(flag.choices)
+        if flag.repeat:
+            kwargs["action"] = "append"
+        if flag.metavar:
+            kwargs["metavar"] = flag.metavar
+        group.add_argument(f"--{flag.name}", **kwargs)
+
+
+def llm_flags(args: argparse.Namespace) -> LLMFlags:
+    """The LLM flags given, as node options by name (and plugin_config properties)."""
+    from calculators.llm.flags import LLM_FLAGS
+
+    options: dict[str, object] = {}
+    properties: dict[str, str] = {}
+    for flag in LLM_FLAGS:
+        value = getattr(args, flag.name)
+        if value is None:
+            continue
+        if flag.plugin_property:
+            properties[flag.plugin_property] = str(value)
+        elif flag.absolute_path:
+            if value:  # an empty path: unset, as before
+                options[flag.option] = str(Path(value).resolve())
+        else:
+            options[flag.option] = tuple(value) if flag.repeat else value
+    if args.cache_dir:
+        properties["CACHE_DIR"] = args.cache_dir
+    return LLMFlags(options, properties)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -193,32 +226,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         log_level=args.log_level,
         max_body_bytes=args.max_request_size,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
-        llm=LLMFlags(
-            target_device=args.target_device,
-            plugin_config=args.plugin_config,
-            cache_size=args.cache_size,
-            max_num_seqs=args.max_num_seqs,
-            max_num_batched_tokens=args.max_num_batched_tokens,
-            enable_prefix_caching=args.enable_prefix_caching,
-            dynamic_split_fuse=args.dynamic_split_fuse,
-            max_tokens_limit=args.max_tokens_limit,
-            max_prompt_tokens=args.max_prompt_tokens,
-            best_of_limit=args.best_of_limit,
-            stream_interval_ms=args.stream_interval_ms,
-            tool_parser=args.tool_parser,
-            reasoning_parser=args.reasoning_parser,
-            pipeline_type=args.pipeline_type,
-            kv_cache_precision=args.kv_cache_precision,
-            cache_dir=args.cache_dir,
-            draft_models_path=str(Path(args.draft_models_path).resolve()) if args.draft_models_path else None,
-            draft_device=args.draft_device,
-            draft_cache_size=args.draft_cache_size,
-            draft_max_num_seqs=args.draft_max_num_seqs,
-            draft_max_num_batched_tokens=args.draft_max_num_batched_tokens,
-            draft_dynamic_split_fuse=args.draft_dynamic_split_fuse,
-            max_ngram_size=args.max_ngram_size,
-            lora_adapters=tuple(args.lora_adapter) if args.lora_adapter else None,
-        ),
+        llm=llm_flags(args),
         log_path=args.log_path,
         task=getattr(args, "task", None),
         api_key_open_paths=comma_list(args.api_key_open_paths),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 
 def comma_list(text: str | None) -> tuple[str, ...]:
@@ -47,11 +48,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
-def lora_adapter(text: str) -> dict[str, object]:
-    """`--lora_adapter NAME=PATH[@ALPHA]` as a `lora_adapters` node option entry."""
-    from calculators.llm.lora import parse_flag
+def raising_argument_errors(parse: Callable[[str], object]) -> Callable[[str], object]:
+    """`parse` as an argparse type: its ValueError becomes the flag's one-line error."""
 
-    try:
-        return parse_flag(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    def parsed(text: str) -> object:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parsed

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from serving.admission import (
     DEFAULT_MAX_CONCURRENT,
@@ -17,75 +19,37 @@ from serving.admission import (
 
 @dataclass(frozen=True, slots=True)
 class LLMFlags:
-    """Single-model mode: values that override the stock graph's LLM node options."""
+    """Single-model mode: the LLM node options the flags set (calculators.llm.flags.LLM_FLAGS), by
+    option name, and the plugin_config properties OVMS's flags fold in (--kv_cache_precision, --cache_dir)."""
 
-    target_device: str | None = None
-    plugin_config: str | None = None
-    cache_size: int | None = None
-    max_num_seqs: int | None = None
-    max_num_batched_tokens: int | None = None
-    enable_prefix_caching: bool | None = None
-    dynamic_split_fuse: bool | None = None
-    max_tokens_limit: int | None = None
-    max_prompt_tokens: int | None = None
-    best_of_limit: int | None = None  # largest n / best_of a request may ask for (node default 20, as OVMS)
-    stream_interval_ms: float | None = None
-    tool_parser: str | None = None
-    reasoning_parser: str | None = None
-    pipeline_type: str | None = None
-    kv_cache_precision: str | None = None  # OVMS: goes into plugin_config as KV_CACHE_PRECISION
-    cache_dir: str | None = None  # OVMS: OpenVINO's compiled-model cache (CACHE_DIR)
-    # Speculative decoding: a draft model (absolute path) and its options; prompt lookup's default n-gram size.
-    draft_models_path: str | None = None
-    draft_device: str | None = None
-    draft_cache_size: int | None = None
-    draft_max_num_seqs: int | None = None
-    draft_max_num_batched_tokens: int | None = None
-    draft_dynamic_split_fuse: bool | None = None
-    max_ngram_size: int | None = None
-    # LoRA adapters: {"name", "path" (absolute), "alpha"?} node option entries (--lora_adapter).
-    lora_adapters: tuple[dict[str, object], ...] | None = None
+    options: Mapping[str, object] = field(default_factory=dict)
+    plugin_properties: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def target_device(self) -> str | None:
+        return cast("str | None", self.options.get("device"))
+
+    @property
+    def plugin_config(self) -> str | None:
+        """--plugin_config as given (the embeddings and rerank nodes take it so)."""
+        return cast("str | None", self.options.get("plugin_config"))
 
     def merged_plugin_config(self) -> str | None:
         """--plugin_config with --kv_cache_precision and --cache_dir folded in, as OVMS does."""
-        extra = {}
-        if self.kv_cache_precision:
-            extra["KV_CACHE_PRECISION"] = self.kv_cache_precision
-        if self.cache_dir:
-            extra["CACHE_DIR"] = self.cache_dir
-        if not extra:
+        if not self.plugin_properties:
             return self.plugin_config
         base = json.loads(self.plugin_config) if self.plugin_config else {}
         if not isinstance(base, dict):
             raise ValueError("--plugin_config must be a JSON object")
-        return json.dumps({**base, **extra})
+        return json.dumps({**base, **self.plugin_properties})
 
     def node_options(self) -> dict[str, object]:
-        pairs = {
-            "device": self.target_device,
-            "plugin_config": self.merged_plugin_config(),
-            "pipeline_type": self.pipeline_type,
-            "cache_size": self.cache_size,
-            "max_num_seqs": self.max_num_seqs,
-            "max_num_batched_tokens": self.max_num_batched_tokens,
-            "enable_prefix_caching": self.enable_prefix_caching,
-            "dynamic_split_fuse": self.dynamic_split_fuse,
-            "max_tokens_limit": self.max_tokens_limit,
-            "max_prompt_tokens": self.max_prompt_tokens,
-            "best_of_limit": self.best_of_limit,
-            "stream_interval_ms": self.stream_interval_ms,
-            "tool_parser": self.tool_parser,
-            "reasoning_parser": self.reasoning_parser,
-            "draft_models_path": self.draft_models_path,
-            "draft_device": self.draft_device,
-            "draft_cache_size": self.draft_cache_size,
-            "draft_max_num_seqs": self.draft_max_num_seqs,
-            "draft_max_num_batched_tokens": self.draft_max_num_batched_tokens,
-            "draft_dynamic_split_fuse": self.draft_dynamic_split_fuse,
-            "max_ngram_size": self.max_ngram_size,
-            "lora_adapters": list(self.lora_adapters) if self.lora_adapters else None,
-        }
-        return {k: v for k, v in pairs.items() if v is not None}
+        """The options to set on the stock graph's LLM node (repeated ones as lists)."""
+        options = {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()}
+        plugin_config = self.merged_plugin_config()
+        if plugin_config is not None:
+            options["plugin_config"] = plugin_config
+        return options
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,13 @@ so an OVMS `graph.pbtxt` means the same here."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field
 
+from calculators.llm.lora import parse_flag
 from graphs.calculator import Options
 
 # genai 2026.4 refuses a speculative request (added with add_request) that says neither how many
@@ -16,6 +18,22 @@ from graphs.calculator import Options
 # an n-gram size: what a request that leaves them out gets.
 DEFAULT_ASSISTANT_TOKENS = 5
 PROMPT_LOOKUP_NGRAM_SIZE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """Marks an LLMOptions field as a single-model CLI flag (`--<option>` unless `name` says
+    otherwise); its type, default and help come from the field (calculators/llm/flags.py)."""
+
+    name: str | None = None  # the flag's name when it is not the option's (OVMS: --target_device)
+    pull: bool = False  # also written into the graph.pbtxt that --source_model prepares
+    choices: tuple[str, ...] = ()  # the values the flag takes, where the field's type is wider
+    plugin_property: str | None = None  # OVMS folds the flag into plugin_config under this key
+    absolute_path: bool = False  # a path from the working folder (the node resolves from the graph's)
+    repeat: bool = False  # repeatable: each one item of the option's list
+    parse: Callable[[str], object] | None = None  # one item's parser (ValueError: a bad value)
+    metavar: str | None = None
+    help: str | None = None  # the flag's help where it differs from the option's description
 
 
 class LoraAdapterOption(Options):
@@ -58,47 +76,89 @@ class CacheEvictionOptions(Options):
 
 
 class LLMOptions(Options):
-    models_path: str
-    device: str = "CPU"
-    plugin_config: str = ""  # JSON object of OpenVINO properties
-    cache_size: Annotated[int, Field(ge=0)] = 8  # GB of KV cache; 0: dynamic (grows on demand)
-    max_num_seqs: Annotated[int, Field(ge=1)] = 256
-    max_num_batched_tokens: Annotated[int, Field(ge=1)] = 256
-    dynamic_split_fuse: bool = True
-    enable_prefix_caching: bool = False
-    best_of_limit: Annotated[int, Field(ge=1)] = 20
-    max_tokens_limit: Annotated[int, Field(ge=1)] = 4096
-    # ovserve's own: plain progress may wait this long to share one message with later steps
-    # (first tokens and endings never wait). Helps very fast models; 0 sends every step.
-    stream_interval_ms: Annotated[float, Field(ge=0, le=1000)] = 0.0
-    # ovserve's own: the KV cache in blocks (genai's SchedulerConfig.num_kv_blocks; a CPU block
-    # holds 32 tokens) instead of cache_size GB, for caches smaller than 1 GB. 0: use cache_size.
-    num_kv_blocks: Annotated[int, Field(ge=0)] = 0
-    # ovserve's own: the largest prompt in tokens, below the model's context if the operator
-    # wants (a long prompt costs a long prefill that every running request waits for). 0: the context.
-    max_prompt_tokens: Annotated[int, Field(ge=0)] = 0
-    pipeline_type: Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None = None
-    # Speculative decoding: a draft model (same tokenizer) on draft_device; unset draft_* take
-    # the main model's values (OVMS's rule).
-    draft_models_path: str | None = None
-    draft_device: str | None = None
-    draft_max_num_batched_tokens: Annotated[int, Field(ge=1)] | None = None
-    draft_cache_size: Annotated[int, Field(ge=0)] | None = None
-    draft_max_num_seqs: Annotated[int, Field(ge=1)] | None = None
-    draft_dynamic_split_fuse: bool | None = None
-    draft_block_size: Annotated[int, Field(ge=1)] | None = None
-    # ovserve's own: LoRA adapters on the base model, each served as "<servable>:<name>".
-    lora_adapters: tuple[LoraAdapterOption, ...] = ()
+    """The LLM node's options. Each is written once, here: type, default and meaning; a `Flag`
+    makes it a single-model CLI flag too (calculators/llm/flags.py derives the flags, the pull-mode
+    options and the docs table from these fields)."""
+
+    models_path: Annotated[str, Field(description="the model's folder (OpenVINO IR + tokenizer) or a .gguf file")]
+    device: Annotated[str, Field(description="CPU, GPU, NPU, AUTO, HETERO:… [CPU]"), Flag("target_device", pull=True)] = "CPU"
+    plugin_config: Annotated[str, Field(description='OpenVINO properties as JSON, e.g. {"NUM_STREAMS": 1}'), Flag(pull=True)] = ""
+    cache_size: Annotated[int, Field(ge=0, description="KV cache size in GB; 0: dynamic (grows on demand)"), Flag(pull=True)] = 8
+    max_num_seqs: Annotated[int, Field(ge=1, description="most sequences in one batch"), Flag(pull=True)] = 256
+    max_num_batched_tokens: Annotated[int, Field(ge=1, description="most tokens in one step"), Flag(pull=True)] = 256
+    dynamic_split_fuse: Annotated[
+        bool, Field(description="long prompts split into chunks that share steps with generating requests (true/false)"), Flag(pull=True)
+    ] = True
+    enable_prefix_caching: Annotated[
+        bool, Field(description="reuse the KV cache of a prompt prefix seen before (true/false)"), Flag(pull=True)
+    ] = False
+    best_of_limit: Annotated[int, Field(ge=1, description="largest n and best_of a request may ask for [20]"), Flag()] = 20
+    max_tokens_limit: Annotated[int, Field(ge=1, description="largest max_tokens a request may ask for"), Flag(pull=True)] = 4096
+    # ovserve's own; first tokens and endings never wait. Helps very fast models.
+    stream_interval_ms: Annotated[
+        float, Field(ge=0, le=1000, description="plain progress may wait this long to share a message (0: every step)"), Flag()
+    ] = 0.0
+    # ovserve's own, for caches smaller than 1 GB (a CPU block holds 32 tokens).
+    num_kv_blocks: Annotated[
+        int, Field(ge=0, description="the KV cache in blocks (genai's num_kv_blocks) instead of cache_size GB; 0: use cache_size")
+    ] = 0
+    # ovserve's own: a long prompt costs a long prefill that every running request waits for.
+    max_prompt_tokens: Annotated[int, Field(ge=0, description="largest prompt in tokens (a 400 beyond) [the model's context]"), Flag()] = 0
+    pipeline_type: Annotated[
+        Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None, Field(description="engine pipeline [AUTO: LM_CB]"), Flag()
+    ] = None
+    # Speculative decoding: a draft model (same tokenizer); unset draft_* take the main model's
+    # values (OVMS's rule).
+    draft_models_path: Annotated[
+        str | None,
+        Field(description="speculative decoding: a draft model's folder (same tokenizer as the model)"),
+        Flag(absolute_path=True),
+    ] = None
+    draft_device: Annotated[str | None, Field(description="device of the draft model [the model's]"), Flag()] = None
+    draft_max_num_batched_tokens: Annotated[
+        int | None, Field(ge=1, description="the draft model's max_num_batched_tokens [the model's]"), Flag()
+    ] = None
+    draft_cache_size: Annotated[int | None, Field(ge=0, description="the draft model's KV cache in GB [the model's]"), Flag()] = None
+    draft_max_num_seqs: Annotated[int | None, Field(ge=1, description="the draft model's max_num_seqs [the model's]"), Flag()] = None
+    draft_dynamic_split_fuse: Annotated[
+        bool | None, Field(description="the draft model's dynamic_split_fuse (true/false) [the model's]"), Flag()
+    ] = None
+    draft_block_size: Annotated[int | None, Field(ge=1, description="the draft model's KV block size [the model's]")] = None
+    # ovserve's own; checked at load: calculators/llm/lora.py.
+    lora_adapters: Annotated[
+        tuple[LoraAdapterOption, ...],
+        Field(description="LoRA adapters on the base model ({name path alpha} each), each served as '<servable>:<name>'"),
+        Flag(
+            "lora_adapter",
+            repeat=True,
+            parse=parse_flag,
+            metavar="NAME=PATH[@ALPHA]",
+            help="a LoRA adapter (a .safetensors file or a PEFT folder), served as the model '<model_name>:NAME'; repeatable",
+        ),
+    ] = ()
     # Accepted so OVMS graphs parse; the resource refuses the ones not served yet, by name.
-    response_parser: str | None = None
-    tool_parser: str | None = None
-    reasoning_parser: str | None = None
-    enable_tool_guided_generation: bool | None = None
-    kv_cache_precision: str | None = None
-    # Prompt lookup (plugin_config {"prompt_lookup": true}): the n-gram size requests get by default.
-    max_ngram_size: Annotated[int, Field(ge=1, le=64)] | None = None
-    # KV-cache eviction (OVMS's message above; checked at load: calculators/llm/kv_cache.py).
-    cache_eviction_config: CacheEvictionOptions | None = None
+    response_parser: Annotated[str | None, Field(description="not served yet: refused at load")] = None
+    tool_parser: Annotated[str | None, Field(description="parse tool calls out of chat output: hermes3, llama3"), Flag(pull=True)] = None
+    reasoning_parser: Annotated[str | None, Field(description="split <think> reasoning out of chat output: qwen3"), Flag(pull=True)] = None
+    enable_tool_guided_generation: Annotated[bool | None, Field(description="not served yet: true is refused at load")] = None
+    # The flag goes into plugin_config (as OVMS); the node option is checked against it at load
+    # (calculators/llm/kv_cache.py).
+    kv_cache_precision: Annotated[
+        str | None,
+        Field(description="KV cache precision (plugin_config KV_CACHE_PRECISION)"),
+        Flag(choices=("u8", "u4", "f16", "f32", "bf16"), plugin_property="KV_CACHE_PRECISION"),
+    ] = None
+    max_ngram_size: Annotated[
+        int | None,
+        Field(
+            ge=1, le=64, description='prompt lookup (plugin_config {"prompt_lookup": true}): the n-gram size requests get by default [3]'
+        ),
+        Flag(),
+    ] = None
+    # Checked at load: calculators/llm/kv_cache.py.
+    cache_eviction_config: Annotated[
+        CacheEvictionOptions | None, Field(description="KV-cache eviction (OVMS's cache_eviction_config message)")
+    ] = None
 
     def unsupported(self) -> list[str]:
         """Options set here that this version does not serve (each needs its own work)."""

@@ -41,6 +41,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from calculators.llm.flags import PULL_OPTIONS
 from serving.repository.config_edit import add_to_config, config_file_path, remove_from_config
 from serving.repository.layout import (
     DEFAULT_WEIGHT_FORMAT,
@@ -54,20 +55,6 @@ from serving.repository.layout import (
     stderr_progress,
 )
 from serving.repository.pull import prepare_model
-
-# LLM node options of the stock graph that CLI flags may set when a graph is written.
-LLM_FLAG_OPTIONS = {
-    "target_device": "device",
-    "plugin_config": "plugin_config",
-    "cache_size": "cache_size",
-    "max_num_seqs": "max_num_seqs",
-    "max_num_batched_tokens": "max_num_batched_tokens",
-    "enable_prefix_caching": "enable_prefix_caching",
-    "dynamic_split_fuse": "dynamic_split_fuse",
-    "max_tokens_limit": "max_tokens_limit",
-    "tool_parser": "tool_parser",
-    "reasoning_parser": "reasoning_parser",
-}
 
 
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
@@ -213,9 +200,5 @@ def _handle(args: argparse.Namespace, progress: Progress) -> int | None:
 
 
 def graph_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    options = {}
-    for flag, option in LLM_FLAG_OPTIONS.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            options[option] = value
-    return options
+    """The LLM node options the flags marked `pull` set (calculators/llm/options.py), for the graph.pbtxt written."""
+    return {option: getattr(args, flag) for flag, option in PULL_OPTIONS.items() if getattr(args, flag, None) is not None}
