@@ -10,7 +10,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from calculators.llm.engine.outbox import Outbox
-from calculators.llm.engine.protocol import Finish, ToWorker, encode
+from calculators.llm.engine.protocol import Expect, Finish, FromWorker, Telemetry, ToWorker, encode
 from calculators.llm.guided import GRAMMAR_KEY, structured_output
 from calculators.llm.lora import ADAPTER_KEY
 
@@ -117,15 +117,15 @@ class EngineBase:
     def run(self) -> None:
         raise NotImplementedError
 
-    def send(self, message: list[Any]) -> None:
+    def send(self, message: FromWorker) -> None:
         self.conn.send_bytes(encode(message))
 
-    def bookkeeping(self, message: list[Any]) -> bool:
+    def bookkeeping(self, message: ToWorker) -> bool:
         """EXPECT and TELEMETRY, the commands both loops take alike; False for the others."""
-        if message[0] == ToWorker.EXPECT:
-            self.expected = max(0, self.expected + message[1])
-        elif message[0] == ToWorker.TELEMETRY:
-            self.telemetry = bool(message[1])
+        if isinstance(message, Expect):
+            self.expected = max(0, self.expected + message.delta)
+        elif isinstance(message, Telemetry):
+            self.telemetry = bool(message.on)
         else:
             return False
         return True

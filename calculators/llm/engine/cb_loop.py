@@ -14,7 +14,19 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from calculators.llm.engine.base import EngineBase, WorkerSpec, engine_info, generation_config, model_defaults
-from calculators.llm.engine.protocol import Finish, FromWorker, Status, ToWorker, decode
+from calculators.llm.engine.protocol import (
+    Add,
+    Cancel,
+    Finish,
+    Rejected,
+    SequenceDelta,
+    Shutdown,
+    Status,
+    Step,
+    ToWorker,
+    Update,
+    decode_to_worker,
+)
 from calculators.llm.lora import ADAPTER_KEY
 
 log = logging.getLogger("ovserve.engine")
@@ -39,7 +51,7 @@ class ContinuousBatchingEngine(EngineBase):
         # LoRA: the pipeline holds every adapter; requests take turns by adapter (see add()).
         self.adapters = {a["name"]: (ov_genai.Adapter(a["path"]), a["alpha"]) for a in spec.adapters}
         self.current_adapter: str | None = None  # what the pipeline's steps apply now (see add())
-        self.waiting: list[tuple[int, list[int], dict[str, Any]]] = []  # requests waiting for their adapter's turn
+        self.waiting: list[Add] = []  # requests waiting for their adapter's turn
         self.pipe = self.new_pipeline()
         self.defaults = model_defaults(self.pipe.get_config())
         self.handles: dict[int, Any] = {}
@@ -98,30 +110,32 @@ class ContinuousBatchingEngine(EngineBase):
         return engine_info(self.defaults)
 
     # -- commands -----------------------------------------------------------------------
-    def handle_command(self, message: list[Any]) -> bool:
-        kind = message[0]
+    def handle_command(self, message: ToWorker) -> bool:
         if self.bookkeeping(message):
             pass
-        elif kind == ToWorker.ADD:
+        elif isinstance(message, Add):
             self.expected = max(0, self.expected - 1)
-            self.add(message[1], message[2], message[3])
-        elif kind == ToWorker.CANCEL:
-            handle = self.handles.pop(message[1], None)
-            self.seq_index.pop(message[1], None)
-            self.added_at.pop(message[1], None)
-            self.outbox.drop(message[1])
-            self._forget(message[1])
-            if handle is not None:
-                handle.cancel()
-                self.counts["cancelled"] += 1
-                self.cancelled_unstepped = True
-            if self.adapters:
-                self.waiting = [w for w in self.waiting if w[0] != message[1]]
-        elif kind == ToWorker.SHUTDOWN:
+            self.add(message)
+        elif isinstance(message, Cancel):
+            self.cancel(message.request_id)
+        elif isinstance(message, Shutdown):
             return False
         return True
 
-    def add(self, request_id: int, token_ids: list[int], kwargs: dict[str, Any]) -> None:
+    def cancel(self, request_id: int) -> None:
+        handle = self.handles.pop(request_id, None)
+        self.seq_index.pop(request_id, None)
+        self.added_at.pop(request_id, None)
+        self.outbox.drop(request_id)
+        self._forget(request_id)
+        if handle is not None:
+            handle.cancel()
+            self.counts["cancelled"] += 1
+            self.cancelled_unstepped = True
+        if self.adapters:
+            self.waiting = [w for w in self.waiting if w.request_id != request_id]
+
+    def add(self, request: Add) -> None:
         """LoRA: genai 2026.4 runs each step with ONE adapter setting for the whole batch (a
         request's GenerationConfig.adapters is applied only by generate(), which needs an idle
         pipeline). So requests take turns by adapter: one joins the running batch if it uses the
@@ -129,21 +143,21 @@ class ContinuousBatchingEngine(EngineBase):
         waits, and when the batch drains the adapter of the longest-waiting request gets the
         next turn, with every waiting request of that adapter (_next_turn, from run())."""
         if self.adapters:
-            adapter = kwargs.get(ADAPTER_KEY)
+            adapter = request.config.get(ADAPTER_KEY)
             if self.waiting or (self.handles and adapter != self.current_adapter):
-                self.waiting.append((request_id, token_ids, kwargs))
+                self.waiting.append(request)
                 return
             self._switch_adapter(adapter)
-        self._add(request_id, token_ids, kwargs)
+        self._add(request)
 
     def _next_turn(self) -> None:
         while not self.handles and self.waiting:
-            adapter = self.waiting[0][2].get(ADAPTER_KEY)
-            turn = [w for w in self.waiting if w[2].get(ADAPTER_KEY) == adapter]
-            self.waiting = [w for w in self.waiting if w[2].get(ADAPTER_KEY) != adapter]
+            adapter = self.waiting[0].config.get(ADAPTER_KEY)
+            turn = [w for w in self.waiting if w.config.get(ADAPTER_KEY) == adapter]
+            self.waiting = [w for w in self.waiting if w.config.get(ADAPTER_KEY) != adapter]
             self._switch_adapter(adapter)
-            for request_id, token_ids, kwargs in turn:
-                self._add(request_id, token_ids, kwargs)
+            for request in turn:
+                self._add(request)
 
     def _switch_adapter(self, adapter: str | None) -> None:
         """Make the pipeline's steps apply `adapter` (None: the base model): genai applies a
@@ -161,12 +175,13 @@ class ContinuousBatchingEngine(EngineBase):
         self.pipe.generate([ov.Tensor(np.zeros((1, 8), dtype=np.int64))], [config])
         self.current_adapter = adapter
 
-    def _add(self, request_id: int, token_ids: list[int], kwargs: dict[str, Any]) -> None:
+    def _add(self, request: Add) -> None:
         import numpy as np
         import openvino as ov
 
+        request_id, token_ids = request.request_id, request.token_ids
         try:
-            config = generation_config(self.ov_genai, self.defaults, kwargs)
+            config = generation_config(self.ov_genai, self.defaults, request.config)
             tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
             self.handles[request_id] = self.pipe.add_request(request_id, tensor, config)
             self.footprint[request_id] = len(token_ids)
@@ -179,17 +194,17 @@ class ContinuousBatchingEngine(EngineBase):
             if config.num_beams > 1:  # beams arrive once, ranked: keep the best num_return_sequences
                 self.beam_width[request_id] = config.num_return_sequences
         except Exception as exc:  # the engine refused this request only; others go on
-            self.send([FromWorker.REJECTED, request_id, str(exc)])
+            self.send(Rejected(request_id, str(exc)))
 
     # -- the step loop ------------------------------------------------------------------
-    def collect(self) -> list[Any]:
-        updates: list[Any] = []
+    def collect(self) -> list[Update]:
+        updates: list[Update] = []
         done: list[int] = []
         any_ignored = False
         for request_id, handle in self.handles.items():
             status = self.status_map.get(handle.get_status(), Status.FAILED)
             any_ignored = any_ignored or status == Status.IGNORED
-            outputs: list[Any] = []
+            outputs: list[SequenceDelta] = []
             if handle.can_read():
                 indices = self.seq_index[request_id]
                 read = list(handle.read().items())
@@ -203,13 +218,13 @@ class ContinuousBatchingEngine(EngineBase):
                     self.footprint[request_id] += len(ids)
                     index = indices.setdefault(seq_id, len(indices))
                     logprobs = list(out.generated_log_probs) if self.wants_logprobs.get(request_id) else None
-                    outputs.append([index, ids, self.finish_map.get(out.finish_reason, Finish.NONE), logprobs])
+                    outputs.append(SequenceDelta(index, ids, self.finish_map.get(out.finish_reason, Finish.NONE), logprobs))
             if status != Status.RUNNING:
                 done.append(request_id)
             elif self.count_preemptions and request_id not in self.unstarted and request_id not in self.beam_width:
-                self._preempted(request_id, any(output[1] for output in outputs))
+                self._preempted(request_id, any(output.token_ids for output in outputs))
             if outputs or status != Status.RUNNING:
-                updates.append([request_id, status, outputs])
+                updates.append(Update(request_id, status, outputs))
         if any_ignored:
             updates, done = self.ignored(updates, done)
         self.counts["finished"] += len(done)
@@ -236,18 +251,18 @@ class ContinuousBatchingEngine(EngineBase):
         self.unstarted.pop(request_id, None)
         self.readded.discard(request_id)
 
-    def ignored(self, updates: list[Any], done: list[int]) -> tuple[list[Any], list[int]]:
+    def ignored(self, updates: list[Update], done: list[int]) -> tuple[list[Update], list[int]]:
         """genai 2026.4, when a step can schedule nothing because one request outgrew the whole KV
         cache, marks every request it holds IGNORED, not only that one. Only the largest (prompt
         plus output) stays IGNORED (a 400: it can never fit). The others were dropped: those with
         no output yet are added again once, as they came (their clients notice nothing); the rest
         end as DROPPED (a 503: a retry will do)."""
-        ignored = [update[0] for update in updates if update[1] == Status.IGNORED]
+        ignored = [update.request_id for update in updates if update.status == Status.IGNORED]
         culprit = max(ignored, key=lambda request_id: self.footprint.get(request_id, 0))
-        kept: list[Any] = []
+        kept: list[Update] = []
         for update in updates:
-            request_id = update[0]
-            if update[1] != Status.IGNORED or request_id == culprit:
+            request_id = update.request_id
+            if update.status != Status.IGNORED or request_id == culprit:
                 kept.append(update)
                 continue
             log.warning("request %d was dropped by the engine when request %d outgrew the KV cache", request_id, culprit)
@@ -257,14 +272,14 @@ class ContinuousBatchingEngine(EngineBase):
                 self.readded.add(request_id)
                 done.remove(request_id)
                 continue
-            kept.append([request_id, Status.DROPPED, update[2]])
+            kept.append(Update(request_id, Status.DROPPED, update.outputs))
         return kept, done
 
-    def _queue_times(self, updates: list[Any], done: list[int]) -> None:
+    def _queue_times(self, updates: list[Update], done: list[int]) -> None:
         """Queue time: from add_request to the start of the step that produced a request's first
         tokens (a prompt prefilled in several chunks also waits for its earlier chunks)."""
-        for request_id, _status, outputs in updates:
-            if outputs and (added := self.added_at.pop(request_id, None)) is not None:
+        for update in updates:
+            if update.outputs and (added := self.added_at.pop(update.request_id, None)) is not None:
                 self.queue_times.append(max(0.0, self.step_started - added))
         for request_id in done:  # ended without a token (cancelled, ignored, failed)
             self.added_at.pop(request_id, None)
@@ -288,7 +303,7 @@ class ContinuousBatchingEngine(EngineBase):
         """Handle every pending command (waiting up to `wait` for the first); False on shutdown."""
         conn = self.conn
         while conn.poll(wait):
-            if not self.handle_command(decode(conn.recv_bytes())):
+            if not self.handle_command(decode_to_worker(conn.recv_bytes())):
                 return False
             wait = 0
         return True
@@ -331,7 +346,7 @@ class ContinuousBatchingEngine(EngineBase):
                 if self.cancelled_unstepped:
                     self.release_cancelled()
                 if busy:  # just went idle (e.g. the last request was cancelled): say so
-                    self.send([FromWorker.STEP, [], self.stats()])
+                    self.send(Step([], self.stats()))
                 continue
             if not busy and not self.gather(ADMIT_MAX_S):
                 return
@@ -342,14 +357,14 @@ class ContinuousBatchingEngine(EngineBase):
                 log.exception("engine step failed")
                 # The native text (build paths, check expressions) stays in the log: the client
                 # gets a stable meaning (engine/client.py renders FAILED without it).
-                self.outbox.add([[rid, Status.FAILED, []] for rid in self.handles])
+                self.outbox.add([Update(rid, Status.FAILED, []) for rid in self.handles])
                 self.counts["failed"] += len(self.handles)
                 for request_id in list(self.handles):
                     self._forget(request_id)
                 self.handles.clear()
                 self.seq_index.clear()
                 self.added_at.clear()
-                self.send([FromWorker.STEP, self.outbox.take(time.perf_counter()), self.stats()])
+                self.send(Step(self.outbox.take(time.perf_counter()), self.stats()))
                 # A pipeline whose step raised stays broken (every later step fails "already in
                 # scheduling phase", genai 2026.4): one bad request (e.g. a JSON schema the grammar
                 # compiler refuses) would fail all requests after it. Start a fresh one.
@@ -361,4 +376,4 @@ class ContinuousBatchingEngine(EngineBase):
                 self.step_times.append(now - started)
             self.outbox.add(self.collect())
             if self.outbox.due(now):
-                self.send([FromWorker.STEP, self.outbox.take(now), self.stats(now - started)])
+                self.send(Step(self.outbox.take(now), self.stats(now - started)))

@@ -18,8 +18,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from calculators.llm.engine.base import NO_STRUCTURED_OUTPUT, WorkerSpec
-from calculators.llm.engine.protocol import HEADER, Finish, FromWorker, Status, ToWorker, decode, encode, frame
+from calculators.llm.engine.protocol import (
+    HEADER,
+    Add,
+    Cancel,
+    Expect,
+    Fatal,
+    FromWorker,
+    Ready,
+    Rejected,
+    SequenceDelta,
+    Shutdown,
+    Status,
+    Step,
+    Telemetry,
+    Update,
+    decode_from_worker,
+    encode,
+    frame,
+)
 from calculators.llm.engine.worker_main import worker_main
 from calculators.llm.guided import GRAMMAR_KEY
 from graphs.errors import EngineError, InvalidRequestError, OverloadedError, UnavailableError
@@ -31,16 +51,9 @@ StepObserver = Callable[[Sequence[float], Sequence[float]], None]
 
 
 @dataclass(frozen=True, slots=True)
-class SequenceDelta:
-    index: int
-    token_ids: list[int]
-    finish: Finish
-    logprobs: list[float] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class StepOutput:
-    """What one engine step produced for one request (possibly nothing but a final status)."""
+    """What one engine step produced for one request (possibly nothing but a final status).
+    The deltas are the STEP message's own (protocol.SequenceDelta), as decoded."""
 
     deltas: tuple[SequenceDelta, ...]
     finished: bool
@@ -65,6 +78,10 @@ REFUSED_MESSAGE = (
     "the engine refused the request: its generation settings do not go together "
     "(e.g. min_tokens above max_tokens, or sampling values out of range)"
 )
+
+
+class MalformedMessage(UnavailableError):
+    """The worker sent a frame the protocol does not describe: the stream cannot be trusted."""
 
 
 class RequestStream:
@@ -191,43 +208,50 @@ class EngineClient:
         sock = socket.socket(fileno=os.dup(parent.fileno()))
         parent.close()
         reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=2**26)
+        message: FromWorker
         try:
-            kind, payload = await self._read_message(reader)
+            message = await self._read_message(reader)
+        except MalformedMessage as exc:
+            message = Fatal(str(exc))
         except UnavailableError:  # died before it could say why (e.g. killed, out of memory)
-            kind, payload = FromWorker.FATAL, ["the worker process exited while loading"]
-        if kind == FromWorker.FATAL:
+            message = Fatal("the worker process exited while loading")
+        if not isinstance(message, Ready):
             self._writer.close()
             await self._reap()
-            raise UnavailableError(f"engine failed to load {self.spec.models_path}: {payload[0]}")
-        self.info = payload[0]
+            reason = message.message if isinstance(message, Fatal) else f"it sent {type(message).__name__} before READY"
+            raise UnavailableError(f"engine failed to load {self.spec.models_path}: {reason}")
+        self.info = message.info
         self._reader_task = asyncio.get_running_loop().create_task(self._read_loop(reader), name="engine-reader")
 
     @staticmethod
-    async def _read_message(reader: asyncio.StreamReader) -> tuple[int, list[Any]]:
+    async def _read_message(reader: asyncio.StreamReader) -> FromWorker:
         try:
             (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
-            message = decode(await reader.readexactly(size))
+            body = await reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError):  # a killed worker may reset the socket
             raise UnavailableError("engine worker exited") from None
-        return message[0], message[1:]
+        try:
+            return decode_from_worker(body)
+        except msgspec.DecodeError as exc:  # names the bad field, e.g. "Expected `int`, got `str` - at `$[1][0][0]`"
+            raise MalformedMessage(f"malformed message from the engine worker: {exc}") from None
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                kind, payload = await self._read_message(reader)
-                if kind == FromWorker.STEP:
-                    stats = self.last_stats = payload[1]
+                message = await self._read_message(reader)
+                if isinstance(message, Step):
+                    stats = self.last_stats = message.stats
                     if self.observer is not None:
                         self.received_at = time.perf_counter()
                         self.observer(stats.pop("steps", ()), stats.pop("queue_s", ()))
-                    for update in payload[0]:
+                    for update in message.updates:
                         self._dispatch(update)
-                elif kind == FromWorker.REJECTED:
-                    stream = self._streams.pop(payload[0], None)
-                    log.warning("the engine refused request %d: %s", payload[0], payload[1])
+                elif isinstance(message, Rejected):
+                    stream = self._streams.pop(message.request_id, None)
+                    log.warning("the engine refused request %d: %s", message.request_id, message.message)
                     if stream is not None:
                         stream._push(InvalidRequestError(REFUSED_MESSAGE))
-        except UnavailableError as exc:
+        except UnavailableError as exc:  # the worker exited, or sent a malformed frame (then it is let go)
             code = self._process.exitcode if self._process else None
             self._fail_all(f"{exc} (exit code {code})")
             if not self._shutting_down:  # else aclose() reaps it
@@ -236,12 +260,12 @@ class EngineClient:
             log.exception("engine reader failed")
             self._fail_all(f"engine client failed: {exc}")
 
-    def _dispatch(self, update: list[Any]) -> None:
-        request_id, status, outputs = update[0], update[1], update[2]
+    def _dispatch(self, update: Update) -> None:
+        request_id, status = update.request_id, update.status
         stream = self._streams.get(request_id)
         if stream is None:
             return  # cancelled meanwhile
-        deltas = tuple(SequenceDelta(o[0], o[1], Finish(o[2]), o[3]) for o in outputs)
+        deltas = tuple(update.outputs)
         if status == Status.RUNNING:
             stream._push(StepOutput(deltas, False))
             return
@@ -292,13 +316,13 @@ class EngineClient:
         worker add its metrics figures to each message's stats (see cb_loop.py stats())."""
         self.observer = observer
         if self._writer is not None and self._dead is None:
-            self._writer.write(frame(encode([ToWorker.TELEMETRY, 1])))
+            self._writer.write(frame(encode(Telemetry(1))))
 
     def expect(self, coming: bool = True) -> None:
         """Announce a request that is being prepared (or withdraw the announcement), so an idle
         worker gathers a burst of arrivals into its first step."""
         if self._writer is not None and self._dead is None:
-            self._writer.write(frame(encode([ToWorker.EXPECT, 1 if coming else -1])))
+            self._writer.write(frame(encode(Expect(1 if coming else -1))))
 
     def submit(self, token_ids: list[int], config: dict[str, Any]) -> RequestStream:
         if self._dead is not None or self._writer is None:
@@ -309,18 +333,18 @@ class EngineClient:
         stream = RequestStream(self, request_id)
         stream.prompt_tokens = len(token_ids)
         self._streams[request_id] = stream
-        self._writer.write(frame(encode([ToWorker.ADD, request_id, token_ids, config])))
+        self._writer.write(frame(encode(Add(request_id, token_ids, config))))
         return stream
 
     def _cancel(self, request_id: int) -> None:
         if self._streams.pop(request_id, None) is not None and self._writer is not None and self._dead is None:
-            self._writer.write(frame(encode([ToWorker.CANCEL, request_id])))
+            self._writer.write(frame(encode(Cancel(request_id))))
 
     async def aclose(self) -> None:
         self._shutting_down = True
         if self._writer is not None and self._dead is None:
             try:
-                self._writer.write(frame(encode([ToWorker.SHUTDOWN])))
+                self._writer.write(frame(encode(Shutdown())))
                 await self._writer.drain()
             except ConnectionError:
                 pass

@@ -8,40 +8,59 @@ work without touching time to first token; with interval 0 every step is sent.
 
 from __future__ import annotations
 
-from typing import Any
+from calculators.llm.engine.protocol import SequenceDelta, Status, Update
 
-from calculators.llm.engine.protocol import Status
+
+class _Sequence:
+    """One choice's merged tokens (mutable, unlike the SequenceDelta it is built from)."""
+
+    __slots__ = ("token_ids", "finish", "logprobs")
+
+    def __init__(self, delta: SequenceDelta) -> None:
+        self.token_ids = list(delta.token_ids)
+        self.finish = delta.finish
+        self.logprobs = None if delta.logprobs is None else list(delta.logprobs)
+
+    def extend(self, delta: SequenceDelta) -> None:
+        self.token_ids.extend(delta.token_ids)
+        self.finish = delta.finish
+        if delta.logprobs is not None:
+            self.logprobs = (self.logprobs or []) + delta.logprobs
+
+
+class _Pending:
+    """One request's merged news: its last status, and its choices' tokens by index."""
+
+    __slots__ = ("status", "sequences")
+
+    def __init__(self, status: Status) -> None:
+        self.status = status
+        self.sequences: dict[int, _Sequence] = {}
 
 
 class Outbox:
     def __init__(self, interval_s: float = 0.0) -> None:
         self.interval_s = interval_s
-        # request id -> [status, {choice index: [token ids, finish, logprobs | None]}, error message | None]
-        self._pending: dict[int, list[Any]] = {}
+        self._pending: dict[int, _Pending] = {}
         self._started: set[int] = set()  # requests whose first tokens have gone out
         self._urgent = False
         self._last_send = float("-inf")
 
-    def add(self, updates: list[list[Any]]) -> None:
-        """Merge updates `[request_id, status, [[index, token_ids, finish, logprobs], ...], error?]`."""
+    def add(self, updates: list[Update]) -> None:
+        """Merge one step's updates into what waits to be sent."""
         for update in updates:
-            request_id, status, outputs = update[0], update[1], update[2]
+            request_id, status, outputs = update.request_id, update.status, update.outputs
             entry = self._pending.get(request_id)
             if entry is None:
-                entry = self._pending[request_id] = [status, {}, None]
-            entry[0] = status
-            if len(update) > 3:
-                entry[2] = update[3]
-            sequences: dict[int, list[Any]] = entry[1]
-            for index, token_ids, finish, logprobs in outputs:
-                sequence = sequences.get(index)
+                entry = self._pending[request_id] = _Pending(status)
+            entry.status = status
+            sequences = entry.sequences
+            for delta in outputs:
+                sequence = sequences.get(delta.index)
                 if sequence is None:
-                    sequences[index] = [list(token_ids), finish, None if logprobs is None else list(logprobs)]
+                    sequences[delta.index] = _Sequence(delta)
                 else:
-                    sequence[0].extend(token_ids)
-                    sequence[1] = finish
-                    if logprobs is not None:
-                        sequence[2] = (sequence[2] or []) + list(logprobs)
+                    sequence.extend(delta)
             if status != Status.RUNNING:
                 self._urgent = True
                 self._started.discard(request_id)
@@ -56,14 +75,11 @@ class Outbox:
     def due(self, now: float) -> bool:
         return bool(self._pending) and (self._urgent or now - self._last_send >= self.interval_s)
 
-    def take(self, now: float) -> list[list[Any]]:
-        updates = []
-        for request_id, (status, sequences, error) in self._pending.items():
-            outputs = [[index, tokens, finish, logprobs] for index, (tokens, finish, logprobs) in sequences.items()]
-            update = [request_id, status, outputs]
-            if error is not None:
-                update.append(error)
-            updates.append(update)
+    def take(self, now: float) -> list[Update]:
+        updates = [
+            Update(request_id, entry.status, [SequenceDelta(i, s.token_ids, s.finish, s.logprobs) for i, s in entry.sequences.items()])
+            for request_id, entry in self._pending.items()
+        ]
         self._pending.clear()
         self._urgent = False
         self._last_send = now

@@ -2,8 +2,11 @@
 
 Frames are multiprocessing.Connection frames (4-byte big-endian signed length, then the body),
 so the worker can use `Connection.send_bytes/recv_bytes` while the asyncio side reads the same
-socket with a StreamReader. Bodies are msgpack arrays whose first item says what they are.
-Tuples, not dicts: one message per engine step carries every active request's new tokens.
+socket with a StreamReader. Bodies are msgpack arrays whose first item is the message's tag:
+each message is a `msgspec.Struct` with `array_like=True` and an integer tag, so a STEP is the
+same array of arrays (and the same bytes) as the hand-built lists it replaced, and each side
+decodes with a typed decoder: a malformed frame fails with a message naming the bad field.
+One STEP per engine step carries every active request's new tokens: no dicts, no field names.
 """
 
 from __future__ import annotations
@@ -14,30 +17,12 @@ from typing import Any
 
 import msgspec
 
-encode = msgspec.msgpack.Encoder().encode
-decode = msgspec.msgpack.Decoder().decode
-
 HEADER = struct.Struct("!i")
 
 
 def frame(body: bytes) -> bytes:
     """A multiprocessing.Connection frame (bodies here stay far below 2 GiB)."""
     return HEADER.pack(len(body)) + body
-
-
-class ToWorker(IntEnum):
-    ADD = 0  # [ADD, request_id, prompt_token_ids, generation_config_kwargs]
-    CANCEL = 1  # [CANCEL, request_id]: stop generating and forget the request
-    SHUTDOWN = 2  # [SHUTDOWN]
-    EXPECT = 3  # [EXPECT, +1 | -1]: a request is on its way (+1), or will not come after all (-1)
-    TELEMETRY = 4  # [TELEMETRY, on]: add the metrics' figures to each STEP's stats (see cb_loop.py stats())
-
-
-class FromWorker(IntEnum):
-    READY = 0  # [READY, info]
-    STEP = 1  # [STEP, [update, ...], stats]
-    REJECTED = 2  # [REJECTED, request_id, message]: add_request refused the request
-    FATAL = 3  # [FATAL, message]: the worker cannot go on (e.g. the model failed to load)
 
 
 class Status(IntEnum):
@@ -57,5 +42,90 @@ class Finish(IntEnum):
     LENGTH = 2
 
 
-# One update: [request_id, status, [[sequence_index, new_token_ids, finish, logprobs|None], ...]]
-Update = list[Any]
+# gc=False: these hold only ints, floats, strings and lists of them (no cycles), so the garbage
+# collector need not track the thousands a busy second decodes.
+class SequenceDelta(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One sequence's (choice's) new tokens in one update: `[index, token_ids, finish, logprobs|None]`."""
+
+    index: int  # the choice's index in the response
+    token_ids: list[int]
+    finish: Finish
+    logprobs: list[float] | None = None  # always on the wire (None too): 4 items, as before
+
+
+class Update(msgspec.Struct, array_like=True, gc=False):
+    """One request's news in a STEP: `[request_id, status, [delta, ...]]`. A failure carries no
+    text: the worker logs why, and the client answers with a stable message (client.py)."""
+
+    request_id: int
+    status: Status
+    outputs: list[SequenceDelta]
+
+
+# -- to the worker -----------------------------------------------------------------------------
+class Add(msgspec.Struct, array_like=True, tag=0, gc=False):
+    request_id: int
+    token_ids: list[int]  # the prompt
+    config: dict[str, Any]  # GenerationConfig fields (+ the grammar and adapter keys)
+
+
+class Cancel(msgspec.Struct, array_like=True, tag=1):
+    """Stop generating and forget the request."""
+
+    request_id: int
+
+
+class Shutdown(msgspec.Struct, array_like=True, tag=2):
+    pass
+
+
+class Expect(msgspec.Struct, array_like=True, tag=3):
+    """A request is on its way (+1), or will not come after all (-1)."""
+
+    delta: int
+
+
+class Telemetry(msgspec.Struct, array_like=True, tag=4):
+    """Add the metrics' figures to each STEP's stats (see cb_loop.py stats())."""
+
+    on: int  # 1 or 0: an int, not a bool, so the bytes stay those of the list protocol
+
+
+ToWorker = Add | Cancel | Shutdown | Expect | Telemetry
+
+
+# -- from the worker ---------------------------------------------------------------------------
+class Ready(msgspec.Struct, array_like=True, tag=0):
+    info: dict[str, Any]  # engine_info(): stop token ids, do_sample, pipeline, ...
+
+
+class Step(msgspec.Struct, array_like=True, tag=1, gc=False):
+    """Once per engine step (or when the worker goes idle: no updates)."""
+
+    updates: list[Update]
+    # The worker's figures (running, added, cancelled, ..., step_s; with telemetry also steps,
+    # queue_s, kv_usage, ...): open-ended and read as a dict by /debug/stats, so a dict here.
+    stats: dict[str, Any]
+
+
+class Rejected(msgspec.Struct, array_like=True, tag=2):
+    """add_request refused the request."""
+
+    request_id: int
+    message: str
+
+
+class Fatal(msgspec.Struct, array_like=True, tag=3):
+    """The worker cannot go on (e.g. the model failed to load)."""
+
+    message: str
+
+
+FromWorker = Ready | Step | Rejected | Fatal
+
+
+encode = msgspec.msgpack.Encoder().encode
+decode_to_worker = msgspec.msgpack.Decoder(ToWorker).decode  # the worker's side
+decode_from_worker = msgspec.msgpack.Decoder(FromWorker).decode  # the client's side
+# Untyped, for the grammar vetter's own small messages (grammar_vetter_worker.py).
+decode = msgspec.msgpack.Decoder().decode

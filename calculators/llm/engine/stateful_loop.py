@@ -22,7 +22,19 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from calculators.llm.engine.base import EngineBase, WorkerSpec, engine_info, generation_config, model_defaults
-from calculators.llm.engine.protocol import Finish, FromWorker, Status, ToWorker, decode
+from calculators.llm.engine.protocol import (
+    Add,
+    Cancel,
+    Finish,
+    Rejected,
+    SequenceDelta,
+    Shutdown,
+    Status,
+    Step,
+    ToWorker,
+    Update,
+    decode_to_worker,
+)
 
 log = logging.getLogger("ovserve.engine")
 
@@ -43,7 +55,7 @@ class StatefulEngine(EngineBase):
         ov_genai = self.ov_genai
         self.pipe = ov_genai.LLMPipeline(spec.models_path, spec.device, stateful_properties(spec))
         self.defaults = model_defaults(self.pipe.get_generation_config())
-        self.queue: deque[tuple[int, list[int], dict[str, Any], float]] = deque()  # waiting, in order
+        self.queue: deque[tuple[Add, float]] = deque()  # waiting, in order, with when each came
         self.current: int | None = None  # the request being generated
         self.cancel_current = False
         self.stopping = False  # SHUTDOWN came (or the server went away) during a generation
@@ -64,33 +76,32 @@ class StatefulEngine(EngineBase):
         return stats
 
     # -- commands -----------------------------------------------------------------------
-    def handle_command(self, message: list[Any]) -> None:
-        kind = message[0]
+    def handle_command(self, message: ToWorker) -> None:
         if self.bookkeeping(message):
             return
-        if kind == ToWorker.ADD:
+        if isinstance(message, Add):
             self.expected = max(0, self.expected - 1)
-            self.queue.append((message[1], message[2], message[3], time.perf_counter()))
+            self.queue.append((message, time.perf_counter()))
             self.counts["added"] += 1
-        elif kind == ToWorker.CANCEL:
-            request_id = message[1]
+        elif isinstance(message, Cancel):
+            request_id = message.request_id
             self.outbox.drop(request_id)
             if request_id == self.current:
                 self.cancel_current = True
             else:
                 before = len(self.queue)
-                self.queue = deque(item for item in self.queue if item[0] != request_id)
+                self.queue = deque(item for item in self.queue if item[0].request_id != request_id)
                 if len(self.queue) == before:
                     return
             self.counts["cancelled"] += 1
-        elif kind == ToWorker.SHUTDOWN:
+        elif isinstance(message, Shutdown):
             self.stopping = True
 
     def take_commands(self, wait: float | None) -> None:
         """Handle every pending command, waiting up to `wait` for the first."""
         conn = self.conn
         while not self.stopping and conn.poll(wait):
-            self.handle_command(decode(conn.recv_bytes()))
+            self.handle_command(decode_to_worker(conn.recv_bytes()))
             wait = 0
 
     # -- generation ---------------------------------------------------------------------
@@ -105,10 +116,10 @@ class StatefulEngine(EngineBase):
         self.last_token_at = now
         assert self.current is not None
         if not self.cancel_current:
-            self.outbox.add([[self.current, Status.RUNNING, [[0, tokens, Finish.NONE, None]]]])
+            self.outbox.add([Update(self.current, Status.RUNNING, [SequenceDelta(0, tokens, Finish.NONE)])])
             if self.outbox.due(now):
                 try:
-                    self.send([FromWorker.STEP, self.outbox.take(now), self.stats()])
+                    self.send(Step(self.outbox.take(now), self.stats()))
                 except OSError:  # the server went away
                     self.stopping = True
         try:
@@ -117,14 +128,15 @@ class StatefulEngine(EngineBase):
             self.stopping = True
         return self.ov_genai.StreamingStatus.CANCEL if self.cancel_current or self.stopping else running
 
-    def generate(self, request_id: int, token_ids: list[int], kwargs: dict[str, Any], added: float) -> None:
+    def generate(self, request: Add, added: float) -> None:
         import numpy as np
         import openvino as ov
 
+        request_id = request.request_id
         try:
-            config = generation_config(self.ov_genai, self.defaults, kwargs)
+            config = generation_config(self.ov_genai, self.defaults, request.config)
         except Exception as exc:  # the engine refused this request only; others go on
-            self.send([FromWorker.REJECTED, request_id, str(exc)])
+            self.send(Rejected(request_id, str(exc)))
             return
         self.current, self.cancel_current = request_id, False
         self.last_token_at = started = time.perf_counter()
@@ -132,29 +144,29 @@ class StatefulEngine(EngineBase):
             self.queue_times.append(max(0.0, started - added))
         self.streamed = 0  # tokens the streamer passed on (on_tokens)
         streamer = self.streamer_class(self.on_tokens)
-        tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
+        tensor = ov.Tensor(np.asarray([request.token_ids], dtype=np.int64))
         try:
             result = self.pipe.generate(tensor, config, streamer)
-        except Exception as exc:  # a failed generation fails this request, not the worker
+        except Exception:  # a failed generation fails this request, not the worker
             if self.stopping:
                 raise
-            log.exception("generation failed")
+            log.exception("generation failed")  # the client answers with a stable message (client.py)
             if not self.cancel_current:
-                self.outbox.add([[request_id, Status.FAILED, [], str(exc)]])
+                self.outbox.add([Update(request_id, Status.FAILED, [])])
                 self.counts["failed"] += 1
         else:
             if not self.cancel_current:
                 tokens = list(result.tokens[0])[self.streamed :]  # anything the streamer did not see
                 reasons = list(result.finish_reasons)
                 finish = self.finish_map.get(reasons[0], Finish.STOP) if reasons else Finish.STOP
-                self.outbox.add([[request_id, Status.FINISHED, [[0, tokens, finish, None]]]])
+                self.outbox.add([Update(request_id, Status.FINISHED, [SequenceDelta(0, tokens, finish)])])
                 self.counts["finished"] += 1
         finally:
             self.current = None
         if self.stopping:
             return
         now = time.perf_counter()
-        self.send([FromWorker.STEP, self.outbox.take(now), self.stats(now - started)])
+        self.send(Step(self.outbox.take(now), self.stats(now - started)))
 
     def run(self) -> None:
         reported = self.counts["cancelled"]
@@ -165,7 +177,7 @@ class StatefulEngine(EngineBase):
                 reported = self.counts["cancelled"]
             elif not self.queue and self.counts["cancelled"] != reported:  # queued requests went: say so
                 reported = self.counts["cancelled"]
-                self.send([FromWorker.STEP, [], self.stats()])
+                self.send(Step([], self.stats()))
 
 
 def _streamer_class(ov_genai: Any) -> type:

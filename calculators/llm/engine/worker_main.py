@@ -9,7 +9,7 @@ from multiprocessing.connection import Connection
 
 from calculators.llm.engine.base import NO_STRUCTURED_OUTPUT, EngineBase, WorkerSpec, structured_output_problem
 from calculators.llm.engine.cb_loop import ContinuousBatchingEngine
-from calculators.llm.engine.protocol import FromWorker, encode
+from calculators.llm.engine.protocol import Fatal, Ready, encode
 from calculators.llm.engine.stateful_loop import StatefulEngine
 
 
@@ -24,10 +24,10 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     try:
         engine = engine_class(spec, conn)
     except Exception as exc:
-        conn.send_bytes(encode([FromWorker.FATAL, f"{type(exc).__name__}: {exc}"]))
+        conn.send_bytes(encode(Fatal(f"{type(exc).__name__}: {exc}")))
         return
     problem = structured_output_problem(engine.pipe)
-    engine.send([FromWorker.READY, {**engine.info(), **({NO_STRUCTURED_OUTPUT: problem} if problem else {})}])
+    engine.send(Ready({**engine.info(), **({NO_STRUCTURED_OUTPUT: problem} if problem else {})}))
     try:
         engine.run()
     except (EOFError, BrokenPipeError, ConnectionResetError):
