@@ -28,43 +28,60 @@ class _Sequence:
             self.logprobs = (self.logprobs or []) + delta.logprobs
 
 
-class _Pending:
-    """One request's merged news: its last status, and its choices' tokens by index."""
+class _Merged:
+    """A request's news from two or more steps: its last status, its choices' tokens by index."""
 
-    __slots__ = ("status", "sequences")
+    __slots__ = ("request_id", "status", "sequences")
 
-    def __init__(self, status: Status) -> None:
-        self.status = status
+    def __init__(self, first: Update) -> None:
+        self.request_id = first.request_id
+        self.status = first.status
         self.sequences: dict[int, _Sequence] = {}
+        self.merge(first)
+
+    def merge(self, update: Update) -> None:
+        self.status = update.status
+        sequences = self.sequences
+        for delta in update.outputs:
+            sequence = sequences.get(delta.index)
+            if sequence is None:
+                sequences[delta.index] = _Sequence(delta)
+            else:
+                sequence.extend(delta)
+
+    def update(self) -> Update:
+        return Update(
+            self.request_id, self.status, [SequenceDelta(i, s.token_ids, s.finish, s.logprobs) for i, s in self.sequences.items()]
+        )
 
 
 class Outbox:
     def __init__(self, interval_s: float = 0.0) -> None:
         self.interval_s = interval_s
-        self._pending: dict[int, _Pending] = {}
+        # A request's one update goes out as it came (the common case: every step is sent); a
+        # second one before the message makes it a _Merged (copies: the updates stay untouched).
+        self._pending: dict[int, Update | _Merged] = {}
         self._started: set[int] = set()  # requests whose first tokens have gone out
         self._urgent = False
         self._last_send = float("-inf")
 
     def add(self, updates: list[Update]) -> None:
         """Merge one step's updates into what waits to be sent."""
+        pending = self._pending
         for update in updates:
-            request_id, status, outputs = update.request_id, update.status, update.outputs
-            entry = self._pending.get(request_id)
+            request_id = update.request_id
+            entry = pending.get(request_id)
             if entry is None:
-                entry = self._pending[request_id] = _Pending(status)
-            entry.status = status
-            sequences = entry.sequences
-            for delta in outputs:
-                sequence = sequences.get(delta.index)
-                if sequence is None:
-                    sequences[delta.index] = _Sequence(delta)
-                else:
-                    sequence.extend(delta)
-            if status != Status.RUNNING:
+                pending[request_id] = update
+            elif isinstance(entry, _Merged):
+                entry.merge(update)
+            else:
+                merged = pending[request_id] = _Merged(entry)
+                merged.merge(update)
+            if update.status != Status.RUNNING:
                 self._urgent = True
                 self._started.discard(request_id)
-            elif outputs and request_id not in self._started:
+            elif update.outputs and request_id not in self._started:
                 self._urgent = True
                 self._started.add(request_id)
 
@@ -76,10 +93,7 @@ class Outbox:
         return bool(self._pending) and (self._urgent or now - self._last_send >= self.interval_s)
 
     def take(self, now: float) -> list[Update]:
-        updates = [
-            Update(request_id, entry.status, [SequenceDelta(i, s.token_ids, s.finish, s.logprobs) for i, s in entry.sequences.items()])
-            for request_id, entry in self._pending.items()
-        ]
+        updates = [entry if isinstance(entry, Update) else entry.update() for entry in self._pending.values()]
         self._pending.clear()
         self._urgent = False
         self._last_send = now

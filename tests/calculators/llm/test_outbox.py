@@ -63,3 +63,15 @@ def test_failures_ride_along_and_dropped_requests_vanish() -> None:
     box.drop(2)
     box.add([up(1, Status.FAILED)])
     assert box.take(now=0.0) == [up(1, Status.FAILED, (0, [1], Finish.NONE))]
+
+
+def test_merging_leaves_the_added_updates_untouched() -> None:
+    # A lone update goes out as it came; merging copies, so no list of an update already built
+    # (or already sent) changes.
+    box = Outbox(1.0)
+    first = up(1, RUN, (0, [1], Finish.NONE))
+    box.add([first])
+    assert box.take(now=0.0)[0] is first
+    box.add([first, up(1, RUN, (0, [2], Finish.NONE))])
+    assert box.take(now=0.1) == [up(1, RUN, (0, [1, 2], Finish.NONE))]
+    assert first == up(1, RUN, (0, [1], Finish.NONE))
