@@ -24,8 +24,10 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-from calculators.llm.engine.protocol import HEADER, decode, encode, frame
-from calculators.llm.grammar_vetter_worker import OK, READY, vetter_main
+import msgspec
+
+from calculators.llm.engine.protocol import HEADER, encode, frame
+from calculators.llm.grammar_vetter_worker import Compiles, FromVetter, Trial, VetterReady, decode_from_vetter, vetter_main
 from calculators.llm.guided import Grammar
 from graphs.errors import InvalidRequestError, UnavailableError
 
@@ -86,6 +88,7 @@ class _Child:
         parent.close()
         reader, writer = await asyncio.open_unix_connection(sock=sock)
         child = cls(process, reader, writer)
+        message: FromVetter | None
         try:
             message = await asyncio.wait_for(child.read(), LOAD_LIMIT_S)
         except (TimeoutError, UnavailableError):
@@ -93,25 +96,29 @@ class _Child:
         except asyncio.CancelledError:  # the servable closes meanwhile
             await child.stop()
             raise
-        if message != [READY]:
+        if not isinstance(message, VetterReady):
             await child.stop()
             raise UnavailableError("structured output is unavailable right now: the grammar vetter could not start (see the server log)")
         return child
 
-    async def read(self) -> list[Any]:
+    async def read(self) -> FromVetter:
         try:
             (size,) = HEADER.unpack(await self.reader.readexactly(HEADER.size))
-            message: list[Any] = decode(await self.reader.readexactly(size))
+            body = await self.reader.readexactly(size)
         except (asyncio.IncompleteReadError, ConnectionError):
             raise UnavailableError("the grammar vetter exited") from None
-        return message
+        try:
+            return decode_from_vetter(body)
+        except msgspec.DecodeError as exc:  # as if it had died on the grammar: it is stopped
+            log.error("malformed message from the grammar vetter: %s", exc)
+            raise UnavailableError("the grammar vetter sent a malformed message") from None
 
     async def trial(self, parts: Grammar, limit_s: float) -> Verdict | None:
         """The grammar's verdict; None when the process died on it. SLOW once the process has
         spent `limit_s` of CPU time on it (wall time where /proc is missing)."""
         pid = self.process.pid
         cpu_start, wall_start = cpu_seconds(pid), time.perf_counter()
-        self.writer.write(frame(encode([parts])))
+        self.writer.write(frame(encode(Trial(parts))))
         reply = asyncio.ensure_future(self.read())
         try:
             while True:
@@ -132,7 +139,7 @@ class _Child:
             message = reply.result()
         except UnavailableError:
             return None
-        return Verdict.OK if message[0] == OK else Verdict.FAILED
+        return Verdict.OK if isinstance(message, Compiles) else Verdict.FAILED
 
     async def stop(self) -> None:
         """Kill the process (it may be deep in native compilation) and reap it."""

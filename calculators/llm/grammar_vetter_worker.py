@@ -7,23 +7,50 @@ grammar compilation is CPU work whatever the engine's device) pays the same comp
 `((a|b){100}){100}` 4.3 s here, 4.4 s in a ContinuousBatchingPipeline step), in a process the
 server can kill when a trial runs past its time limit (grammar_vetter.py).
 
-Messages (multiprocessing.Connection frames, msgpack bodies as in protocol.py):
-to the vetter `[grammar_parts]`; from it `[READY]` once loaded, `[FATAL, message]` when the
-model cannot load, then per trial `[OK]` or `[FAILED]` (the reason is logged here, never sent).
+Messages (multiprocessing.Connection frames, msgpack bodies as in engine/protocol.py: msgspec
+structs, array-like, tag first): to the vetter `Trial` (`[grammar_parts]`); from it `VetterReady`
+(`[0]`) once loaded, `VetterFatal` (`[3, message]`) when the model cannot load, then per trial
+`Compiles` (`[1]`) or `DoesNotCompile` (`[2]`): the reason is logged here, never sent.
 """
 
 from __future__ import annotations
 
 import logging
 from multiprocessing.connection import Connection
-from typing import Any
 
-from calculators.llm.engine.protocol import decode, encode
+import msgspec
+
+from calculators.llm.engine.protocol import encode
 from calculators.llm.guided import Grammar, structured_output
 
 log = logging.getLogger("ovserve.grammar")
 
-READY, OK, FAILED, FATAL = 0, 1, 2, 3
+
+class Trial(msgspec.Struct, array_like=True):
+    """Compile this grammar (to the vetter)."""
+
+    parts: Grammar
+
+
+class VetterReady(msgspec.Struct, array_like=True, tag=0):
+    pass
+
+
+class Compiles(msgspec.Struct, array_like=True, tag=1):
+    pass
+
+
+class DoesNotCompile(msgspec.Struct, array_like=True, tag=2):
+    pass
+
+
+class VetterFatal(msgspec.Struct, array_like=True, tag=3):
+    message: str  # the exception's type name (the details are logged in the vetter)
+
+
+FromVetter = VetterReady | Compiles | DoesNotCompile | VetterFatal
+decode_trial = msgspec.msgpack.Decoder(Trial).decode
+decode_from_vetter = msgspec.msgpack.Decoder(FromVetter).decode
 
 
 class _Trials:
@@ -62,12 +89,12 @@ def vetter_main(models_path: str, log_level: str, conn: Connection) -> None:
         trials = _Trials(models_path)
     except Exception as exc:
         log.error("the grammar vetter could not load %s: %s", models_path, exc)
-        conn.send_bytes(encode([FATAL, type(exc).__name__]))
+        conn.send_bytes(encode(VetterFatal(type(exc).__name__)))
         return
-    conn.send_bytes(encode([READY]))
+    conn.send_bytes(encode(VetterReady()))
     try:
         while True:
-            message: list[Any] = decode(conn.recv_bytes())
-            conn.send_bytes(encode([OK if trials.compiles(message[0]) else FAILED]))
+            trial = decode_trial(conn.recv_bytes())
+            conn.send_bytes(encode(Compiles() if trials.compiles(trial.parts) else DoesNotCompile()))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         pass  # the server closed the connection: nothing left to vet

@@ -127,5 +127,3 @@ FromWorker = Ready | Step | Rejected | Fatal
 encode = msgspec.msgpack.Encoder().encode
 decode_to_worker = msgspec.msgpack.Decoder(ToWorker).decode  # the worker's side
 decode_from_worker = msgspec.msgpack.Decoder(FromWorker).decode  # the client's side
-# Untyped, for the grammar vetter's own small messages (grammar_vetter_worker.py).
-decode = msgspec.msgpack.Decoder().decode

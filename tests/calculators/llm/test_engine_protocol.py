@@ -1,5 +1,5 @@
-"""The engine IPC messages: typed structs on the same bytes as the list protocol they replaced,
-and a malformed frame refused with a message naming the bad field."""
+"""The engine IPC messages (and the grammar vetter's): typed structs on the same bytes as the list
+protocol they replaced, and a malformed frame refused with a message naming the bad field."""
 
 from __future__ import annotations
 
@@ -29,6 +29,15 @@ from calculators.llm.engine.protocol import (
     decode_to_worker,
     encode,
     frame,
+)
+from calculators.llm.grammar_vetter_worker import (
+    Compiles,
+    DoesNotCompile,
+    Trial,
+    VetterFatal,
+    VetterReady,
+    decode_from_vetter,
+    decode_trial,
 )
 
 # Each message beside the list the worker and client used to build by hand (tag first).
@@ -106,3 +115,14 @@ async def test_the_client_reader_turns_a_malformed_frame_into_unavailable() -> N
     reader.feed_data(frame(encode(Step([Update(7, Status.RUNNING, [SequenceDelta(0, [5], Finish.NONE)])], {}))))
     message = await EngineClient._read_message(reader)
     assert isinstance(message, Step) and message.updates[0].outputs[0].token_ids == [5]
+
+
+def test_the_grammar_vetter_messages_keep_their_bytes() -> None:
+    # The vetter's own messages (grammar_vetter_worker.py) share the framing and the encoder.
+    grammar = [["json", '{"type": "object"}']]
+    assert encode(Trial(grammar)) == _untyped([grammar]) and decode_trial(_untyped([grammar])) == Trial(grammar)
+    replies = [(VetterReady(), [0]), (Compiles(), [1]), (DoesNotCompile(), [2]), (VetterFatal("RuntimeError"), [3, "RuntimeError"])]
+    for message, as_list in replies:
+        assert encode(message) == _untyped(as_list) and decode_from_vetter(_untyped(as_list)) == message
+    with pytest.raises(msgspec.ValidationError, match=re.escape("Invalid value 7 - at `$[0]`")):
+        decode_from_vetter(_untyped([7]))
