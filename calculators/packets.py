@@ -19,16 +19,36 @@ class HttpRequestPayload:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseBody:
+    """Graph output (`HTTP_RESPONSE_PAYLOAD`, `RESPONSE_PAYLOAD`) of the stock calculators: a whole
+    answer as a JSON object, which each front end encodes in its own format."""
+
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChunks:
+    """Graph output `HTTP_RESPONSE_PAYLOAD` of a streamed answer, one per step: OpenAI chunk
+    objects that each front end encodes (SSE events for /v3, text pieces for KServe)."""
+
+    # The fields around `choices` in every chunk (id, object, created, model, …): the same
+    # object for all of a request's steps, so an encoder may encode it once per request.
+    envelope: dict[str, Any]
+    choices: tuple[dict[str, Any], ...]  # one chunk per choice object, in order
+    usage: dict[str, Any] | None = None  # the final usage chunk's (`choices: []`), when asked for
+    done: bool = False  # the answer is complete (SSE: `data: [DONE]` follows)
+
+
+@dataclass(frozen=True, slots=True)
 class HttpResponsePayload:
-    """Graph output `HTTP_RESPONSE_PAYLOAD`: a whole JSON body, or SSE events when streaming."""
+    """Graph output `HTTP_RESPONSE_PAYLOAD` as raw bytes, for a user's own response calculator:
+    a whole JSON body, or SSE events (`data: …\n\n`, ending with `data: [DONE]`) when streaming."""
 
     body: bytes
     streaming: bool
-    # Streaming, for in-process consumers (KServe) so they need not parse `body` back: the choice
-    # objects of its chunks in order, and whether it ends with `data: [DONE]`. None: not given
-    # (e.g. a user's own response calculator); then read `body`.
-    choices: tuple[dict[str, Any], ...] | None = None
-    done: bool = False
+
+
+ResponsePayload = ResponseBody | StreamChunks | HttpResponsePayload  # what front ends accept
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,7 @@ class CalculatorContext(Protocol):
     node_name: str
     options: Any  # the validated instance of `contract.options`
     side_packets: Mapping[str, Any]  # tag -> value
+    request: Mapping[str, Any]  # what the front end attached to this request (graphs.runner.start_run)
 
     def has_output(self, tag: str) -> bool: ...
 

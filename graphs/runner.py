@@ -67,6 +67,7 @@ class _NodeRun:
         self.side_packets: Mapping[str, Any] = {
             ref.tag: run.side_packets[ref.name] for ref in node.config.input_side_packets if ref.name in run.side_packets
         }
+        self.request = run.request
         self.slots: dict[str, _Slot] = {}
         for ref in node.config.input_streams:
             key = _tag_key(ref)
@@ -270,11 +271,17 @@ class GraphRun:
     """A started run: iterate it for output packets; `aclose()` cancels what is left."""
 
     def __init__(
-        self, graph: ValidatedGraph, side_packets: Mapping[str, Any], inputs: Mapping[str, Any], trace: Trace | None = None
+        self,
+        graph: ValidatedGraph,
+        side_packets: Mapping[str, Any],
+        inputs: Mapping[str, Any],
+        trace: Trace | None = None,
+        request: Mapping[str, Any] | None = None,
     ) -> None:
         self.graph = graph
         self.side_packets = side_packets
         self.trace = trace
+        self.request: Mapping[str, Any] = request or {}
         self._outputs: asyncio.Queue[Any] = asyncio.Queue()
         self._sink: Callable[[OutputPacket], bool] | None = None
         # The bound on queued outputs (see bound_outputs): each queued packet's weight, in order
@@ -443,7 +450,15 @@ class GraphRun:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def start_run(graph: ValidatedGraph, side_packets: Mapping[str, Any], inputs: Mapping[str, Any], trace: Trace | None = None) -> GraphRun:
+def start_run(
+    graph: ValidatedGraph,
+    side_packets: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    trace: Trace | None = None,
+    request: Mapping[str, Any] | None = None,
+) -> GraphRun:
     """Start one run: `inputs` maps a graph input stream's tag or name to its single packet.
-    With a `trace` (graphs.trace.Trace), the run records into it what each node did and when."""
-    return GraphRun(graph, side_packets, inputs, trace)
+    With a `trace` (graphs.trace.Trace), the run records into it what each node did and when.
+    `request`: values the front end attaches to this request, which every node reads as
+    `ctx.request` (e.g. the metrics' telemetry sink); passed explicitly, not as ContextVars."""
+    return GraphRun(graph, side_packets, inputs, trace, request)

@@ -72,8 +72,9 @@ class CorsPolicy:
         return headers
 
 
-def install(app: web.Application, settings: Settings) -> None:
-    policy = CorsPolicy.from_settings(settings)
+def middleware(policy: CorsPolicy) -> Middleware:
+    """Answers preflights and refuses cross-origin POSTs from origins not allowed (see the
+    module docstring); serving.middleware places it."""
 
     @web.middleware
     async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -97,10 +98,15 @@ def install(app: web.Application, settings: Settings) -> None:
             headers["Access-Control-Allow-Headers"] = ", ".join(sorted(requested))
         return web.Response(status=204, headers=headers)
 
+    return cast(Middleware, preflight)
+
+
+def install(app: web.Application, policy: CorsPolicy) -> None:
+    """Every response to an allowed origin gets its CORS headers as its headers go out."""
+
     async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
         origin = request.headers.get("Origin")
         if origin is not None and policy.allows_origin(origin) and "Access-Control-Allow-Origin" not in response.headers:
             response.headers.update(policy.origin_headers(origin))
 
-    app.middlewares.insert(0, cast(Middleware, preflight))
     app.on_response_prepare.append(add_headers)

@@ -18,7 +18,6 @@ Where the figures come from:
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -28,12 +27,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from calculators.llm.telemetry import REQUEST_TELEMETRY, RequestRecord, RequestTelemetry
+from calculators.llm.telemetry import RequestRecord
 from serving.admission import ADMISSION
+from serving.frontend import CONTEXT
 from serving.loading import metrics_settings
 from serving.loop_lag import LOOP_LAG
 from serving.metrics_catalog import BY_NAME
-from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
+from serving.state import SERVABLES, SETTINGS
 
 # Bucket bounds (seconds).
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -171,11 +171,13 @@ METRICS = web.AppKey("metrics", Metrics)
 
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Counts every request (those refused by auth too) by route, model and status; times the
+    generation endpoints. The model label is the request context's (serving.frontend)."""
     metrics: Metrics = request.app[METRICS]
     if request.path == "/metrics":
         return await handler(request)
-    arrived = time.perf_counter()
-    token = REQUEST_TELEMETRY.set(RequestTelemetry(metrics, arrived)) if metrics.per_request or metrics.per_step else None
+    ctx = request.get(CONTEXT)
+    arrived = ctx.arrived if ctx is not None else time.perf_counter()
     if metrics.in_flight is not None:
         metrics.in_flight.inc()
     status = 500
@@ -184,32 +186,15 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
         status = response.status
         return response
     finally:
-        if token is not None:
-            REQUEST_TELEMETRY.reset(token)
         if metrics.in_flight is not None:
             metrics.in_flight.dec()
         route = request.match_info.route.resource
         endpoint = route.canonical if route is not None else "unmatched"
-        model = request.get(MODEL_LABEL, "")
+        model = ctx.model if ctx is not None else ""
         if metrics.requests is not None:
             metrics.requests.labels(endpoint, model, str(status)).inc()
         if metrics.duration is not None and model and status < 400 and endpoint.endswith(_TIMED_SUFFIXES):
             metrics.duration.labels(model, endpoint).observe(time.perf_counter() - arrived)
-
-
-@contextlib.contextmanager
-def request_scope(app: web.Application) -> Iterator[None]:
-    """For front ends other than aiohttp's (gRPC): the LLM nodes of graph runs started inside
-    report this request's figures, as they do for REST requests."""
-    metrics = app.get(METRICS)
-    if metrics is None or not (metrics.per_request or metrics.per_step):
-        yield
-        return
-    token = REQUEST_TELEMETRY.set(RequestTelemetry(metrics, time.perf_counter()))
-    try:
-        yield
-    finally:
-        REQUEST_TELEMETRY.reset(token)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
@@ -217,11 +202,12 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def install(app: web.Application) -> None:
-    """Serve /metrics if metrics are enabled (flag or config.json); otherwise do nothing."""
+def install(app: web.Application) -> Metrics | None:
+    """Serve /metrics if metrics are enabled (flag or config.json); returns them (None when
+    off). serving.middleware places metrics_middleware."""
     enabled, names = metrics_settings(app[SETTINGS])
     if not enabled:
-        return
-    app[METRICS] = Metrics(app, names)
-    app.middlewares.insert(0, metrics_middleware)
+        return None
+    metrics = app[METRICS] = Metrics(app, names)
     app.router.add_get("/metrics", metrics_handler)
+    return metrics

@@ -10,15 +10,16 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from calculators.packets import Endpoint, HttpRequestPayload, HttpResponsePayload
+from calculators.packets import Endpoint, ResponsePayload
 from graphs.errors import InvalidRequestError, OvserveError
-from graphs.runner import GraphRun, OutputOverflowError, OutputPacket
-from serving import trace_routes
-from serving.admission import ADMISSION, NOT_READING, Admission
+from graphs.runner import GraphRun, OutputOverflowError
+from serving.admission import NOT_READING, Admission
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error, json_object
+from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext
+from serving.openai_encoding import DONE, OpenAIEncoder, ends_answer, sse, streaming
 from serving.servable import Servable, ServableManager, State
-from serving.sse_sink import HIGH_WATER_BYTES, ChunkedSink, ends_answer
-from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
+from serving.sse_sink import HIGH_WATER_BYTES, ChunkedSink
+from serving.state import SERVABLES, SETTINGS
 
 log = logging.getLogger("ovserve.http")
 
@@ -40,77 +41,58 @@ async def _read_model_request(request: web.Request) -> tuple[dict[str, Any], Ser
     """The JSON body and the servable its `model` names (400 without one, 404 when unknown),
     loaded (a lazy or idle-unloaded servable loads now)."""
     body = await _read_json(request)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequestError("missing required field: model", param="model")
-    servable = request.app[SERVABLES].get(model)
-    request[MODEL_LABEL] = servable.name  # for the metrics' model label
-    await servable.ensure_loaded()
+    servable = await request.app[CORE].resolve(request[CONTEXT], body.get("model"))
     return body, servable
-
-
-def start_graph_run(servable: Servable, endpoint: Endpoint, body: dict[str, Any]) -> GraphRun:
-    """Start the servable's graph on a request body (also used by the KServe front end). The
-    caller iterates the run and must always `await asyncio.shield(servable.finish(run))`.
-    A request picked for tracing (serving.trace_routes) records the run into a kept trace."""
-    # LLM graphs take HTTP_REQUEST_PAYLOAD; OVMS's embeddings/rerank graphs REQUEST_PAYLOAD.
-    tag = next((t for t in ("HTTP_REQUEST_PAYLOAD", "REQUEST_PAYLOAD") if t in servable.input_tags), None)
-    if tag is None:
-        raise InvalidRequestError(f"model {servable.name!r} does not serve {endpoint}", param="model")
-    trace = trace_routes.requested(servable.name, endpoint)
-    run = servable.start({tag: HttpRequestPayload(endpoint, body)}, trace=trace)
-    if trace is not None:
-        trace_routes.keep(trace)
-    return run
 
 
 async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     """Admission first (serving.admission: run, wait in the queue, or a 429 that the errors
     middleware renders), before the body is read, so a waiting request holds no more than
     aiohttp's read buffer."""
-    admission = request.app[ADMISSION]
-    deadline = admission.deadline()
-    async with admission.slot(deadline):
+    core, ctx = request.app[CORE], request[CONTEXT]
+    async with core.admission.slot(ctx.deadline):
         try:
-            return await _generate_admitted(request, endpoint, admission, deadline)
+            return await _generate_admitted(request, endpoint, core, ctx)
         except _SendStalledError as stalled:
             # Dropped already: aiohttp finds the connection closed as it ends the response (an
             # exception would be logged as an error).
             return stalled.response
 
 
-async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission: Admission, deadline: float | None) -> web.StreamResponse:
+async def _generate_admitted(request: web.Request, endpoint: Endpoint, core: FrontEndCore, ctx: RequestContext) -> web.StreamResponse:
     try:
         body, servable = await _read_model_request(request)
-        run = start_graph_run(servable, endpoint, body)
+        run = core.start(ctx, servable, endpoint, body)
     except OvserveError as exc:
         return error_response(exc)
-    _bound_unsent(run, request, admission, servable.name)
+    admission = core.admission
+    encoder = OpenAIEncoder()
+    _bound_unsent(run, request, admission, servable.name, encoder)
     send = _Sender(request, admission, servable.name)
 
     response: web.StreamResponse | None = None
     sink: ChunkedSink | None = None
     answered = False  # the whole streamed answer has been written (handler or sink)
     try:
-        async with admission.within(deadline):  # --request_timeout: the engine request is dropped with the run
+        async with admission.within(ctx.deadline):  # --request_timeout: the engine request is dropped with the run
             async for out in run:
-                payload: HttpResponsePayload = out.packet.value
-                if not payload.streaming:
-                    return _JsonAnswer(payload.body, send)
+                value: ResponsePayload = out.packet.value
+                if not streaming(value):
+                    return _JsonAnswer(encoder.take(out), send)
                 if response is None:
                     response = send.response = web.StreamResponse(headers=_SSE_HEADERS)
                     if request.version >= (1, 1) and request.transport is not None:
                         response.enable_chunked_encoding()
                     await send(response.prepare(request))
-                    await send(response.write(payload.body))
+                    await send(response.write(encoder.take(out)))
                     if response.chunked and request.transport is not None:
                         high_water = min(HIGH_WATER_BYTES, request.app[SETTINGS].max_unsent_bytes)
-                        sink = ChunkedSink(request.transport, high_water)  # type: ignore[arg-type]
+                        sink = ChunkedSink(request.transport, encoder, high_water)  # type: ignore[arg-type]
                         run.set_sink(sink)
-                    answered = ends_answer(payload)
+                    answered = ends_answer(value)
                     continue
-                await send(response.write(payload.body))
-                answered = ends_answer(payload)
+                await send(response.write(encoder.take(out)))
+                answered = ends_answer(value)
         if response is None:  # the graph ended without an answer: our bug, not the client's
             raise RuntimeError(f"graph of {servable.name!r} produced no response")
     except (ConnectionResetError, ConnectionError):
@@ -134,7 +116,7 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, admission
         # Headers are gone: report in-band, as vLLM does, then end the stream properly (the
         # graph, still open after a timeout, writes no more chunks of its own).
         run.set_sink(None)
-        await send(response.write(b"data: " + _json_encode(error_body(error)) + b"\n\ndata: [DONE]\n\n"))
+        await send(response.write(sse(error_body(error)) + DONE))
     finally:
         # shielded: a second cancellation (client gone) must not cut the nodes' close() short
         await asyncio.shield(servable.finish(run))
@@ -188,11 +170,7 @@ class _JsonAnswer(web.Response):
         await self._send(super().write_eof(data))
 
 
-def _body_size(out: OutputPacket) -> int:
-    return len(out.packet.value.body)
-
-
-def _bound_unsent(run: GraphRun, request: web.Request, admission: Admission, model: str) -> None:
+def _bound_unsent(run: GraphRun, request: web.Request, admission: Admission, model: str, encoder: OpenAIEncoder) -> None:
     """Backpressure: at most --max_unsent_bytes of output wait for the client in this process
     (in the transport's buffer, itself bounded by serving.sse_sink and aiohttp's drain, plus what
     the run queued behind it). Beyond that the client has stopped reading: the run is cancelled
@@ -211,7 +189,7 @@ def _bound_unsent(run: GraphRun, request: web.Request, admission: Admission, mod
     def unsent() -> int:
         return 0 if transport is None else transport.get_write_buffer_size()
 
-    run.bound_outputs(limit, _body_size, drop_client, unsent)
+    run.bound_outputs(limit, encoder.weigh, drop_client, unsent)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -258,8 +236,7 @@ async def _codec(request: web.Request, method: str) -> web.Response:
     admission like generation (a flood of them is queued or refused, not run at once), and in a
     thread: template rendering and validation then yield the GIL to the event loop every few ms
     (genai's encode holds it, but only for a prompt within the bounds)."""
-    admission = request.app[ADMISSION]
-    deadline = admission.deadline()
+    admission, deadline = request.app[CORE].admission, request[CONTEXT].deadline
     async with admission.slot(deadline):
         try:
             body, servable = await _read_model_request(request)

@@ -6,7 +6,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,9 +102,9 @@ class Servable:
             self._loading.add_done_callback(lambda _: setattr(self, "_loading", None))
         await asyncio.shield(self._loading)
 
-    def start(self, inputs: dict[str, Any], trace: Trace | None = None) -> GraphRun:
-        """Start a graph run (recording into `trace` if given); the caller must `await finish(run)`
-        when done with it."""
+    def start(self, inputs: dict[str, Any], trace: Trace | None = None, request: Mapping[str, Any] | None = None) -> GraphRun:
+        """Start a graph run (recording into `trace` if given; `request`: see graphs.runner.start_run);
+        the caller must `await finish(run)` when done with it."""
         if self._unload_timer is not None:
             self._unload_timer.cancel()
             self._unload_timer = None
@@ -112,7 +112,7 @@ class Servable:
             raise UnavailableError(f"model {self.name!r} is still loading")
         if self.state is not State.AVAILABLE:
             raise UnavailableError(f"model {self.name!r} is not available: {self.error or self.state.value}")
-        run = start_run(self.graph, self.side_packets, inputs, trace=trace)
+        run = start_run(self.graph, self.side_packets, inputs, trace=trace, request=request)
         self.active += 1
         self._idle.clear()
         return run

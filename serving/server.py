@@ -19,6 +19,7 @@ from aiohttp import web
 from graphs.errors import UnavailableError
 from serving.admission import ADMISSION
 from serving.app import create_app
+from serving.frontend import CORE
 from serving.servable import SHUTTING_DOWN, Servable, ServableManager, State
 from serving.settings import Settings
 
@@ -75,7 +76,7 @@ async def serve(settings: Settings, servable_list: list[Servable]) -> int:
     if settings.grpc_port is not None:
         from serving.kserve.grpc_server import start_grpc_server
 
-        grpc_server = await start_grpc_server(settings, servables, app)
+        grpc_server = await start_grpc_server(app[CORE])
         # Tests and scripts read this line to find a port picked with --port 0.
         print(f"ovserve: gRPC listening on {grpc_server.address}", flush=True)
 

@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import asyncio
 
-from calculators.packets import HttpResponsePayload
 from graphs.runner import OutputPacket
+from serving.openai_encoding import OpenAIEncoder, ends_answer
 
 HIGH_WATER_BYTES = 64 * 1024
 
 
-def ends_answer(payload: HttpResponsePayload) -> bool:
-    """Whether this packet completes a streamed answer (`data: [DONE]`), also for a user's own
-    response calculator that does not set `done`."""
-    return payload.done or payload.body.endswith(b"data: [DONE]\n\n")
-
-
 class ChunkedSink:
-    def __init__(self, transport: asyncio.Transport, high_water: int = HIGH_WATER_BYTES) -> None:
+    def __init__(self, transport: asyncio.Transport, encoder: OpenAIEncoder, high_water: int = HIGH_WATER_BYTES) -> None:
         self._transport = transport
+        self._encoder = encoder
         self._high_water = high_water
         self.answered = False  # the client has been sent the whole answer
 
@@ -37,9 +32,8 @@ class ChunkedSink:
         transport = self._transport
         if transport.is_closing() or transport.get_write_buffer_size() > self._high_water:
             return False
-        payload: HttpResponsePayload = out.packet.value
-        body = payload.body
+        body = self._encoder.take(out)
         transport.write(b"%x\r\n%b\r\n" % (len(body), body))  # one HTTP/1.1 chunk
-        if ends_answer(payload):
+        if ends_answer(out.packet.value):
             self.answered = True
         return True

@@ -9,5 +9,3 @@ from serving.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVABLES = web.AppKey("servables", ServableManager)
-# The servable a request named, for the metrics' model label (set by the routes that know it).
-MODEL_LABEL = web.RequestKey("ovserve_model", str)

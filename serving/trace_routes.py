@@ -19,23 +19,19 @@ prompt or an answer.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import contextvars
 import json
 import logging
 import os
 import re
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import cast
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError
 from graphs.trace import Trace
+from serving.frontend import CONTEXT
 from serving.settings import Settings
 
 log = logging.getLogger("ovserve.trace")
@@ -46,19 +42,6 @@ _YES = frozenset({"1", "true", "yes", "on"})
 _TRACE_FILE = re.compile(r"[0-9a-f]{16}\.json")  # graphs.trace ids: secrets.token_hex(8)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(slots=True)
-class _Target:
-    """Where the traces of the request being handled go, and the ids it started."""
-
-    store: TraceStore
-    ids: list[str] = field(default_factory=list)
-
-
-# Set while a request to trace is handled (by the middleware for REST, by `traced()` for gRPC);
-# read where a graph run starts: serving.openai_routes.start_graph_run, which KServe uses too.
-_TRACED: contextvars.ContextVar[_Target | None] = contextvars.ContextVar("ovserve_trace_target", default=None)
 
 
 class TraceStore:
@@ -137,22 +120,6 @@ def _trace_files(directory: Path) -> list[Path]:
 
 
 TRACES = web.AppKey("traces", TraceStore)
-_TARGET = web.RequestKey("ovserve_trace_target", _Target)  # the traces this request started
-
-
-def requested(servable: str, endpoint: str) -> Trace | None:
-    """A new trace when the request being handled is to be traced, else None."""
-    if _TRACED.get() is None:
-        return None
-    return Trace(servable=servable, endpoint=endpoint)
-
-
-def keep(trace: Trace) -> None:
-    """Keep a trace whose run has started; the front end names it in its response."""
-    target = _TRACED.get()
-    assert target is not None, "keep() without requested()"
-    target.store.add(trace)
-    target.ids.append(trace.id)
 
 
 def asked(value: object) -> bool:
@@ -160,43 +127,10 @@ def asked(value: object) -> bool:
     return isinstance(value, str) and value.strip().lower() in _YES
 
 
-@contextlib.contextmanager
-def _scope(store: TraceStore | None, asked_for: bool) -> Iterator[_Target | None]:
-    """Graph runs started inside are traced when tracing is on and (`--trace`, or the client
-    asked); yields where their ids go (None: not traced)."""
-    if store is None or not (store.trace_all or asked_for):
-        yield None
-        return
-    target = _Target(store)
-    token = _TRACED.set(target)
-    try:
-        yield target
-    finally:
-        _TRACED.reset(token)
-
-
-@contextlib.contextmanager
-def traced(app: web.Application, asked_for: bool) -> Iterator[list[str] | None]:
-    """For front ends other than aiohttp's (gRPC): `_scope`, yielding the list of trace ids."""
-    with _scope(app.get(TRACES), asked_for) as target:
-        yield target.ids if target is not None else None
-
-
-def _middleware(store: TraceStore) -> Middleware:
-    @web.middleware
-    async def mark(request: web.Request, handler: Handler) -> web.StreamResponse:
-        with _scope(store, asked(request.headers.get(TRACE_HEADER, ""))) as target:
-            if target is not None:
-                request[_TARGET] = target  # for _name_trace
-            return await handler(request)
-
-    return cast(Middleware, mark)
-
-
 async def _name_trace(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the headers of a traced response name its trace(s)."""
-    target = request.get(_TARGET)
-    ids = target.ids if target is not None else None
+    ctx = request.get(CONTEXT)
+    ids = ctx.trace_ids if ctx is not None else None
     if ids:
         response.headers[TRACE_ID_HEADER] = ",".join(ids)
         if "Origin" in request.headers:  # let browser clients read it
@@ -232,15 +166,15 @@ async def get_summary(request: web.Request) -> web.Response:
     return web.json_response(_trace(request).summary())
 
 
-def install(app: web.Application, settings: Settings) -> None:
-    """The debug routes always (they explain that tracing is off); the rest only with --trace."""
+def install(app: web.Application, settings: Settings) -> TraceStore | None:
+    """The debug routes always (they explain that tracing is off); with --trace, the store
+    (which requests it keeps traces of: serving.frontend.FrontEndCore.context), returned."""
     app.router.add_get("/debug/traces", list_traces)
     app.router.add_get("/debug/traces/{trace_id}", get_trace)
     app.router.add_get("/debug/traces/{trace_id}/summary", get_summary)
     if settings.trace == "off":
-        return
+        return None
     store = app[TRACES] = TraceStore(settings.trace_keep, settings.trace_dir, settings.trace == "all", settings.trace_dir_max_files)
-    app.middlewares.append(_middleware(store))
     app.on_response_prepare.append(_name_trace)
 
     async def flush_ctx(_: web.Application) -> AsyncIterator[None]:
@@ -248,3 +182,4 @@ def install(app: web.Application, settings: Settings) -> None:
         await store.flush()
 
     app.cleanup_ctx.append(flush_ctx)
+    return store

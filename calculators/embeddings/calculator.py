@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import base64
 
-import msgspec
 from pydantic import ValidationError
 
 from calculators.embeddings.protocol import EmbeddingsRequest
 from calculators.embeddings.resource import EmbeddingsOptions, EmbeddingsResource, create_embeddings_resource
 from calculators.openai.request_calculator import describe_validation_error
-from calculators.packets import HttpRequestPayload, HttpResponsePayload
+from calculators.packets import HttpRequestPayload, ResponseBody
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
-
-_json = msgspec.json.Encoder()
 
 
 @default_registry.calculator("EmbeddingsCalculatorOV")
@@ -61,4 +58,4 @@ class EmbeddingsCalculator(Calculator):
             data.append({"object": "embedding", "index": index, "embedding": embedding})
         tokens = sum(len(ids) for ids in batch)
         body = {"object": "list", "data": data, "model": request.model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
-        self.ctx.emit("RESPONSE_PAYLOAD", HttpResponsePayload(_json.encode(body), False), inputs.timestamp)
+        self.ctx.emit("RESPONSE_PAYLOAD", ResponseBody(body), inputs.timestamp)

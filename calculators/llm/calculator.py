@@ -13,7 +13,7 @@ from calculators.llm.guided import GRAMMAR_KEY, forced_tools
 from calculators.llm.options import LLMOptions
 from calculators.llm.resource import LLMResource, create_llm_resource
 from calculators.llm.scorer import needs_scorer
-from calculators.llm.telemetry import REQUEST_TELEMETRY, RequestRecord, TelemetrySink
+from calculators.llm.telemetry import TELEMETRY, RequestRecord, RequestTelemetry, TelemetrySink
 from calculators.packets import Generation, Prompt, TokenDelta
 from graphs import Calculator, Contract, InputSet, default_registry
 
@@ -59,7 +59,7 @@ class ContinuousBatchingLLMCalculator(Calculator):
         llm: LLMResource = self.ctx.side_packets["LLM"]
         llm.engine.expect()
         self._announced = True
-        telemetry = REQUEST_TELEMETRY.get()
+        telemetry: RequestTelemetry | None = self.ctx.request.get(TELEMETRY)
         if telemetry is not None:
             self._record, self._sink, self._engine = RequestRecord(telemetry.arrived), telemetry.sink, llm.engine
             if llm.engine.observer is None:

@@ -1,8 +1,8 @@
 """Per-request timings and per-step engine figures, for an optional observer (the server's metrics).
 
-Nothing here knows about the server. A front end that wants figures puts a `RequestTelemetry`
-(its sink and the request's arrival time) into the request's context (`REQUEST_TELEMETRY`)
-before it starts the graph run; the graph's node tasks inherit it. The LLM node then keeps one
+Nothing here knows about the server. A front end that wants figures attaches a `RequestTelemetry`
+(its sink and the request's arrival time) to the graph run it starts, under the request key
+`TELEMETRY` (graphs.runner.start_run's `request`; nodes read `ctx.request`). The LLM node then keeps one
 `RequestRecord` per request and hands it to the sink when the request ends, and switches the
 engine worker's step telemetry on (once per engine). Without a `RequestTelemetry` (metrics off)
 no record is kept and the worker sends no extra figures: nothing is done per token.
@@ -14,7 +14,6 @@ worker measures (step times, queue times) are measured there and sent as duratio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,4 +63,4 @@ class RequestTelemetry:
     arrived: float  # time.perf_counter() when the front end got the request
 
 
-REQUEST_TELEMETRY: ContextVar[RequestTelemetry | None] = ContextVar("ovserve_request_telemetry", default=None)
+TELEMETRY = "telemetry"  # the request key a RequestTelemetry goes under

@@ -1,24 +1,18 @@
-"""OpenAIResponseCalculator: text per step -> one OpenAI JSON body, or SSE events per step."""
+"""OpenAIResponseCalculator: text per step -> one OpenAI answer object, or its chunks per step.
+
+It emits structured values (calculators.packets.ResponseBody / StreamChunks); each front end
+encodes them (serving.openai_encoding: JSON and SSE; serving.kserve: tensors and text pieces)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from calculators.llm.resource import LLMResource
 from calculators.openai import shapes
 from calculators.openai.choice import ChoiceOutput, ForcedToolCalls, PlainText, TextShaper
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
-from calculators.packets import GenerationRequest, HttpResponsePayload, TextChunk, TextDelta
+from calculators.packets import GenerationRequest, ResponseBody, StreamChunks, TextChunk, TextDelta
 from graphs import Calculator, Contract, InputSet, default_registry
-
-_json = msgspec.json.Encoder()
-DONE = b"data: [DONE]\n\n"
-
-
-def sse(event: dict[str, Any]) -> bytes:
-    return b"data: " + _json.encode(event) + b"\n\n"
 
 
 def text_shaper(params: ChatCompletionRequest | CompletionRequest, llm: LLMResource | None) -> TextShaper:
@@ -55,13 +49,12 @@ class OpenAIResponseCalculator(Calculator):
     contract = Contract.of(inputs=("REQUEST", "TEXT"), outputs=("HTTP_RESPONSE_PAYLOAD",), side_packets=("LLM",), optional=("LLM",))
 
     _request: GenerationRequest
-    _sent: list[dict[str, Any]]  # the choice objects of this step's chunks (HttpResponsePayload.choices)
 
     async def open(self) -> None:
         self._choices: dict[int, ChoiceOutput] = {}
         self._completion_tokens = 0
         self._prompt_tokens = 0
-        self._frame: tuple[bytes, bytes] | None = None
+        self._envelope_of_chunks: dict[str, Any] | None = None  # StreamChunks.envelope: one per request
 
     def _choice(self, index: int) -> ChoiceOutput:
         choice = self._choices.get(index)
@@ -85,8 +78,7 @@ class OpenAIResponseCalculator(Calculator):
         if chunk is None:
             return
         self._prompt_tokens = chunk.prompt_tokens
-        events: list[bytes] = []
-        self._sent = []
+        chunks: list[dict[str, Any]] = []
         for delta in chunk.deltas:
             self._completion_tokens += delta.token_count
             choice = self._choice(delta.index)
@@ -94,14 +86,16 @@ class OpenAIResponseCalculator(Calculator):
             choice.started = True
             shaped = choice.add(delta)
             if self._request.stream:
-                events += self._stream_events(choice, delta, shaped, first)
+                chunks += self._stream_chunks(choice, delta, shaped, first)
         done = len(self._choices) == self._request.params.n and all(c.finish_reason for c in self._choices.values())
         if self._request.stream:
-            body = b"".join(events) + (self._stream_tail() if done else b"")
-            if body:
-                self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(body, True, tuple(self._sent), done))
+            if chunks or done:
+                if self._envelope_of_chunks is None:
+                    self._envelope_of_chunks = self._envelope([])
+                usage = shapes.usage(self._prompt_tokens, self._completion_tokens) if done and self._request.params.include_usage else None
+                self.ctx.emit("HTTP_RESPONSE_PAYLOAD", StreamChunks(self._envelope_of_chunks, tuple(chunks), usage, done))
         elif done:
-            self.ctx.emit("HTTP_RESPONSE_PAYLOAD", HttpResponsePayload(_json.encode(self._unary_body()), False))
+            self.ctx.emit("HTTP_RESPONSE_PAYLOAD", ResponseBody(self._unary_body()))
 
     # -- shapes -------------------------------------------------------------------------
     @property
@@ -147,12 +141,8 @@ class OpenAIResponseCalculator(Calculator):
         envelope["usage"] = shapes.usage(self._prompt_tokens, self._completion_tokens)
         return envelope
 
-    def _stream_events(self, choice: ChoiceOutput, delta: TextDelta, shaped: list[dict[str, Any]], first: bool) -> list[bytes]:
-        """SSE events for one choice's step. The envelope (id, object, created, model) is
-        encoded once per request; per token only the choice is encoded."""
-        if self._frame is None:
-            self._frame = self._stream_frame()
-        head, tail = self._frame
+    def _stream_chunks(self, choice: ChoiceOutput, delta: TextDelta, shaped: list[dict[str, Any]], first: bool) -> list[dict[str, Any]]:
+        """The choice objects of one choice's step, one chunk each."""
         index = choice.index
         logprobs = None
         if delta.logprobs or delta.prompt_logprobs:  # most requests: nothing to build per token
@@ -165,9 +155,7 @@ class OpenAIResponseCalculator(Calculator):
             text = choice.prefix + delta.text if first else delta.text  # echo: the prompt comes first
             if not (text or delta.finish_reason is not None or logprobs is not None):
                 return []
-            body = {"index": index, "text": text, "logprobs": logprobs, "finish_reason": delta.finish_reason}
-            self._sent.append(body)
-            return [head + _json.encode(body) + tail]
+            return [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": delta.finish_reason}]
         bodies = []
         if first:
             bodies.append({"index": index, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None})
@@ -177,20 +165,4 @@ class OpenAIResponseCalculator(Calculator):
             bodies.append({"index": index, "delta": {}, "logprobs": logprobs, "finish_reason": None})
         if delta.finish_reason is not None:
             bodies.append({"index": index, "delta": {}, "logprobs": None, "finish_reason": choice.finish_reason})
-        self._sent += bodies
-        return [head + _json.encode(body) + tail for body in bodies]
-
-    def _stream_frame(self) -> tuple[bytes, bytes]:
-        """`data: {…,"choices":[` and `]…}\\n\\n`: the bytes around one choice in every chunk."""
-        marker = {"__choice__": 0}
-        whole = b"data: " + _json.encode(self._envelope([marker])) + b"\n\n"
-        head, tail = whole.split(_json.encode(marker))
-        return head, tail
-
-    def _stream_tail(self) -> bytes:
-        tail = b""
-        if self._request.params.include_usage:
-            body = self._envelope([])
-            body["usage"] = shapes.usage(self._prompt_tokens, self._completion_tokens)
-            tail += sse(body)
-        return tail + DONE
+        return bodies

@@ -12,7 +12,6 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import msgspec
 import numpy as np
 from pydantic import Field, ValidationError
 
@@ -20,11 +19,9 @@ from calculators.llm.resource import check_device
 from calculators.openai.protocol import _Model, _Open
 from calculators.openai.request_calculator import describe_validation_error
 from calculators.ov_infer import compile_ir, plugin_properties
-from calculators.packets import HttpRequestPayload, HttpResponsePayload
+from calculators.packets import HttpRequestPayload, ResponseBody
 from graphs import Calculator, Contract, InputSet, Options, ResourceContext, default_registry
 from graphs.errors import InvalidRequestError, UnavailableError
-
-_json = msgspec.json.Encoder()
 
 
 class RerankOptions(Options):
@@ -146,4 +143,4 @@ class RerankCalculator(Calculator):
                 result["document"] = {"text": document} if isinstance(document, str) else document.model_dump()
             results.append(result)
         body = {"results": results, "model": request.model}
-        self.ctx.emit("RESPONSE_PAYLOAD", HttpResponsePayload(_json.encode(body), False), inputs.timestamp)
+        self.ctx.emit("RESPONSE_PAYLOAD", ResponseBody(body), inputs.timestamp)

@@ -20,22 +20,20 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
-from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from graphs.errors import OvserveError
 from serving import trace_routes
-from serving.admission import ADMISSION, NOT_READING
+from serving.admission import NOT_READING
 from serving.auth import is_open_path, key_matches
 from serving.errors import internal_error
+from serving.frontend import FrontEndCore, RequestContext
 from serving.kserve import codec, inference
 from serving.kserve.grpc_codec import decoded, response_to_proto, status_code
 from serving.kserve.inference import InferRequest, InferResult, Parameter
 from serving.kserve.proto import inference_service_pb2 as pb
 from serving.kserve.proto import inference_service_pb2_grpc as pb_grpc
-from serving.metrics import request_scope
 from serving.servable import ServableManager
-from serving.settings import Settings
 
 log = logging.getLogger("ovserve.grpc")
 
@@ -82,9 +80,10 @@ class _Pieces:
 
 
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
-    def __init__(self, settings: Settings, servables: ServableManager, app: web.Application) -> None:
-        self._servables = servables
-        self._app = app
+    def __init__(self, core: FrontEndCore) -> None:
+        settings = core.settings
+        self._core = core
+        self._servables = core.servables
         self._api_key = settings.api_key
         self._open_paths = settings.api_key_open_paths
         self._max_unsent = settings.max_unsent_bytes
@@ -133,14 +132,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     @contextlib.asynccontextmanager
-    async def _serving(self, trace_asked: bool) -> AsyncIterator[list[str] | None]:
-        """What every inference request runs in, as on REST: its metrics scope, its trace (with
-        --trace, or --trace header when the call's metadata asks), and admission. Yields the
-        ids of the traces it started (None when not traced)."""
-        admission = self._app[ADMISSION]
-        with request_scope(self._app), trace_routes.traced(self._app, trace_asked) as trace_ids:
-            async with admission.limits(admission.deadline()):
-                yield trace_ids
+    async def _serving(self, trace_asked: bool) -> AsyncIterator[RequestContext]:
+        """What every inference request runs in, as on REST: its context (metrics telemetry, a
+        trace with --trace, or --trace header when the call's metadata asks) and admission."""
+        ctx = self._core.context(trace_asked)
+        async with self._core.admission.limits(ctx.deadline):
+            yield ctx
 
     @staticmethod
     def _trace_asked(context: grpc.aio.ServicerContext) -> bool:
@@ -150,15 +147,15 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self._authorize(context, f"/v2/models/{request.model_name}/infer")
         try:
-            async with self._serving(self._trace_asked(context)) as trace_ids:
-                result = await inference.infer(self._servables, await decoded(request))
+            async with self._serving(self._trace_asked(context)) as ctx:
+                result = await inference.infer(self._core, ctx, await decoded(request))
         except OvserveError as exc:
             await context.abort(status_code(exc), exc.message)
         except Exception:
             log.exception("ModelInfer on %s failed", request.model_name)
             await context.abort(grpc.StatusCode.INTERNAL, internal_error().message)
         response = response_to_proto(result)
-        if trace_ids:  # as REST's X-Ovserve-Trace-Id: in the initial metadata, and as a parameter
+        if trace_ids := ctx.trace_ids:  # as REST's X-Ovserve-Trace-Id: in the initial metadata, and as a parameter
             await context.send_initial_metadata(((TRACE_METADATA + "-id", ",".join(trace_ids)),))
             response.parameters[TRACE_ID_PARAMETER].string_param = ",".join(trace_ids)
         return response
@@ -181,7 +178,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         aborting: list[asyncio.Task[None]] = []
 
         def stop_serving() -> None:  # the client stopped reading: in the turn that overflowed
-            self._app[ADMISSION].rejected[NOT_READING] += 1
+            self._core.admission.rejected[NOT_READING] += 1
             log.warning(
                 "a ModelStreamInfer client stopped reading (over %d bytes of responses unsent): its requests cancelled, "
                 "the call ended with RESOURCE_EXHAUSTED",
@@ -198,10 +195,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             try:
                 request = await decoded(message)
                 pieces = _Pieces(request)
-                async with self._serving(trace_asked) as trace_ids:
-                    finish = await inference.infer_stream(self._servables, request, lambda text: outbox.put(pieces.response(text)))
+                async with self._serving(trace_asked) as ctx:
+                    finish = await inference.infer_stream(self._core, ctx, request, lambda text: outbox.put(pieces.response(text)))
                 empty = request.parameters.get(EMPTY_FINAL_RESPONSE) is True
-                outbox.put(_stream_response(request, final=True, finish=finish, empty=empty, trace_ids=trace_ids))
+                outbox.put(_stream_response(request, final=True, finish=finish, empty=empty, trace_ids=ctx.trace_ids))
             except OvserveError as exc:
                 outbox.put(_stream_error(message, exc.message))
             except Exception:
@@ -341,13 +338,14 @@ class GrpcServer:
         await self._server.stop(grace)
 
 
-async def start_grpc_server(settings: Settings, servables: ServableManager, app: web.Application) -> GrpcServer:
+async def start_grpc_server(core: FrontEndCore) -> GrpcServer:
     """Listen on `--grpc_bind_address` (else the REST one) and `--port` (0: a free one), with TLS
-    when `--ssl_certfile`/`--ssl_keyfile` are set."""
+    when `--ssl_certfile`/`--ssl_keyfile` are set; serve with the REST app's front-end core."""
+    settings, servables = core.settings, core.servables
     assert settings.grpc_port is not None
     host = settings.grpc_bind_address or settings.rest_bind_address
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", settings.max_body_bytes)])
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(settings, servables, app), server)
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(InferenceServicer(core), server)
     health_servicer = _ReadinessHealth(servables)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     host_port = f"[{host}]:{settings.grpc_port}" if ":" in host else f"{host}:{settings.grpc_port}"

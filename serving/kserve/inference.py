@@ -16,11 +16,11 @@ from typing import Any, Literal
 import msgspec
 import numpy as np
 
-from calculators.packets import Endpoint, HttpResponsePayload
+from calculators.packets import Endpoint, HttpResponsePayload, ResponseBody, ResponsePayload, StreamChunks
 from graphs.errors import InvalidRequestError, NotFoundError, OvserveError
 from graphs.runner import GraphRun
+from serving.frontend import FrontEndCore, RequestContext
 from serving.kserve.codec import SHOWN_CHARS, SHOWN_DIMS, Tensor, array_tensor, bytes_tensor, shape_text, shown
-from serving.openai_routes import start_graph_run
 from serving.servable import Servable, ServableManager, State
 
 log = logging.getLogger("ovserve.kserve")
@@ -195,8 +195,10 @@ def generation_body(text: str, parameters: Mapping[str, Parameter], model: str, 
 
 
 @asynccontextmanager
-async def graph_run(servable: Servable, endpoint: Endpoint, body: dict[str, Any]) -> AsyncIterator[GraphRun]:
-    run = start_graph_run(servable, endpoint, body)
+async def graph_run(
+    core: FrontEndCore, ctx: RequestContext, servable: Servable, endpoint: Endpoint, body: dict[str, Any]
+) -> AsyncIterator[GraphRun]:
+    run = core.start(ctx, servable, endpoint, body)
     try:
         yield run
     finally:
@@ -204,11 +206,12 @@ async def graph_run(servable: Servable, endpoint: Endpoint, body: dict[str, Any]
         await asyncio.shield(servable.finish(run))
 
 
-async def _whole_body(servable: Servable, endpoint: Endpoint, body: dict[str, Any]) -> dict[str, Any]:
-    async with graph_run(servable, endpoint, body) as run:
+async def _whole_body(
+    core: FrontEndCore, ctx: RequestContext, servable: Servable, endpoint: Endpoint, body: dict[str, Any]
+) -> dict[str, Any]:
+    async with graph_run(core, ctx, servable, endpoint, body) as run:
         async for out in run:
-            payload: HttpResponsePayload = out.packet.value
-            result = _json_decode(payload.body)
+            result = _answer_object(out.packet.value)
             if not isinstance(result, dict):
                 raise RuntimeError(f"graph of {servable.name!r} answered {type(result).__name__}, not a JSON object")
             if "error" in result:
@@ -217,8 +220,19 @@ async def _whole_body(servable: Servable, endpoint: Endpoint, body: dict[str, An
     raise RuntimeError(f"graph of {servable.name!r} produced no response")
 
 
-async def _loaded(servables: ServableManager, request: InferRequest) -> tuple[Servable, Kind]:
-    servable = find_model(servables, request.model_name, request.model_version)
+def _answer_object(value: ResponsePayload) -> object:
+    if isinstance(value, ResponseBody):
+        return value.body
+    if isinstance(value, HttpResponsePayload):  # a user's own response calculator
+        return _json_decode(value.body)
+    return value  # chunks of a streamed answer: not an answer object
+
+
+async def _loaded(core: FrontEndCore, ctx: RequestContext, request: InferRequest) -> tuple[Servable, Kind]:
+    found = core.servables.find(request.model_name)
+    if found is not None:  # the metrics' model label (a LoRA name counts for its servable, as on /v3)
+        ctx.model = found.name
+    servable = find_model(core.servables, request.model_name, request.model_version)
     await servable.ensure_loaded()
     return servable, kind_of(servable)
 
@@ -228,14 +242,14 @@ def _unsupported(servable: Servable, kind: Kind) -> InvalidRequestError:
     return InvalidRequestError(f"model {servable.name!r}: KServe inference is not supported for {what}; use the /v3 REST API")
 
 
-async def infer(servables: ServableManager, request: InferRequest) -> InferResult:
-    servable, kind = await _loaded(servables, request)
+async def infer(core: FrontEndCore, ctx: RequestContext, request: InferRequest) -> InferResult:
+    servable, kind = await _loaded(core, ctx, request)
     if kind == "text_generation":
         _check_outputs(request, (TEXT_OUTPUT,))
         (text,) = _text_input(request, single=True)
         # the name as given: "<servable>:<adapter>" selects a LoRA adapter on the servable's engine
         endpoint, body = generation_body(text, request.parameters, request.model_name, stream=False)
-        answer = await _whole_body(servable, endpoint, body)
+        answer = await _whole_body(core, ctx, servable, endpoint, body)
         choices = sorted(answer.get("choices", []), key=lambda c: c.get("index", 0))
         texts = [(c.get("message", {}).get("content") if endpoint == "chat/completions" else c.get("text")) or "" for c in choices]
         parameters: dict[str, Parameter] = {}
@@ -251,7 +265,7 @@ async def infer(servables: ServableManager, request: InferRequest) -> InferResul
         _check_outputs(request, (EMBEDDINGS_OUTPUT,))
         texts = _text_input(request, single=False)
         body = {**_model_parameters(request.parameters), "model": servable.name, "input": texts, "encoding_format": "float"}
-        answer = await _whole_body(servable, "embeddings", body)
+        answer = await _whole_body(core, ctx, servable, "embeddings", body)
         rows = [d["embedding"] for d in sorted(answer["data"], key=lambda d: d["index"])]
         output = array_tensor(EMBEDDINGS_OUTPUT, "FP32", np.asarray(rows, dtype=np.float32))
         parameters = {}
@@ -262,7 +276,7 @@ async def infer(servables: ServableManager, request: InferRequest) -> InferResul
 
 
 def sse_events(body: bytes) -> list[dict[str, Any] | None]:
-    """The events of SSE bytes from the response calculator (`data: {...}\\n\\n` each); None
+    """The events of SSE bytes from a user's own response calculator (`data: {...}\\n\\n` each); None
     stands for `data: [DONE]`."""
     events: list[dict[str, Any] | None] = []
     for block in body.split(b"\n\n"):
@@ -298,19 +312,21 @@ def _choice_piece(choice: dict[str, Any], chat: bool) -> TextPiece | None:
     return TextPiece(text, finish) if text or finish else None
 
 
-def payload_pieces(payload: HttpResponsePayload, chat: bool) -> tuple[list[TextPiece | None], bool]:
-    """The text pieces of one response payload, and whether it ends the stream."""
-    if payload.choices is not None:  # the response calculator's own objects: nothing to parse
+def payload_pieces(payload: ResponsePayload, chat: bool) -> tuple[list[TextPiece | None], bool]:
+    """The text pieces of one response value, and whether it ends the stream."""
+    if isinstance(payload, StreamChunks):  # the stock response calculator's: nothing to parse
         return [_choice_piece(choice, chat) for choice in payload.choices], payload.done
+    if isinstance(payload, ResponseBody):
+        return [_piece(payload.body, chat)], True
     events = sse_events(payload.body) if payload.streaming else [_json_decode(payload.body)]
     done = None in events  # `data: [DONE]`: nothing after it counts
     return [_piece(event, chat) for event in (events[: events.index(None)] if done else events)], done  # type: ignore[arg-type]
 
 
-async def infer_stream(servables: ServableManager, request: InferRequest, emit: Callable[[str], None]) -> str | None:
+async def infer_stream(core: FrontEndCore, ctx: RequestContext, request: InferRequest, emit: Callable[[str], None]) -> str | None:
     """Generate for one request, `emit`ting each non-empty piece of text as it comes (in the
     turn that produced it); returns the finish reason."""
-    servable, kind = await _loaded(servables, request)
+    servable, kind = await _loaded(core, ctx, request)
     if kind != "text_generation":
         if kind == "embeddings":
             raise InvalidRequestError(f"model {servable.name!r} computes embeddings: use ModelInfer, there is nothing to stream")
@@ -320,10 +336,9 @@ async def infer_stream(servables: ServableManager, request: InferRequest, emit: 
     endpoint, body = generation_body(text, request.parameters, request.model_name, stream=True)
     chat = endpoint == "chat/completions"
     finish: str | None = None
-    async with graph_run(servable, endpoint, body) as run:
+    async with graph_run(core, ctx, servable, endpoint, body) as run:
         async for out in run:
-            payload: HttpResponsePayload = out.packet.value
-            pieces, done = payload_pieces(payload, chat)
+            pieces, done = payload_pieces(out.packet.value, chat)
             for piece in pieces:
                 if piece is None:
                     continue

@@ -11,11 +11,11 @@ from aiohttp import web
 
 from graphs.errors import InvalidRequestError, OvserveError, UnavailableError
 from serving import errors
-from serving.admission import ADMISSION
 from serving.errors import RequestTooLargeError, internal_error
+from serving.frontend import CONTEXT, CORE
 from serving.kserve import codec, inference
 from serving.kserve.inference import InferRequest, Parameter
-from serving.state import MODEL_LABEL, SERVABLES, SETTINGS
+from serving.state import SERVABLES, SETTINGS
 
 _JSON = "application/json"
 
@@ -86,9 +86,9 @@ async def _parsed(raw: bytes, header_length: str | None) -> tuple[dict[str, Any]
 
 async def infer(request: web.Request) -> web.Response:
     name, version = _model(request)
-    admission = request.app[ADMISSION]
+    core = request.app[CORE]
     try:
-        async with admission.limits(admission.deadline()):  # before the body is read (serving.admission)
+        async with core.admission.limits(request[CONTEXT].deadline):  # before the body is read (serving.admission)
             return await _infer(request, name, version)
     except OvserveError as exc:
         return error_response(exc)
@@ -107,10 +107,7 @@ async def _infer(request: web.Request, name: str, version: str) -> web.Response:
             raise InvalidRequestError("'id' must be a string")
         parameters = _parameters(header.get("parameters"), "request")
         infer_request = InferRequest(name, version, request_id, tuple(inputs), _requested_outputs(header), parameters)
-        servable = request.app[SERVABLES].find(name)
-        if servable is not None:
-            request[MODEL_LABEL] = servable.name  # for the metrics' model label (a LoRA name counts for its servable, as on /v3)
-        result = await inference.infer(request.app[SERVABLES], infer_request)
+        result = await inference.infer(request.app[CORE], request[CONTEXT], infer_request)
     except OvserveError as exc:
         return error_response(exc)
     except Exception:

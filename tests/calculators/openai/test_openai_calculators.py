@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from typing import Any
@@ -12,9 +11,19 @@ import pytest
 from calculators.openai.protocol import MAX_STOP_STRINGS, ChatCompletionRequest, CompletionRequest
 from calculators.openai.request_calculator import OpenAIRequestCalculator
 from calculators.openai.response_calculator import OpenAIResponseCalculator
-from calculators.packets import Endpoint, GenerationRequest, HttpRequestPayload, HttpResponsePayload, TextChunk, TextDelta
+from calculators.packets import (
+    Endpoint,
+    GenerationRequest,
+    HttpRequestPayload,
+    HttpResponsePayload,
+    ResponsePayload,
+    StreamChunks,
+    TextChunk,
+    TextDelta,
+)
 from graphs.errors import InvalidRequestError
 from graphs.testing import run_calculator
+from serving.openai_encoding import OpenAIEncoder, streaming
 
 CHAT: Endpoint = "chat/completions"
 COMPLETIONS: Endpoint = "completions"
@@ -138,30 +147,39 @@ def chunk(*deltas: tuple[int, str, int, str | None], prompt_tokens: int = 7) -> 
     return TextChunk(tuple(TextDelta(*d) for d in deltas), prompt_tokens)
 
 
-async def respond(request: GenerationRequest, *chunks: TextChunk) -> list[HttpResponsePayload]:
+async def respond_values(request: GenerationRequest, *chunks: TextChunk) -> list[ResponsePayload]:
+    """The response calculator's structured values (what KServe reads)."""
     outputs = await run_calculator(OpenAIResponseCalculator, {"REQUEST": [request], "TEXT": list(chunks)})
     packets = outputs["HTTP_RESPONSE_PAYLOAD"]
     assert [p.timestamp for p in packets] == sorted({p.timestamp for p in packets})
     return [p.value for p in packets]
 
 
+async def respond(request: GenerationRequest, *chunks: TextChunk) -> list[HttpResponsePayload]:
+    """The response calculator's values as the /v3 front end sends them (serving.openai_encoding)."""
+    encoder = OpenAIEncoder()
+    payloads = []
+    for value in await respond_values(request, *chunks):
+        payload = HttpResponsePayload(encoder.encode(value), streaming(value))
+        if isinstance(value, StreamChunks):  # the structured chunks say exactly what the bytes say
+            mine = sse_events([payload])
+            assert list(value.choices) == [c for e in mine if e != "[DONE]" and e["choices"] for c in e["choices"]]
+            assert value.done == (mine[-1] == "[DONE]")
+        payloads.append(payload)
+    return payloads
+
+
 def sse_events(payloads: list[HttpResponsePayload]) -> list[Any]:
-    """Split the SSE bytes into events; returns the decoded JSON objects and the final "[DONE]".
-    Each payload's structured `choices` / `done` (what KServe streaming reads) must say exactly
-    what its bytes say."""
+    """Split the SSE bytes into events; returns the decoded JSON objects and the final "[DONE]"."""
     assert payloads and all(p.streaming for p in payloads)
     events = []
     for payload in payloads:
         text = payload.body.decode("utf-8")
         assert text.endswith("\n\n")
-        mine = []
         for block in text.split("\n\n")[:-1]:
             assert block.startswith("data: ") and "\n" not in block, block
             data = block[len("data: ") :]
-            mine.append(data if data == "[DONE]" else json.loads(data))
-        assert payload.choices is not None and list(payload.choices) == [c for e in mine if e != "[DONE]" for c in e["choices"]]
-        assert payload.done == (mine[-1] == "[DONE]")
-        events += mine
+            events.append(data if data == "[DONE]" else json.loads(data))
     return events
 
 
@@ -321,15 +339,17 @@ async def test_kserve_reads_the_same_pieces_from_choices_as_from_the_bytes(endpo
     from serving.kserve.inference import payload_pieces
 
     request = make_request(endpoint, stream=True, n=2, temperature=1.0, stream_options={"include_usage": True})
-    payloads = await respond(request, chunk((0, "A", 1, None)), chunk((1, "B", 1, None), (0, "a", 1, "stop")), chunk((1, "b", 1, "length")))
+    steps = chunk((0, "A", 1, None)), chunk((1, "B", 1, None), (0, "a", 1, "stop")), chunk((1, "b", 1, "length"))
+    values = await respond_values(request, *steps)
+    payloads = [HttpResponsePayload(OpenAIEncoder().encode(v), True) for v in values]
     chat = endpoint == CHAT
 
-    def pieces(payload: HttpResponsePayload) -> tuple[list[Any], bool]:
+    def pieces(payload: ResponsePayload) -> tuple[list[Any], bool]:
         found, done = payload_pieces(payload, chat)
         return [p for p in found if p is not None], done  # None: a chunk without text (e.g. usage)
 
-    structured = [pieces(p) for p in payloads]
-    assert structured == [pieces(dataclasses.replace(p, choices=None, done=False)) for p in payloads]
+    structured = [pieces(v) for v in values]
+    assert structured == [pieces(p) for p in payloads]
     assert [done for _, done in structured] == [False] * (len(payloads) - 1) + [True]
     texts = [piece.text for pieces, _ in structured for piece in pieces if piece is not None]
     assert sorted("".join(texts)) == sorted("AaBb")

@@ -1,0 +1,103 @@
+"""The front-end core: what every front end (OpenAI REST, KServe REST, KServe gRPC, …) calls to
+serve a request, with the request's context passed explicitly.
+
+A front end decodes its protocol, makes a `RequestContext` (`FrontEndCore.context`), resolves the
+model (`resolve`), starts the servable's graph (`start`), iterates the run and encodes the
+response calculator's structured chunks in its own format (serving.openai_encoding for JSON and
+SSE; serving.kserve for KServe). Admission, metrics and traces are the core's, so the gRPC
+server needs nothing from the aiohttp app.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from calculators.llm.telemetry import TELEMETRY, RequestTelemetry
+from calculators.packets import Endpoint, HttpRequestPayload
+from graphs.errors import InvalidRequestError
+from graphs.runner import GraphRun
+from graphs.trace import Trace
+from serving.admission import Admission
+from serving.servable import Servable, ServableManager
+from serving.settings import Settings
+
+if TYPE_CHECKING:  # (they read a request's context: imported at run time, a cycle)
+    from serving.metrics import Metrics
+    from serving.trace_routes import TraceStore
+
+# Graph inputs a front end can feed: LLM graphs take HTTP_REQUEST_PAYLOAD, OVMS's embeddings and
+# rerank graphs REQUEST_PAYLOAD.
+REQUEST_TAGS = ("HTTP_REQUEST_PAYLOAD", "REQUEST_PAYLOAD")
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """One request on its way through the core, whatever its protocol."""
+
+    arrived: float  # time.perf_counter() when the front end got it (before its body was read)
+    deadline: float | None = None  # --request_timeout: when admission gives up on it
+    telemetry: RequestTelemetry | None = None  # metrics on: where its LLM figures go
+    traces: TraceStore | None = None  # traced: where its traces are kept (None: not traced)
+    trace_ids: list[str] = field(default_factory=list)  # the traces it started, for the response
+    model: str = ""  # the servable serving it: the metrics' model label
+
+
+class FrontEndCore:
+    """The server's request machinery shared by its front ends."""
+
+    def __init__(
+        self, settings: Settings, servables: ServableManager, admission: Admission, metrics: Metrics | None, traces: TraceStore | None
+    ) -> None:
+        self.settings = settings
+        self.servables = servables
+        self.admission = admission
+        self.metrics = metrics
+        self.traces = traces
+
+    def context(self, trace_asked: bool = False) -> RequestContext:
+        """A new request's context: its deadline, its telemetry (when metrics want per-request
+        figures) and its trace store (with --trace, or --trace header when the client asked)."""
+        arrived = time.perf_counter()
+        ctx = RequestContext(arrived, self.admission.deadline())
+        metrics = self.metrics
+        if metrics is not None and (metrics.per_request or metrics.per_step):
+            ctx.telemetry = RequestTelemetry(metrics, arrived)
+        traces = self.traces
+        if traces is not None and (traces.trace_all or trace_asked):
+            ctx.traces = traces
+        return ctx
+
+    async def resolve(self, ctx: RequestContext, model: object) -> Servable:
+        """The loaded servable `model` names (400 without one, 404 when unknown); a lazy or
+        idle-unloaded servable loads now."""
+        if not isinstance(model, str) or not model:
+            raise InvalidRequestError("missing required field: model", param="model")
+        servable = self.servables.get(model)
+        ctx.model = servable.name
+        await servable.ensure_loaded()
+        return servable
+
+    def start(self, ctx: RequestContext, servable: Servable, endpoint: Endpoint, body: dict[str, Any]) -> GraphRun:
+        """Start the servable's graph on a request body. The caller iterates the run and must
+        always `await asyncio.shield(servable.finish(run))`."""
+        tag = next((t for t in REQUEST_TAGS if t in servable.input_tags), None)
+        if tag is None:
+            raise InvalidRequestError(f"model {servable.name!r} does not serve {endpoint}", param="model")
+        ctx.model = ctx.model or servable.name
+        trace = None
+        if ctx.traces is not None:
+            trace = Trace(servable=servable.name, endpoint=endpoint)
+        request = {TELEMETRY: ctx.telemetry} if ctx.telemetry is not None else None
+        run = servable.start({tag: HttpRequestPayload(endpoint, body)}, trace=trace, request=request)
+        if trace is not None and ctx.traces is not None:
+            ctx.traces.add(trace)
+            ctx.trace_ids.append(trace.id)
+        return run
+
+
+CORE = web.AppKey("frontend_core", FrontEndCore)
+CONTEXT = web.RequestKey("ovserve_request_context", RequestContext)
