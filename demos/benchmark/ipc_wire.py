@@ -94,24 +94,35 @@ def typed_decode(body: bytes) -> int:
 
 
 # -- measuring -------------------------------------------------------------------------------
-def per_message_us(fn: Callable[[], Any], loops: int) -> float:
+def per_message_us(fn: Callable[[Any], Any], arg: Any, loops: int) -> float:
     start = time.perf_counter()
     for _ in range(loops):
-        fn()
+        fn(arg)
     return (time.perf_counter() - start) / loops * 1e6
 
 
-def measure(name: str, build_encode: Callable[[Batch], bytes], decode: Callable[[bytes], int], b: Batch, runs: int, loops: int) -> bytes:
-    body = build_encode(b)
-    per_message_us(lambda: decode(build_encode(b)), loops)  # warm-up
-    enc = statistics.median(per_message_us(lambda: build_encode(b), loops) for _ in range(runs))
-    dec = statistics.median(per_message_us(lambda: decode(body), loops) for _ in range(runs))
-    print(f"{b.name:<22} {name:<7} {len(body):>6} B   build+encode {enc:6.2f} us   decode {dec:6.2f} us   total {enc + dec:6.2f} us")
-    return body
+Codec = tuple[Callable[[Batch], bytes], Callable[[bytes], int]]
 
 
-def codecs() -> dict[str, tuple[Callable[[Batch], bytes], Callable[[bytes], int]]]:
-    return {"legacy": (legacy_build_encode, legacy_decode), "typed": (typed_build_encode, typed_decode)}
+def measure(b: Batch, codecs: dict[str, Codec], runs: int, loops: int) -> dict[str, bytes]:
+    """Each codec's body, and the medians of its timed runs; the codecs' runs alternate, so a
+    busy moment on a shared machine weighs on all of them alike."""
+    bodies = {name: enc(b) for name, (enc, _dec) in codecs.items()}
+    for name, (enc, dec) in codecs.items():  # warm-up
+        per_message_us(enc, b, loops)
+        per_message_us(dec, bodies[name], loops)
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in codecs}
+    for _ in range(runs):
+        for name, (enc, dec) in codecs.items():
+            times[name][0].append(per_message_us(enc, b, loops))
+            times[name][1].append(per_message_us(dec, bodies[name], loops))
+    for name, (encs, decs) in times.items():
+        e, d = statistics.median(encs), statistics.median(decs)
+        print(f"{b.name:<22} {name:<7} {len(bodies[name]):>6} B   build+encode {e:6.2f} us   decode {d:6.2f} us   total {e + d:6.2f} us")
+    return bodies
+
+
+CODECS: dict[str, Codec] = {"legacy": (legacy_build_encode, legacy_decode), "typed": (typed_build_encode, typed_decode)}
 
 
 def main() -> None:
@@ -121,11 +132,8 @@ def main() -> None:
     args = parser.parse_args()
     batches = [batch("8 req x 1 token", 8, 1, False), batch("8 req x 4 tok+logprobs", 8, 4, True)]
     for b in batches:
-        bodies = {name: measure(name, enc, dec, b, args.runs, args.loops) for name, (enc, dec) in codecs().items()}
-        if len(set(bodies.values())) > 1:
-            print(f"{b.name}: the bodies DIFFER")
-        elif len(bodies) > 1:
-            print(f"{b.name}: the bodies are byte-identical")
+        bodies = measure(b, CODECS, args.runs, args.loops)
+        print(f"{b.name}: the bodies are {'byte-identical' if len(set(bodies.values())) == 1 else 'DIFFERENT'}")
 
 
 if __name__ == "__main__":
