@@ -14,7 +14,8 @@ import pytest
 
 import graphs.trace
 from graphs.calculator import Calculator, Contract, InputSet
-from graphs.runner import GraphRun, _NodeRun, start_run
+from graphs.node_run import NodeRun
+from graphs.runner import GraphRun, start_run
 from graphs.trace import TID_STRIDE, NodeTrace, Trace
 from graphs.validate import ValidatedGraph
 from tests.helpers.graphs import FAN, HANG_GUARD_S, Probe, build, collect, inline_graph, registry
@@ -117,12 +118,12 @@ async def test_counts_match_the_packets_that_flowed() -> None:
 
 
 async def test_untraced_runs_keep_the_plain_node_class() -> None:
-    """No trace: the per-packet paths (emit, inline process) are the untouched _NodeRun ones."""
+    """No trace: the per-packet paths (emit, inline process) are the untouched NodeRun ones."""
     run = start_run(MIXED, {"log": Probe()}, {"SCRIPT": VALUES, "START": True})
     await collect(run)
     await run.aclose()
     assert run.trace is None
-    assert {type(nr) for nr in run._nodes} == {_NodeRun}
+    assert {type(nr) for nr in run._nodes} == {NodeRun}
     assert all(nr.trace is None for nr in run._nodes)
 
 
