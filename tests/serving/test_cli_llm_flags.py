@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,12 @@ def test_bad_values_are_refused_when_parsed(flag: str, value: str, says: str, ca
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["--model_path", "m", flag, value])
     assert exited.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_the_flags_the_docs_name_exist() -> None:
+    """docs/ovms.md (the OVMS flag map) and the README name only flags `ovserve` takes."""
+    root = Path(__file__).resolve().parents[2]
+    known = {name for action in build_parser()._actions for name in action.option_strings}
+    for page in ("README.md", "docs/ovms.md"):
+        named = set(re.findall(r"(?<![\w-])--[a-z][a-z_-]+", (root / page).read_text(encoding="utf-8")))
+        assert named - known == set(), page
