@@ -3,7 +3,7 @@ serve a request, with the request's context passed explicitly.
 
 A front end decodes its protocol, makes a `RequestContext` (`FrontEndCore.context`), resolves the
 model (`resolve`), starts the servable's graph (`start`), iterates the run and encodes the
-response calculator's structured chunks in its own format (serving.openai_encoding for JSON and
+response calculator's structured chunks in its own format (serving.openai_routes for JSON and
 SSE; serving.kserve for KServe). Admission, metrics and traces are the core's, so the gRPC
 server needs nothing from the aiohttp app.
 """

@@ -1,4 +1,5 @@
-"""OpenAI-compatible routes: /v3 (and /v1) chat/completions, completions, models."""
+"""The OpenAI front end: /v3 (and /v1) chat/completions, completions, embeddings, rerank,
+models, tokenize; the graph's response values encoded as JSON or SSE."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from calculators.packets import Endpoint, ResponsePayload
+from calculators.packets import Endpoint, HttpResponsePayload, ResponseBody, ResponsePayload, StreamChunks
 from graphs.errors import InvalidRequestError, OvserveError
-from graphs.runner import GraphRun, OutputOverflowError
+from graphs.runner import GraphRun, OutputOverflowError, OutputPacket
 from serving.admission import NOT_READING, Admission
 from serving.errors import RequestTooLargeError, error_body, error_response, internal_error, json_object
 from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext
-from serving.openai_encoding import DONE, OpenAIEncoder, ends_answer, sse, streaming
 from serving.servable import Servable, ServableManager, State
 from serving.sse_sink import HIGH_WATER_BYTES, ChunkedSink
 from serving.state import SERVABLES, SETTINGS
@@ -24,8 +24,83 @@ from serving.state import SERVABLES, SETTINGS
 log = logging.getLogger("ovserve.http")
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_json_encode = msgspec.json.Encoder().encode
+_json = msgspec.json.Encoder()
 SETTLE_S = 1.0  # a fully answered stream whose client hung up: how long its nodes may take to close
+
+
+# -- encoding: the graph's response values as JSON or SSE ----------------------------------
+# The stock calculators emit structured values (calculators.packets.ResponseBody, StreamChunks);
+# a user's own response calculator may emit raw bytes (HttpResponsePayload), which pass through.
+
+DONE = b"data: [DONE]\n\n"
+
+
+def sse(event: dict[str, Any]) -> bytes:
+    return b"data: " + _json.encode(event) + b"\n\n"
+
+
+def streaming(value: ResponsePayload) -> bool:
+    return isinstance(value, StreamChunks) or (isinstance(value, HttpResponsePayload) and value.streaming)
+
+
+def ends_answer(value: ResponsePayload) -> bool:
+    """Whether this value completes a streamed answer (`data: [DONE]`)."""
+    if isinstance(value, StreamChunks):
+        return value.done
+    return isinstance(value, HttpResponsePayload) and value.body.endswith(DONE)
+
+
+def _ends_stream(out: OutputPacket) -> bool:
+    return ends_answer(out.packet.value)
+
+
+class OpenAIEncoder:
+    """Encodes one request's response values. A chunk's envelope (id, object, created, model)
+    is encoded once per request, so per token only the choice object is. Bytes weighed for the
+    backpressure bound (`weigh`) are kept until sent (`take`): each value is encoded once."""
+
+    __slots__ = ("_frame", "_weighed")
+
+    def __init__(self) -> None:
+        self._frame: tuple[bytes, bytes] | None = None
+        self._weighed: dict[int, bytes] = {}  # id(OutputPacket) -> its bytes, while it is queued
+
+    def encode(self, value: ResponsePayload) -> bytes:
+        if isinstance(value, StreamChunks):
+            return self._events(value)
+        if isinstance(value, ResponseBody):
+            return _json.encode(value.body)
+        return value.body
+
+    def weigh(self, out: OutputPacket) -> int:
+        data = self._weighed[id(out)] = self.encode(out.packet.value)
+        return len(data)
+
+    def take(self, out: OutputPacket) -> bytes:
+        data = self._weighed.pop(id(out), None)
+        return data if data is not None else self.encode(out.packet.value)
+
+    def _events(self, chunks: StreamChunks) -> bytes:
+        if self._frame is None:
+            self._frame = _choice_frame(chunks.envelope)
+        head, tail = self._frame
+        events = [head + _json.encode(choice) + tail for choice in chunks.choices]
+        if chunks.usage is not None:
+            events.append(sse({**chunks.envelope, "choices": [], "usage": chunks.usage}))
+        if chunks.done:
+            events.append(DONE)
+        return b"".join(events)
+
+
+def _choice_frame(envelope: dict[str, Any]) -> tuple[bytes, bytes]:
+    """`data: {…,"choices":[` and `]…}\\n\\n`: the bytes around one choice in every chunk."""
+    marker = {"__choice__": 0}
+    whole = sse({**envelope, "choices": [marker]})
+    head, tail = whole.split(_json.encode(marker))
+    return head, tail
+
+
+# -- the routes ------------------------------------------------------------------------------
 
 
 async def _read_json(request: web.Request) -> dict[str, Any]:
@@ -87,7 +162,7 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, core: Fro
                     await send(response.write(encoder.take(out)))
                     if response.chunked and request.transport is not None:
                         high_water = min(HIGH_WATER_BYTES, request.app[SETTINGS].max_unsent_bytes)
-                        sink = ChunkedSink(request.transport, encoder, high_water)  # type: ignore[arg-type]
+                        sink = ChunkedSink(request.transport, encoder.take, _ends_stream, high_water)  # type: ignore[arg-type]
                         run.set_sink(sink)
                     answered = ends_answer(value)
                     continue
@@ -246,7 +321,7 @@ async def _codec(request: web.Request, method: str) -> web.Response:
                 raise InvalidRequestError(f"model {model!r} has no tokenizer to {method.split('_')[0]} with", param="model")
             async with admission.within(deadline):
                 answer = await asyncio.to_thread(handler, body)
-            return web.Response(body=_json_encode(answer), content_type="application/json")
+            return web.Response(body=_json.encode(answer), content_type="application/json")
         except OvserveError as exc:
             return error_response(exc)
 

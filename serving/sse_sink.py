@@ -14,17 +14,25 @@ produces meanwhile queues in the run, bounded by --max_unsent_bytes (serving.ope
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from graphs.runner import OutputPacket
-from serving.openai_encoding import OpenAIEncoder, ends_answer
 
 HIGH_WATER_BYTES = 64 * 1024
 
 
 class ChunkedSink:
-    def __init__(self, transport: asyncio.Transport, encoder: OpenAIEncoder, high_water: int = HIGH_WATER_BYTES) -> None:
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        encode: Callable[[OutputPacket], bytes],
+        ends_answer: Callable[[OutputPacket], bool],
+        high_water: int = HIGH_WATER_BYTES,
+    ) -> None:
+        """`encode`: a packet's bytes; `ends_answer`: whether it completes the answer."""
         self._transport = transport
-        self._encoder = encoder
+        self._encode = encode
+        self._ends_answer = ends_answer
         self._high_water = high_water
         self.answered = False  # the client has been sent the whole answer
 
@@ -32,8 +40,8 @@ class ChunkedSink:
         transport = self._transport
         if transport.is_closing() or transport.get_write_buffer_size() > self._high_water:
             return False
-        body = self._encoder.take(out)
+        body = self._encode(out)
         transport.write(b"%x\r\n%b\r\n" % (len(body), body))  # one HTTP/1.1 chunk
-        if ends_answer(out.packet.value):
+        if self._ends_answer(out):
             self.answered = True
         return True

@@ -19,11 +19,10 @@ from calculators.llm.kv_cache import eviction_spec, with_kv_cache_precision
 from calculators.llm.lora import adapter_specs
 from calculators.llm.model_files import ModelTokenizer
 from calculators.llm.options import LLMOptions
-from calculators.llm.output_shaper import check_parser_names, output_shaper
+from calculators.llm.output_shaper import check_parser_names
 from calculators.llm.prompt_policy import PromptPolicy
 from calculators.llm.scorer import PromptScorer
 from calculators.llm.speculative import draft_spec
-from calculators.openai.parsed_text import ParsedText
 from calculators.openai.tokenize import detokenize, tokenize
 from calculators.ov_infer import plugin_properties
 from graphs.calculator import ResourceContext
@@ -65,9 +64,6 @@ class LLMResource:
     def healthy(self) -> bool:
         """False while the engine worker is being restarted: the servable's readiness follows it."""
         return self.supervisor.healthy
-
-    def output_shaper(self, parse_tools: bool, template_kwargs: dict[str, Any], single_call: bool = False) -> ParsedText | None:
-        return output_shaper(self.options, self.tokenizer, parse_tools, template_kwargs, single_call)
 
     def tokenize_request(self, body: dict[str, Any]) -> dict[str, Any]:  # the front end's `/v3/tokenize`
         return tokenize(body, self.tokenizer, self.policy)

@@ -1,12 +1,13 @@
 """OpenAIResponseCalculator: text per step -> one OpenAI answer object, or its chunks per step.
 
 It emits structured values (calculators.packets.ResponseBody / StreamChunks); each front end
-encodes them (serving.openai_encoding: JSON and SSE; serving.kserve: tensors and text pieces)."""
+encodes them (serving.openai_routes: JSON and SSE; serving.kserve: tensors and text pieces)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from calculators.llm.output_shaper import output_shaper
 from calculators.llm.resource import LLMResource
 from calculators.openai import shapes
 from calculators.openai.choice import ChoiceOutput, ForcedToolCalls, PlainText, TextShaper
@@ -25,7 +26,9 @@ def text_shaper(params: ChatCompletionRequest | CompletionRequest, llm: LLMResou
         return ForcedToolCalls(None if isinstance(choice, str) else choice.function.name)  # type: ignore[union-attr]
     if llm is not None:
         parse_tools = bool(params.tools) and choice != "none"
-        shaper = llm.output_shaper(parse_tools, params.chat_template_kwargs or {}, params.parallel_tool_calls is False)
+        shaper = output_shaper(
+            llm.options, llm.tokenizer, parse_tools, params.chat_template_kwargs or {}, params.parallel_tool_calls is False
+        )
         if shaper is not None:
             return shaper
     return PlainText()

@@ -23,7 +23,7 @@ from calculators.packets import (
 )
 from graphs.errors import InvalidRequestError
 from graphs.testing import run_calculator
-from serving.openai_encoding import OpenAIEncoder, streaming
+from serving.openai_routes import OpenAIEncoder, streaming
 
 CHAT: Endpoint = "chat/completions"
 COMPLETIONS: Endpoint = "completions"
@@ -156,7 +156,7 @@ async def respond_values(request: GenerationRequest, *chunks: TextChunk) -> list
 
 
 async def respond(request: GenerationRequest, *chunks: TextChunk) -> list[HttpResponsePayload]:
-    """The response calculator's values as the /v3 front end sends them (serving.openai_encoding)."""
+    """The response calculator's values as the /v3 front end sends them (serving.openai_routes)."""
     encoder = OpenAIEncoder()
     payloads = []
     for value in await respond_values(request, *chunks):
