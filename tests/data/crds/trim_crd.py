@@ -1,4 +1,4 @@
-"""Trim an upstream CRD to the openAPIV3Schema of one version, for tests/test_kubernetes_manifests.py.
+"""Trim an upstream CRD to the openAPIV3Schema of one version, for tests/kubernetes/.
 
     python tests/data/crds/trim_crd.py CRD.yaml VERSION HEADER.txt > tests/data/crds/NAME.yaml
 
