@@ -1,7 +1,7 @@
 """The LLM engine: one spawned worker process per servable, and the server's client of it.
 
 Read in this order (imports only go down this list's arrows, never back):
-- protocol.py: the IPC frames and message kinds (ToWorker, FromWorker, Status, Finish).
+- protocol.py: the IPC frames and typed messages (msgspec structs: ToWorker, FromWorker, Step, ...).
 - client.py: EngineClient, the server side: starts the worker, sends requests, streams updates.
 - supervisor.py: EngineSupervisor, which owns the current client and starts a new worker (with
   backoff) when one dies unasked; counts restarts, tells health.
