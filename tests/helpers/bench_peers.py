@@ -1,0 +1,23 @@
+"""The benchmark peers' drivers in demos/benchmark/ (standard-library scripts, not a package),
+imported by file path once."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "demos" / "benchmark"
+
+
+def load(name: str) -> ModuleType:
+    """demos/benchmark/<name>.py as a module (cached in sys.modules under `bench_peer_<name>`)."""
+    key = f"bench_peer_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, BENCHMARK / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
