@@ -19,8 +19,12 @@ of each figure, and bench.json keeps every run. Steps:
 7. per-request traces: the tiny model served without and with `--trace` (every request traced),
    alternating, five `--compare` runs each (128 prompts, 128/256 tokens, concurrency 32): the
    server process's CPU per output token (from /proc) and the server/engine throughput ratio
+8. the real model (demos/benchmark/real_model.py): ovserve, the engine in-process and llama.cpp's
+   llama-server on SmolLM2's GGUF at concurrency 1, 8 and 32, RSS, the first burst, a long
+   prompt among 8 streams; the `real_*` keys, and a PNG beside the JSON (bench.png)
 
-Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace]
+Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace|real]
+(--skip-peer leaves out both peers: openvino-openai-api and llama-server)
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
 
+import real_model  # noqa: E402
+from real_model_report import REAL_TARGETS  # noqa: E402
+
 from serving.bench import cli as bench  # noqa: E402
 from serving.bench.prefix import run_prefix_cache_check  # noqa: E402
 from serving.bench.server_process import start_server  # noqa: E402
@@ -53,6 +60,7 @@ TARGETS = {  # key: (comparison, bound, what)
     "tiny_throughput_ratio_c32_interval3": (">=", 0.6, "the same with --stream_interval_ms 3 (aim)"),
     "prefix_ttft_ratio": ("<=", 0.3, "TTFT of turn 2 / turn 1, 1,000-token chat"),
     "peer_throughput_ratio_c16": (">=", 5.0, "output tok/s, ovserve/peer, synthetic c16"),
+    **REAL_TARGETS,
 }
 
 
@@ -217,8 +225,8 @@ def verdict(key: str, value: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, default=ROOT / "bench.json")
-    parser.add_argument("--skip-peer", action="store_true", help="leave out the peer server (it needs its own venv)")
-    parser.add_argument("--only", choices=["speculative", "trace"], help="run this step alone (its figures only in the JSON)")
+    parser.add_argument("--skip-peer", action="store_true", help="leave out the peers (openvino-openai-api, llama-server)")
+    parser.add_argument("--only", choices=["speculative", "trace", "real"], help="run this step alone (its figures only in the JSON)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     if args.only == "speculative":
@@ -233,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({"trace": trace, "elapsed_s": time.monotonic() - started}, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
         return 0
+    if args.only == "real":
+        real_model.run(args.json, args.json.with_suffix(".png"), skip_peer=args.skip_peer)
+        return 0
     synthetic, tiny = build_synthetic_model(), build_tiny_model()
     runs: dict[str, Any] = {}
     runs["synthetic_c32"] = compare(synthetic, "--num-prompts", "64", "--max-concurrency", "32")
@@ -244,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         runs["peer_c16"] = peer_c16(synthetic)
     runs["speculative"] = speculative(tiny, build_tiny_draft_model())
     runs["trace"] = trace_overhead(tiny)
+    real = real_model.run(None, args.json.with_suffix(".png"), skip_peer=args.skip_peer)
     peer_tps = runs.get("peer_c16", {}).get("output_throughput")
     results = {
         "throughput_ratio_c32": runs["synthetic_c32"]["throughput_ratio"],
@@ -254,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         "tiny_throughput_ratio_c32_interval3": runs["tiny_c32_interval3"]["throughput_ratio"],
         "prefix_ttft_ratio": runs["prefix"]["prefix_ttft_ratio"],
         "peer_throughput_ratio_c16": runs["ovserve_c16"]["output_throughput"] / peer_tps if peer_tps else None,
+        **{key: real[key] for key in REAL_TARGETS},
     }
     elapsed = time.monotonic() - started
     print("\n" + "=" * 100)
@@ -265,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     print_speculative(runs["speculative"])
     print_trace_overhead(runs["trace"])
     print(f"(whole suite: {elapsed / 60:.1f} min; models: synthetic {synthetic.name}, tiny {tiny.name})")
-    report = {**results, "verdicts": {k: verdict(k, v) for k, v in results.items()}, "elapsed_s": elapsed, "runs": runs}
+    real_raw = {k: v for k, v in real.items() if k not in REAL_TARGETS and k != "verdicts"}  # real_figures, real_rss_mib, ...
+    report = {**results, **real_raw, "verdicts": {k: verdict(k, v) for k, v in results.items()}, "elapsed_s": elapsed, "runs": runs}
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.json}")
     return 0
