@@ -160,6 +160,7 @@ def plot(figures: Figures, path: Path, title: str = "SmolLM2-135M-Instruct Q4_1,
 
     matplotlib.use("Agg")  # no display; set before pyplot is imported
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, (tps_ax, ttft_ax) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for side in SIDES:
@@ -177,6 +178,9 @@ def plot(figures: Figures, path: Path, title: str = "SmolLM2-135M-Instruct Q4_1,
         ax.grid(True, alpha=0.3)
         ax.legend()
     ttft_ax.set_yscale("log")
+    ttft_ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ttft_ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ttft_ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
