@@ -229,7 +229,10 @@ def peer_side(gguf: Path, ir: Path) -> dict[str, Any]:
         try:
             if c == 8:
                 rss["rest"] = float(llama_peer.rss_mib(process))
+            # A connection per request: llama-server's HTTP library closes a kept-alive connection
+            # after a few requests without saying so, which failed 6 of 16 requests at c1.
             target = ["--base-url", f"http://127.0.0.1:{port}", "--endpoint", "/v1/chat/completions", "--model", MODEL_NAME]
+            target.append("--no-keepalive")
             levels[c] = run_bench([*target, "--model-dir", str(ir), *workload_args(c)])
             if c == 8:
                 rss["after_c8_burst"] = float(llama_peer.rss_mib(process))

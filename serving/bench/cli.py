@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="usage",
         help="count output tokens from the usage chunk, or (servers without one) take --output-len for a stream with content [usage]",
     )
+    target.add_argument(
+        "--no-keepalive",
+        action="store_true",
+        help="a new connection per request (servers that close kept-alive connections unannounced, e.g. llama-server)",
+    )
     load = parser.add_argument_group("workload")
     load.add_argument("--input-len", type=positive_int, default=128, help="prompt tokens, as the server counts them [128]")
     load.add_argument("--output-len", type=positive_int, default=128, help="generated tokens per request (ignore_eos) [128]")
@@ -150,7 +155,12 @@ async def _bench_server(
 ) -> dict[str, Any]:
     if model is None:
         model = await client.discover_model(base_url, args.endpoint, args.api_key)
-    common = {"api_key": args.api_key, "extra_body": args.extra_body, "tokens_from_usage": args.tokens_from == "usage"}
+    common = {
+        "api_key": args.api_key,
+        "extra_body": args.extra_body,
+        "tokens_from_usage": args.tokens_from == "usage",
+        "keepalive": not args.no_keepalive,
+    }
     if warmup is not None:
         _note(f"warm-up: {len(warmup.prompts)} requests")
         # At the run's concurrency, so the client's connections are open before the measured

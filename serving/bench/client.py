@@ -187,8 +187,10 @@ async def _loop_lag(session: aiohttp.ClientSession, origin: URL, since: float | 
     return data if isinstance(data, dict) and isinstance(data.get("now"), int | float) else None
 
 
-def _session(limit: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit)
+def _session(limit: int, keepalive: bool = True) -> aiohttp.ClientSession:
+    # keepalive=False: a new connection per request, for servers that close kept-alive
+    # connections unannounced (llama-server's HTTP library after a few requests on one).
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, force_close=not keepalive)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=60)
     return aiohttp.ClientSession(connector=connector, timeout=timeout)
 
@@ -226,6 +228,7 @@ async def run_workload(
     on_done: Callable[[], None] | None = None,
     measure_loop_lag: bool = True,
     tokens_from_usage: bool = True,
+    keepalive: bool = True,
 ) -> ServerRun:
     """Send every prompt at its arrival time (at most `max_concurrency` at once), streaming."""
     url = base_url.rstrip("/") + "/" + endpoint.lstrip("/")
@@ -234,7 +237,7 @@ async def run_workload(
     bodies = [request_body(model, p.text, workload.output_len, workload.chat, extra_body) for p in workload.prompts]
     limit = max_concurrency or len(bodies) or 1
     results = [RequestResult() for _ in bodies]
-    async with _session(limit) as session:
+    async with _session(limit, keepalive) as session:
         lag_before = await _loop_lag(session, origin, None) if measure_loop_lag else None
         semaphore = asyncio.Semaphore(limit)
         cpu_started = time.process_time()

@@ -270,6 +270,39 @@ async def test_tokens_from_requested_for_servers_without_usage(tiny_model_dir: P
     assert [r.error for r in requested.results][1] == "the stream carried no content"
 
 
+async def test_no_keepalive_opens_a_connection_per_request() -> None:
+    """keepalive=False (`--no-keepalive`, for llama-server): each request on a new connection."""
+    from aiohttp import web
+
+    from serving.bench.workload import BenchPrompt, Workload
+
+    peers: list[object] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b'data: {"choices":[{"index":0,"delta":{"content":"x"}}]}\n\n')
+        await response.write(b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\ndata: [DONE]\n\n')
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    workload = Workload((BenchPrompt("hi", (1, 2, 3)),) * 4, (0.0,) * 4, 1, True)
+    try:
+        kept = await client.run_workload(base_url, "/v1/chat/completions", "m", workload, 1, measure_loop_lag=False)
+        kept_peers, peers[:] = set(peers), []
+        fresh = await client.run_workload(base_url, "/v1/chat/completions", "m", workload, 1, measure_loop_lag=False, keepalive=False)
+    finally:
+        await runner.cleanup()
+    assert all(r.error is None for r in kept.results + fresh.results)
+    assert len(kept_peers) == 1 and len(set(peers)) == 4
+
+
 def test_bench_with_the_tiny_prompts(server: Server, tiny_model_dir: Path, tmp_path: Path) -> None:
     """--prompts tiny: the trained prompts in turn, each answered to its end (no ignore_eos)."""
     from tests.models import TINY_PROMPTS
