@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import statistics
 import sys
 import sysconfig
@@ -314,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         order = variants[round_ % len(variants) :] + variants[: round_ % len(variants)]
         for v in order:
             v.runs.append(one_run(v, prompts, args.output_len, args.concurrency))
-        print(f"round {round_ + 1}: " + ", ".join(f"{v.name} {v.runs[-1]['tok_s']:.1f}" for v in variants), flush=True)
+        busy = os.getloadavg()[0]  # how busy the machine was (this benchmark counts ~2)
+        print(f"round {round_ + 1} (load {busy:.1f}): " + ", ".join(f"{v.name} {v.runs[-1]['tok_s']:.1f}" for v in variants), flush=True)
     print(summary(variants, variants[0].name))
     if args.json:
         record = {"concurrency": args.concurrency, "output_len": args.output_len, "models": models}
