@@ -27,6 +27,7 @@ from calculators.llm.engine.protocol import (
     Update,
     decode_to_worker,
 )
+from calculators.llm.engine.warmup import warm_up
 from calculators.llm.lora import ADAPTER_KEY
 
 log = logging.getLogger("ovserve.engine")
@@ -54,6 +55,10 @@ class ContinuousBatchingEngine(EngineBase):
         self.waiting: list[Add] = []  # requests waiting for their adapter's turn
         self.pipe = self.new_pipeline()
         self.defaults = model_defaults(self.pipe.get_config())
+        if (seconds := warm_up(self.pipe, ov_genai, assisted=spec.draft is not None)) is None:
+            self.pipe = self.new_pipeline()  # what the failed warm-up left in it must not run
+        else:
+            log.info("engine warmed up in %.2f s", seconds)
         self.handles: dict[int, Any] = {}
         self.counts = {"added": 0, "cancelled": 0, "finished": 0, "failed": 0, "preempted": 0}
         # Preemption (genai 2026.4 has no figure for it): a generating request that goes a step
