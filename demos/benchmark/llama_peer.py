@@ -27,12 +27,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from peer import stop, wait_ready  # demos/benchmark/peer.py: the same process handling
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -122,33 +121,9 @@ def start(
         raise FileNotFoundError(f"{binary()} not built: run demos/benchmark/llama_server_setup.sh")
     cmd = command(gguf_path, port, ctx_size=ctx_size, parallel=parallel, threads=threads, extra=extra)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT if log is not None else None)
-    deadline = time.monotonic() + timeout
     # /health is 503 while the model loads (and warms up), 200 once requests are served.
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"llama-server exited with code {proc.returncode} (cmd: {' '.join(cmd)})")
-        try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass  # not listening yet, or 503 (HTTPError is a URLError)
-        if time.monotonic() > deadline:
-            stop(proc)
-            raise TimeoutError(f"llama-server did not answer /health on port {port} within {timeout:.0f} s")
-        time.sleep(0.2)
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
-    """Stop a server started by :func:`start` (SIGTERM, then SIGKILL); return its exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return proc.returncode
+    wait_ready(proc, cmd, f"http://{HOST}:{port}/health", timeout, "llama-server")
+    return proc
 
 
 def rss_mib(proc: subprocess.Popen[bytes]) -> float:

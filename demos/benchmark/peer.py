@@ -79,22 +79,29 @@ def start(
         "--model-path", str(copy), "--device", "CPU", "--host", HOST, "--port", str(port),
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT if log is not None else None)
-    deadline = time.monotonic() + timeout
     # The peer has no health route; FastAPI's /openapi.json answers once uvicorn listens, which
     # is after the pipeline has loaded (create_app builds it before uvicorn.run).
+    wait_ready(proc, cmd, f"http://{HOST}:{port}/openapi.json", timeout, "peer")
+    return proc
+
+
+def wait_ready(proc: subprocess.Popen[bytes], cmd: list[str], url: str, timeout: float, what: str) -> None:
+    """Wait until `url` answers 200 (a server starting in `proc`); stop it and raise when it
+    exits first or `timeout` passes. Shared with llama_peer.py."""
+    deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"peer exited with code {proc.returncode} before answering (cmd: {' '.join(cmd)})")
+            raise RuntimeError(f"{what} exited with code {proc.returncode} before answering (cmd: {' '.join(cmd)})")
         try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/openapi.json", timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
-                    return proc
+                    return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+            pass  # not listening yet, or not ready (an HTTPError is a URLError)
         if time.monotonic() > deadline:
             stop(proc)
-            raise TimeoutError(f"peer did not answer on port {port} within {timeout:.0f} s")
-        time.sleep(0.25)
+            raise TimeoutError(f"{what} did not answer {url} within {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> int:

@@ -14,6 +14,8 @@ BENCHMARK = Path(__file__).resolve().parents[2] / "demos" / "benchmark"
 def load(name: str) -> ModuleType:
     """demos/benchmark/<name>.py as a module (cached in sys.modules under `bench_peer_<name>`)."""
     key = f"bench_peer_{name}"
+    if str(BENCHMARK) not in sys.path:  # the drivers import each other by name (llama_peer: peer)
+        sys.path.append(str(BENCHMARK))
     if key not in sys.modules:
         spec = importlib.util.spec_from_file_location(key, BENCHMARK / f"{name}.py")
         assert spec is not None and spec.loader is not None
