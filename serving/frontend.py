@@ -87,14 +87,12 @@ class FrontEndCore:
         tag = next((t for t in REQUEST_TAGS if t in servable.input_tags), None)
         if tag is None:
             raise InvalidRequestError(f"model {servable.name!r} does not serve {endpoint}", param="model")
-        ctx.model = ctx.model or servable.name
-        trace = None
-        if ctx.traces is not None:
-            trace = Trace(servable=servable.name, endpoint=endpoint)
+        traces = ctx.traces
+        trace = Trace(servable=servable.name, endpoint=endpoint) if traces is not None else None
         request = {TELEMETRY: ctx.telemetry} if ctx.telemetry is not None else None
         run = servable.start({tag: HttpRequestPayload(endpoint, body)}, trace=trace, request=request)
-        if trace is not None and ctx.traces is not None:
-            ctx.traces.add(trace)
+        if traces is not None and trace is not None:  # kept once its run has started
+            traces.add(trace)
             ctx.trace_ids.append(trace.id)
         return run
 

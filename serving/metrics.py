@@ -176,8 +176,7 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     metrics: Metrics = request.app[METRICS]
     if request.path == "/metrics":
         return await handler(request)
-    ctx = request.get(CONTEXT)
-    arrived = ctx.arrived if ctx is not None else time.perf_counter()
+    ctx = request[CONTEXT]  # set by the context middleware, outside this one (serving.middleware)
     if metrics.in_flight is not None:
         metrics.in_flight.inc()
     status = 500
@@ -190,11 +189,11 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
             metrics.in_flight.dec()
         route = request.match_info.route.resource
         endpoint = route.canonical if route is not None else "unmatched"
-        model = ctx.model if ctx is not None else ""
+        model = ctx.model
         if metrics.requests is not None:
             metrics.requests.labels(endpoint, model, str(status)).inc()
         if metrics.duration is not None and model and status < 400 and endpoint.endswith(_TIMED_SUFFIXES):
-            metrics.duration.labels(model, endpoint).observe(time.perf_counter() - arrived)
+            metrics.duration.labels(model, endpoint).observe(time.perf_counter() - ctx.arrived)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from peer import stop, wait_ready  # demos/benchmark/peer.py: the same process handling
+from peer import serve_in_foreground, stop, wait_ready  # noqa: F401  (stop: part of this driver's API, real_model.py calls it)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -152,13 +152,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     setup()
     proc = start(args.gguf, args.port, ctx_size=ctx_size, parallel=args.parallel, threads=args.threads, log=None)
-    print(f"llama-server serving {args.gguf} on http://{HOST}:{args.port}{ROUTE} (pid {proc.pid})", file=sys.stderr)
-    try:
-        proc.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop(proc)
+    serve_in_foreground(proc, f"llama-server serving {args.gguf} on http://{HOST}:{args.port}{ROUTE}")
 
 
 if __name__ == "__main__":

@@ -133,7 +133,12 @@ def main() -> None:
     # SIGTERM (e.g. from a supervisor killing this wrapper) stops the server too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     proc = start(args.model_dir, args.port, ignore_eos=args.ignore_eos, log=None)
-    print(f"peer serving {args.model_dir} on http://{HOST}:{args.port}{ROUTE} (pid {proc.pid})", file=sys.stderr)
+    serve_in_foreground(proc, f"peer serving {args.model_dir} on http://{HOST}:{args.port}{ROUTE}")
+
+
+def serve_in_foreground(proc: subprocess.Popen[bytes], what: str) -> None:
+    """Wait for the started server until it exits or Ctrl-C, then stop it. Shared with llama_peer.py."""
+    print(f"{what} (pid {proc.pid})", file=sys.stderr)
     try:
         proc.wait()
     except KeyboardInterrupt:

@@ -131,13 +131,20 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, "", "not found")
 
-    def _repo_info(self, repo_id: str, revision: str) -> None:
+    def _repo_files(self, repo_id: str, revision: str) -> dict[str, HubFile] | None:
+        """The repository's files at `revision`; None when there is none (a 404 is sent)."""
         files = self.hub.repos.get(repo_id)
         if files is None:
             self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
-            return
+            return None
         if revision not in ("main", COMMIT):
             self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+            return None
+        return files
+
+    def _repo_info(self, repo_id: str, revision: str) -> None:
+        files = self._repo_files(repo_id, revision)
+        if files is None:
             return
         body = {
             "_id": "fake",
@@ -154,12 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
     def _resolve(self, repo_id: str, revision: str, name: str, head: bool) -> None:
-        files = self.hub.repos.get(repo_id)
+        files = self._repo_files(repo_id, revision)
         if files is None:
-            self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
-            return
-        if revision not in ("main", COMMIT):
-            self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
             return
         hub_file = files.get(name)
         if hub_file is None:

@@ -6,40 +6,21 @@ allow-list, CORS off by default, JSON-only POST bodies, the config API flag and 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from serving.app import create_app
 from serving.auth import bearer_token, is_open_path, key_matches
 from serving.cli import build_parser, settings_from_args
 from serving.guards import HostPolicy, host_name, media_type
-from serving.servable import Servable, ServableManager
 from serving.settings import Settings
 from serving.trace_routes import TRACES
-from tests.helpers.answer_graph import GRAPH
 
 KEY = "sk-test-key"
 Make = Callable[[Settings], Any]
 PROMPT = {"model": "m", "prompt": "hi"}
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[Make]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def make(settings: Settings) -> TestClient[Any, Any]:
-        client = TestClient(TestServer(create_app(settings, ServableManager([Servable("m", Path("."), GRAPH)]))))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
 
 
 # -- Authorization ---------------------------------------------------------------------------

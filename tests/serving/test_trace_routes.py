@@ -5,43 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from serving.app import create_app
 from serving.cli import build_parser, settings_from_args
-from serving.servable import Servable, ServableManager
 from serving.settings import Settings
 from serving.trace_routes import TRACE_ID_HEADER, TRACES
-from tests.helpers.answer_graph import GATES, GRAPH
-
-# serving/openai_routes.py stores the metrics' model label under a str key, which aiohttp 3.14
-# warns about (pytest turns warnings into errors); not this module's subject.
+from tests.helpers.answer_graph import GATES
 
 SECRET = "my card is 4111-1111-1111-1111"
 
 
 Client = Callable[..., Any]
-
-
-@pytest.fixture
-async def make_client() -> AsyncIterator[Callable[[Settings], Any]]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def make(settings: Settings) -> TestClient[Any, Any]:
-        app = create_app(settings, ServableManager([Servable("m", Path("."), GRAPH)]))
-        client = TestClient(TestServer(app))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        await client.close()
 
 
 async def ask(client: TestClient[Any, Any], headers: dict[str, str] | None = None, **body: Any) -> tuple[int, str | None, bytes]:
