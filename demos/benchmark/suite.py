@@ -43,6 +43,7 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 import real_model  # noqa: E402
+import real_model_report  # noqa: E402
 from real_model_report import REAL_TARGETS  # noqa: E402
 
 from serving.bench import cli as bench  # noqa: E402
@@ -215,11 +216,7 @@ def print_trace_overhead(trace: dict[str, Any]) -> None:
 
 
 def verdict(key: str, value: float | None) -> str:
-    if value is None:
-        return "not run"
-    op, bound, _ = TARGETS[key]
-    ok = value >= bound if op == ">=" else value <= bound
-    return "met" if ok else "NOT met"
+    return real_model_report.verdict(key, value, TARGETS)
 
 
 def main(argv: list[str] | None = None) -> int:
