@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import socket
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,7 @@ import real_model_report as report  # noqa: E402
 from serving import event_loop  # noqa: E402
 from serving.bench import cli as bench  # noqa: E402
 from serving.bench.client import run_workload  # noqa: E402
-from serving.bench.server_process import Server, process_tree_rss, start_server  # noqa: E402
+from serving.bench.server_process import process_tree_pss, process_tree_rss, pss_bytes, start_server  # noqa: E402
 from serving.bench.stats import summarize  # noqa: E402
 from serving.bench.workload import Workload, build_workload, load_tokenizer  # noqa: E402
 
@@ -64,6 +66,7 @@ ENGINE = {
 SERVER_FLAGS = [part for key, value in ENGINE.items() for part in (f"--{key}", value)]
 BENCH_ENGINE_FLAGS = [part for key, value in ENGINE.items() for part in (f"--{key.replace('_', '-')}", value)]
 PEER_SLOT_CTX = 512  # llama-server context per slot: prompt (~80) + 128 tokens, with room
+PEER_LONG_SLOT_CTX = 6400  # a slot for the 6,000-token prompt (and its template) + 16 tokens
 LONG_PROMPT_TOKENS, LONG_STREAMS, LONG_STREAM_TOKENS, LONG_ARRIVAL_S, LONG_ROUNDS = 6000, 8, 256, 1.0, 3
 
 
@@ -102,9 +105,12 @@ def workload_args(concurrency: int, seed: int = 0) -> list[str]:
 
 
 def rss_mib(pid: int) -> dict[str, float]:
+    """RSS of the server and its workers (MiB), and their PSS total: the sum of RSS counts the
+    libraries both processes map (OpenVINO's, ~80 MiB) twice, PSS once."""
     found = process_tree_rss(pid) or {"main": 0, "children": 0}
     mib = {key: value / 2**20 for key, value in found.items()}
-    return {**mib, "total": mib["main"] + mib["children"]}
+    pss = process_tree_pss(pid) or {"main": 0, "children": 0}
+    return {**mib, "total": mib["main"] + mib["children"], "pss_total": (pss["main"] + pss["children"]) / 2**20}
 
 
 # --------------------------------------------------------------------------- ovserve
@@ -125,7 +131,7 @@ def ovserve_side(gguf: Path, ir: Path) -> dict[str, Any]:
         rss_burst = rss_mib(pid)
         levels = {c: run_bench([*target, *workload_args(c)]) for c in report.LEVELS}
         rss_end = rss_mib(pid)
-        long_prompt = long_prompt_rounds(server, ir)
+        long_prompt = long_prompt_rounds(LongPromptTarget(server.base_url), ir)
     finally:
         code = server.stop()
         note(f"ovserve stopped (exit code {code})")
@@ -138,7 +144,15 @@ def ovserve_side(gguf: Path, ir: Path) -> dict[str, Any]:
     }
 
 
-def long_prompt_rounds(server: Server, ir: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LongPromptTarget:
+    base_url: str
+    endpoint: str = "/v3/chat/completions"
+    keepalive: bool = True
+    loop_lag: bool = True  # ovserve's /metrics has the gauge; llama-server has none
+
+
+def long_prompt_rounds(target: LongPromptTarget, ir: Path) -> dict[str, Any]:
     """Alternating rounds without and with the long prompt; medians of each figure."""
     tokenizer = load_tokenizer(ir)
     rounds: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
@@ -151,7 +165,7 @@ def long_prompt_rounds(server: Server, ir: Path) -> dict[str, Any]:
             long = None
             if mode == "with":
                 long = build_workload(tokenizer, num_prompts=1, input_len=LONG_PROMPT_TOKENS, output_len=16, chat=True, seed=seed + 5)
-            rounds[mode].append(event_loop.run(_long_prompt_round(server.base_url, streams, long)))
+            rounds[mode].append(event_loop.run(_long_prompt_round(target, streams, long)))
             note(f"long prompt round {i + 1} {mode}: {rounds[mode][-1]}")
 
     def median(mode: str, key: str) -> float | None:
@@ -168,15 +182,15 @@ def long_prompt_rounds(server: Server, ir: Path) -> dict[str, Any]:
     }
 
 
-async def _long_prompt_round(base_url: str, streams: Workload, long: Workload | None) -> dict[str, Any]:
-    endpoint = "/v3/chat/completions"
+async def _long_prompt_round(target: LongPromptTarget, streams: Workload, long: Workload | None) -> dict[str, Any]:
+    send = functools.partial(run_workload, target.base_url, target.endpoint, MODEL_NAME, keepalive=target.keepalive)
 
     async def long_one() -> Any:
         await asyncio.sleep(LONG_ARRIVAL_S)
         assert long is not None
-        return await run_workload(base_url, endpoint, MODEL_NAME, long, 1, measure_loop_lag=False)
+        return await send(long, 1, measure_loop_lag=False)
 
-    jobs = [run_workload(base_url, endpoint, MODEL_NAME, streams, LONG_STREAMS)]
+    jobs = [send(streams, LONG_STREAMS, measure_loop_lag=target.loop_lag)]
     if long is not None:
         jobs.append(long_one())
     runs = await asyncio.gather(*jobs)
@@ -236,9 +250,20 @@ def peer_side(gguf: Path, ir: Path) -> dict[str, Any]:
             levels[c] = run_bench([*target, "--model-dir", str(ir), *workload_args(c)])
             if c == 8:
                 rss["after_c8_burst"] = float(llama_peer.rss_mib(process))
+                rss["pss_after_c8_burst"] = pss_bytes(process.pid) / 2**20
         finally:
             llama_peer.stop(process)
-    return {"levels": levels, "rss_mib": rss, "slot_ctx": PEER_SLOT_CTX, "build": build, "version": llama_peer.version()}
+    # The same long-prompt rounds as ovserve's: 8 streams and the long prompt need 9 slots, each
+    # one large enough for it.
+    port = free_port()
+    process = llama_peer.start(gguf, port, ctx_size=9 * PEER_LONG_SLOT_CTX, parallel=9)
+    try:
+        long_target = LongPromptTarget(f"http://127.0.0.1:{port}", "/v1/chat/completions", keepalive=False, loop_lag=False)
+        long_prompt = long_prompt_rounds(long_target, ir)
+    finally:
+        llama_peer.stop(process)
+    info = {"slot_ctx": PEER_SLOT_CTX, "long_prompt_slot_ctx": PEER_LONG_SLOT_CTX, "build": build, "version": llama_peer.version()}
+    return {"levels": levels, "rss_mib": rss, "long_prompt": long_prompt, **info}
 
 
 # --------------------------------------------------------------------------- the whole section
@@ -274,6 +299,20 @@ def summarize_runs(runs: dict[str, Any]) -> tuple[dict[str, float | None], repor
     return values, figures
 
 
+def context_figures(runs: dict[str, Any]) -> dict[str, float | None]:
+    """Figures that put two targets in context: memory with shared pages counted once (PSS: the
+    server and its worker map the same OpenVINO libraries), and llama-server's own ITL p99 ratio
+    under the same long prompt."""
+    peer = runs["llama-server"]
+    peer_long = peer.get("long_prompt") or {}
+    return {
+        "real_pss_ratio": report.ratio(
+            runs["ovserve"]["rss_mib"]["after_c8_burst"].get("pss_total"), peer.get("rss_mib", {}).get("pss_after_c8_burst")
+        ),
+        "peer_long_prompt_itl_p99_ratio": report.ratio(peer_long.get("itl_p99_ms_with"), peer_long.get("itl_p99_ms_without")),
+    }
+
+
 def run(json_path: Path | None, plot_path: Path, skip_peer: bool = False) -> dict[str, Any]:
     """measure(), print the tables, write the plot (and the JSON when `json_path`); the section's
     bench.json content: the REAL_TARGETS keys, verdicts and raw figures."""
@@ -284,6 +323,8 @@ def run(json_path: Path | None, plot_path: Path, skip_peer: bool = False) -> dic
     print("\n" + report.table(figures))
     print("\n" + report.targets_table(values))
     print(f"failed requests: {report.failed_requests(figures)}; plot: {plot_path}")
+    context = context_figures(runs)
+    print("for context (no targets): " + ", ".join(f"{k} {'n/a' if v is None else f'{v:.2f}'}" for k, v in context.items()))
     section: dict[str, Any] = {
         **values,
         "verdicts": {k: report.verdict(k, v) for k, v in values.items()},
@@ -292,6 +333,7 @@ def run(json_path: Path | None, plot_path: Path, skip_peer: bool = False) -> dic
         "real_load_s": runs["ovserve"]["load_s"],
         "real_rss_mib": {"ovserve": runs["ovserve"]["rss_mib"], "llama-server": runs["llama-server"].get("rss_mib")},
         "real_long_prompt": runs["ovserve"]["long_prompt"],
+        **context,
         "real_peer_skipped": runs["llama-server"].get("skipped"),
         "real_peer_build": runs["llama-server"].get("build"),  # build.json: how long the first build took
         "real_plot": str(plot_path),

@@ -88,14 +88,14 @@ def _descendants(pid: int, parents: dict[int, int]) -> set[int]:
     return tree
 
 
-def _proc_tree(pid: int, value: Callable[[list[str]], float]) -> tuple[float, float] | None:
-    """`value` of /proc/PID/stat's fields (after the command name) for a process and summed over
-    all its descendants (e.g. the engine workers); None where there is no /proc."""
+def _proc_tree(pid: int, value: Callable[[int, list[str]], float]) -> tuple[float, float] | None:
+    """`value(pid, fields)` (fields: /proc/PID/stat's after the command name) for a process, and
+    summed over all its descendants (e.g. the engine workers); None where there is no /proc."""
     proc = Path("/proc")
     if not (proc / str(pid) / "stat").is_file():
         return None
     parents: dict[int, int] = {}
-    values: dict[int, float] = {}
+    stats: dict[int, list[str]] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -104,16 +104,35 @@ def _proc_tree(pid: int, value: Callable[[list[str]], float]) -> tuple[float, fl
         except (OSError, IndexError):
             continue  # gone meanwhile
         parents[int(entry.name)] = int(fields[1])
-        values[int(entry.name)] = value(fields)
-    tree = _descendants(pid, parents)
-    return values.get(pid, 0.0), sum(values.get(p, 0.0) for p in tree if p != pid)
+        stats[int(entry.name)] = fields
+    values = {p: value(p, stats[p]) for p in _descendants(pid, parents) if p in stats}
+    return values.get(pid, 0.0), sum(v for p, v in values.items() if p != pid)
 
 
 def process_tree_rss(pid: int) -> dict[str, int] | None:
     """Resident memory in bytes of a process (`main`) and of all its descendants (`children`,
     e.g. the engine workers), read from /proc; None where there is no /proc."""
     page = os.sysconf("SC_PAGE_SIZE")
-    found = _proc_tree(pid, lambda fields: int(fields[21]) * page)  # field 24 of stat: rss in pages
+    found = _proc_tree(pid, lambda _, fields: int(fields[21]) * page)  # field 24 of stat: rss in pages
+    return None if found is None else {"main": int(found[0]), "children": int(found[1])}
+
+
+def pss_bytes(pid: int) -> int:
+    """Proportional set size of one process in bytes (/proc/PID/smaps_rollup): its resident pages,
+    each page shared with other processes counted in proportion. Summed over a server and its
+    workers it counts the OpenVINO libraries both map once, where a sum of RSS counts them twice."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass  # gone meanwhile (or no smaps_rollup: kernels before 4.14)
+    return 0
+
+
+def process_tree_pss(pid: int) -> dict[str, int] | None:
+    """Like process_tree_rss, in proportional set size (pss_bytes); None where there is no /proc."""
+    found = _proc_tree(pid, lambda p, _: pss_bytes(p))
     return None if found is None else {"main": int(found[0]), "children": int(found[1])}
 
 
@@ -121,7 +140,7 @@ def process_tree_cpu(pid: int) -> dict[str, float] | None:
     """CPU seconds (user + system) of a process (`main`) and of all its descendants (`children`,
     e.g. the engine workers), read from /proc; None where there is no /proc."""
     ticks = os.sysconf("SC_CLK_TCK")
-    found = _proc_tree(pid, lambda fields: (int(fields[11]) + int(fields[12])) / ticks)
+    found = _proc_tree(pid, lambda _, fields: (int(fields[11]) + int(fields[12])) / ticks)
     return None if found is None else {"main": found[0], "children": found[1]}
 
 

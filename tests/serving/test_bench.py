@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 from calculators.llm.engine_bench import EngineBench, EngineSettings
 from serving.bench import client
 from serving.bench.cli import main
+from serving.bench.server_process import process_tree_pss, process_tree_rss
 from serving.bench.stats import RequestResult, compare, format_comparison, format_table, percentile, summarize
 from serving.bench.workload import arrival_times, build_workload, load_tokenizer, server_token_counter
 from tests.helpers.server import Server, start_server
@@ -329,3 +333,21 @@ def test_draft_flags_become_node_options(tmp_path: Path) -> None:
         "draft_dynamic_split_fuse": False,
         "max_ngram_size": 2,
     }
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").is_file(), reason="needs Linux /proc smaps_rollup")
+def test_process_tree_memory_counts_children_and_shared_pages_once() -> None:
+    # A child that touches 64 MiB of its own memory and shares this interpreter's libraries.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; b = bytearray(64 * 2**20); sys.stdout.write('ok\\n'); sys.stdout.flush(); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    with child, child.stdin, child.stdout:  # closing stdin ends the child, then it is waited for
+        assert child.stdout.readline() == b"ok\n"
+        rss, pss = process_tree_rss(os.getpid()), process_tree_pss(os.getpid())
+        assert rss is not None and pss is not None
+        assert rss["children"] >= 64 * 2**20 and pss["children"] >= 60 * 2**20
+        # Shared pages (the Python binary, libc) count in full in each RSS, in proportion in PSS.
+        assert 0 < pss["main"] + pss["children"] < rss["main"] + rss["children"]
