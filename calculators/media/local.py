@@ -44,7 +44,7 @@ def read_local_image(url: str, policy: MediaPolicy) -> bytes:
         raise refuse("image_url names no file under --allowed_local_media_path") from None
     except OSError:
         raise refuse("image_url file cannot be read") from None
-    with os.fdopen(fd, "rb") as file:
+    try:
         if not _inside(_opened_path(fd, real), root):
             raise refuse(_OUTSIDE)
         info = os.fstat(fd)
@@ -52,7 +52,10 @@ def read_local_image(url: str, policy: MediaPolicy) -> bytes:
             raise refuse("image_url path is not a regular file")
         if info.st_size > policy.max_image_bytes:
             raise too_many_bytes(policy)
-        data = file.read(policy.max_image_bytes + 1)  # the file may grow after fstat
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(policy.max_image_bytes + 1)  # the file may grow after fstat
+    finally:
+        os.close(fd)
     if len(data) > policy.max_image_bytes:
         raise too_many_bytes(policy)
     return data

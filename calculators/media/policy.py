@@ -65,6 +65,8 @@ class MediaPolicy:
 
     def host_allowed(self, host: str) -> bool:
         host = normalize_host(host)
+        if _is_ip(host):  # an address is allowed only by itself, never by a *.domain entry
+            return host in self.allowed_domains
         return any(host == d or (d.startswith("*.") and host.endswith(d[1:])) for d in self.allowed_domains)
 
 
