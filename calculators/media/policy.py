@@ -6,6 +6,7 @@ learns which limit it hit; the loader adds the request field (`param`)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16", "192.0.0.192")
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 
 def refuse(message: str) -> InvalidRequestError:
@@ -83,9 +85,9 @@ def normalize_domain(entry: str) -> str:
     """An --allowed_media_domains entry, checked and normalized (ValueError names a bad one)."""
     domain = normalize_host(entry)
     name = domain.removeprefix("*.")
-    if not domain or not entry.isascii():
+    if not entry.isascii():
         raise ValueError(f"--allowed_media_domains entry {entry!r}: give host names in ASCII (xn-- form for IDNs)")
-    if "*" in name or "/" in name or (":" in name and not _is_ip(name)) or not name:
+    if not (_is_ip(domain) or (_HOST_NAME.fullmatch(name) and not _is_ip(name))):
         raise ValueError(f"--allowed_media_domains entry {entry!r}: a host name, an IP address or *.domain")
     return domain
 

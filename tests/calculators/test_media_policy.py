@@ -27,7 +27,10 @@ def test_hosts_match_exactly_or_under_a_wildcard() -> None:
     assert not MediaPolicy().host_allowed("images.example.com")  # default: none
 
 
-@pytest.mark.parametrize("entry", ["", "*", "a.*.example", "http://example.com", "example.com:8080", "bücher.example", "*."])
+@pytest.mark.parametrize(
+    "entry",
+    ["", "*", "a.*.example", "http://example.com", "example.com:8080", "bücher.example", "*.", "exa mple.com", "a..b", "*.127.0.0.1"],
+)
 def test_bad_domain_entries_are_refused_at_startup(entry: str) -> None:
     with pytest.raises(ValueError, match="--allowed_media_domains entry"):
         MediaPolicy(allowed_domains=(entry,))
