@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
+
+if TYPE_CHECKING:
+    import numpy
 
 Endpoint = Literal["chat/completions", "completions", "embeddings", "rerank"]
 
@@ -70,9 +73,13 @@ class Prompt:
     """Tokenized prompt plus the generation settings for the engine (TokenizerCalculator)."""
 
     request: GenerationRequest
-    token_ids: list[int]
+    token_ids: list[int]  # the prompt's text tokens (a vision model's engine takes `text`; these count it)
     max_new_tokens: int
     engine_config: dict[str, Any]  # GenerationConfig fields
+    # Vision-language servables: the rendered prompt as text (with the model's image tags) and
+    # its images, RGB uint8 arrays of shape (height, width, 3), in the order the tags name them.
+    text: str | None = None
+    images: tuple[numpy.ndarray, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,7 +90,7 @@ class ContinuousBatchingLLMCalculator(Calculator):
                 if engine.observer is None:
                     engine.observe(functools.partial(self._sink.engine_steps, llm.servable_name))
         self._announced = False  # the ADD itself settles the announcement
-        self._stream = engine.submit(prompt.token_ids, prompt.engine_config)
+        self._stream = engine.submit(prompt.token_ids, prompt.engine_config, prompt.text, prompt.images)
         self._prompt_tokens = len(prompt.token_ids)
         if self._record is not None:
             self._record.prompt_tokens = self._prompt_tokens
@@ -108,6 +108,11 @@ class ContinuousBatchingLLMCalculator(Calculator):
         await ended
 
     def _on_step(self, out: StepOutput) -> None:
+        if out.finished and self._stream is not None:
+            # A vision request's prompt length is the engine's (image tokens too), known at its end.
+            self._prompt_tokens = self._stream.prompt_tokens
+            if self._record is not None:
+                self._record.prompt_tokens = self._prompt_tokens
         deltas = [self._delta(d.index, d.token_ids, _FINISH[d.finish], d.logprobs) for d in out.deltas]
         if out.finished:  # every choice gets a finish reason, even if its last read was empty
             seen = {d.index for d in deltas}

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import logging
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import msgspec
 
 from calculators.llm.engine.protocol import encode
 from calculators.llm.guided import Grammar, structured_output
+from calculators.llm.pipeline_type import is_vlm_folder
 
 log = logging.getLogger("ovserve.grammar")
 
@@ -60,7 +62,11 @@ class _Trials:
         import openvino_genai as ov_genai  # only this process needs it
 
         self.ov_genai = ov_genai
-        self.pipe = ov_genai.LLMPipeline(models_path, "CPU")
+        self.vision = is_vlm_folder(Path(models_path))
+        if self.vision:  # a vision-language model: its language model takes no token ids
+            self.pipe = ov_genai.VLMPipeline(models_path, "CPU")
+        else:
+            self.pipe = ov_genai.LLMPipeline(models_path, "CPU")
         self.prompt = ov.Tensor(np.zeros((1, 1), dtype=np.int64))  # one token: the prefill is nothing
         # Before READY (outside any trial's limit): the first generate() pays the model's first
         # inference and the vocabulary's grammar tables (SmolLM2: 0.8-1.6 s, past 2 s on a busy
@@ -71,7 +77,11 @@ class _Trials:
         config = self.ov_genai.GenerationConfig(max_new_tokens=1, ignore_eos=True)
         try:
             config.structured_output_config = structured_output(self.ov_genai, parts)
-            self.pipe.generate(self.prompt, config)
+            if self.vision:
+                config.apply_chat_template = False
+                self.pipe.generate("0", generation_config=config)  # a one-token prompt (no images)
+            else:
+                self.pipe.generate(self.prompt, config)
         except Exception as exc:  # genai's check text (build paths): logged, not returned
             log.warning("a grammar failed to compile for structured output: %s", exc)
             return False

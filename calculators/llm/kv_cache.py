@@ -27,8 +27,8 @@ def eviction_spec(options: LLMOptions) -> dict[str, Any] | None:
     if config is None:
         return None
     where = "cache_eviction_config"
-    if options.pipeline == "LM":
-        raise UnavailableError(f"{where} is served with pipeline_type LM_CB only (the stateful pipeline has no scheduler)")
+    if options.stateful:
+        raise UnavailableError(f"{where} is served with pipeline_type LM_CB or VLM_CB only (the stateful pipeline has no scheduler)")
     sizes = {"start_size": config.start_size, "recent_size": config.recent_size, "max_cache_size": config.max_cache_size}
     for name, value in sizes.items():
         if not value:

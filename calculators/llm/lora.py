@@ -77,8 +77,8 @@ def adapter_specs(options: LLMOptions, base_path: Path) -> list[dict[str, Any]]:
     make a servable with bad adapters fail to load with a message naming them."""
     if not options.lora_adapters:
         return []
-    if options.pipeline == "LM":
-        raise UnavailableError("lora_adapters are served with pipeline_type LM_CB only")
+    if options.pipeline != "LM_CB":  # genai 2026.4's VLM pipelines take no adapters; LM has no turns
+        raise UnavailableError(f"lora_adapters are served with pipeline_type LM_CB only (this servable runs {options.pipeline})")
     if options.speculation() is not None:
         raise UnavailableError("lora_adapters do not combine with speculative decoding (draft_models_path, prompt lookup)")
     if options.enable_prefix_caching:  # the worker turns it off: genai would reuse one adapter's cached prefix for another

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from calculators.llm.lora import parse_flag
+from calculators.llm.pipeline_type import PipelineType, is_stateful
 from graphs.calculator import Options
 
 # genai 2026.4 refuses a speculative request (added with add_request) that says neither how many
@@ -105,7 +106,9 @@ class LLMOptions(Options):
     # ovserve's own: a long prompt costs a long prefill that every running request waits for.
     max_prompt_tokens: Annotated[int, Field(ge=0, description="largest prompt in tokens (a 400 beyond) [the model's context]"), Flag()] = 0
     pipeline_type: Annotated[
-        Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None, Field(description="engine pipeline [AUTO: LM_CB]"), Flag()
+        Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None,
+        Field(description="engine pipeline [AUTO: LM_CB, VLM_CB for a vision model; LM / VLM on NPU]"),
+        Flag(),
     ] = None
     # Speculative decoding: a draft model (same tokenizer); unset draft_* take the main model's
     # values (OVMS's rule).
@@ -166,17 +169,22 @@ class LLMOptions(Options):
         found = [n for n in names if getattr(self, n) is not None]
         if self.enable_tool_guided_generation:
             found.append("enable_tool_guided_generation")
-        if self.pipeline_type in ("VLM", "VLM_CB"):
-            found.append(f"pipeline_type={self.pipeline_type} (vision models: this server serves text only)")
         return found
 
     @property
-    def pipeline(self) -> Literal["LM", "LM_CB"]:
+    def pipeline(self) -> PipelineType:
         """The engine to run. OVMS's AUTO rule (also with no pipeline_type): NPU runs the stateful
-        LLMPipeline (LM), every other device continuous batching (LM_CB)."""
-        if self.pipeline_type in ("LM", "LM_CB"):
+        pipeline, every other device continuous batching. The LLM resource resolves AUTO against
+        the model folder (a vision model: VLM / VLM_CB) and keeps options with the resolved type,
+        so this is the servable's engine from then on (calculators/llm/pipeline_type.py)."""
+        if self.pipeline_type is not None and self.pipeline_type != "AUTO":
             return self.pipeline_type
         return "LM" if self.device.split(".")[0] == "NPU" else "LM_CB"
+
+    @property
+    def stateful(self) -> bool:
+        """The engine runs one request at a time (LM, VLM): no scheduler, no batching features."""
+        return is_stateful(self.pipeline)
 
     def prompt_lookup(self) -> bool:
         """plugin_config asks for prompt lookup decoding ({"prompt_lookup": true}, as OVMS)."""

@@ -57,7 +57,7 @@ def prompt_limit(options: LLMOptions, context_length: int | None) -> int | None:
 
 def npu_prompt_limit(options: LLMOptions) -> int | None:
     """The prompt limit the NPU's stateful pipeline sets (None elsewhere)."""
-    if options.pipeline != "LM" or options.device.split(".")[0] != "NPU":
+    if not options.stateful or options.device.split(".")[0] != "NPU":
         return None
     try:
         value = plugin_properties(options.plugin_config).get("MAX_PROMPT_LEN", NPU_DEFAULT_MAX_PROMPT_LEN)

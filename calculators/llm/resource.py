@@ -20,6 +20,7 @@ from calculators.llm.lora import adapter_specs
 from calculators.llm.model_files import ModelTokenizer
 from calculators.llm.options import LLMOptions
 from calculators.llm.output_shaper import check_parser_names
+from calculators.llm.pipeline_type import engine_model_file, resolve_pipeline
 from calculators.llm.prompt_policy import PromptPolicy
 from calculators.llm.scorer import PromptScorer
 from calculators.llm.speculative import draft_spec
@@ -118,8 +119,12 @@ async def create_llm_resource(options: LLMOptions, ctx: ResourceContext) -> LLMR
     # A .gguf file (or a folder holding one) is served from its cached IR conversion.
     cache_dir = plugin_properties(options.plugin_config).get("CACHE_DIR")
     model_dir = await resolve_model_dir(model_dir, str(cache_dir) if cache_dir else None)
-    if not (model_dir / "openvino_model.xml").is_file():
-        raise UnavailableError(f"no OpenVINO model (openvino_model.xml) in {model_dir}")
+    # AUTO resolved against the folder's kind (text or vision): every check below, and the
+    # servable's nodes (options.pipeline), see the engine that runs.
+    options = options.model_copy(update={"pipeline_type": resolve_pipeline(options.pipeline_type, options.device, model_dir)})
+    model_file = engine_model_file(model_dir, options.pipeline)
+    if not model_file.is_file():
+        raise UnavailableError(f"no OpenVINO model ({model_file.name}) in {model_dir}")
     check_device(options.device)
     spec = WorkerSpec(
         models_path=str(model_dir),

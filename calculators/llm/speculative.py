@@ -23,8 +23,10 @@ def draft_spec(options: LLMOptions, base_path: Path) -> dict[str, Any] | None:
         return None
     if options.prompt_lookup():
         raise UnavailableError('draft_models_path and plugin_config {"prompt_lookup": true} do not combine: choose one')
-    if options.pipeline == "LM":
-        raise UnavailableError("speculative decoding (draft_models_path) is served with pipeline_type LM_CB only")
+    if options.pipeline != "LM_CB":  # genai 2026.4 builds a draft for text models only
+        raise UnavailableError(
+            f"speculative decoding (draft_models_path) is served with pipeline_type LM_CB only (this servable runs {options.pipeline})"
+        )
     folder = (base_path / options.draft_models_path).resolve()
     if not (folder / "openvino_model.xml").is_file():
         raise UnavailableError(f"draft_models_path: no OpenVINO model (openvino_model.xml) in {folder}")
@@ -45,5 +47,5 @@ def draft_spec(options: LLMOptions, base_path: Path) -> dict[str, Any] | None:
 
 def _check_prompt_lookup(options: LLMOptions) -> None:
     """Prompt lookup runs on the continuous-batching pipeline only."""
-    if options.prompt_lookup() and options.pipeline == "LM":
-        raise UnavailableError('plugin_config {"prompt_lookup": true} is served with pipeline_type LM_CB only')
+    if options.prompt_lookup() and options.stateful:
+        raise UnavailableError('plugin_config {"prompt_lookup": true} is served with pipeline_type LM_CB or VLM_CB only')

@@ -131,7 +131,7 @@ def check_pipeline(params: ChatCompletionRequest | CompletionRequest, pipeline: 
     """Refuse what the servable's engine cannot do. genai 2026.4's stateful LLMPipeline streams
     (and so can be cancelled) only one greedy or sampled sequence, reports one score per sequence
     rather than per-token log-probabilities, and has no echo."""
-    if pipeline != "LM":
+    if pipeline not in ("LM", "VLM"):  # VLM: the stateful VLMPipeline, alike here
         return
     if params.n > 1:
         raise InvalidRequestError(f"n > 1 is not supported: {_LM}; use pipeline_type LM_CB for several choices", param="n")

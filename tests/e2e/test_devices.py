@@ -116,8 +116,10 @@ def test_pipeline_type_rules() -> None:
     assert options(pipeline_type="LM").pipeline == "LM"
     assert options(pipeline_type="LM_CB", device="NPU").pipeline == "LM_CB"
     assert options(pipeline_type="LM").unsupported() == []
-    assert "text only" in options(pipeline_type="VLM_CB").unsupported()[0]
+    assert options(pipeline_type="VLM_CB").unsupported() == [] and options(pipeline_type="VLM").pipeline == "VLM"
+    # (AUTO against a vision model's folder: tests/calculators/llm/test_pipeline_type.py)
     # NPU's compiled prompt size is the prompt limit (plugin_config MAX_PROMPT_LEN, genai's 1024 unset)
     assert npu_prompt_limit(options(device="NPU")) == 1024
+    assert npu_prompt_limit(options(device="NPU", pipeline_type="VLM")) == 1024  # the stateful VLMPipeline too
     assert npu_prompt_limit(options(device="NPU", plugin_config='{"MAX_PROMPT_LEN": 256}')) == 256
     assert npu_prompt_limit(options(device="CPU", pipeline_type="LM", plugin_config='{"MAX_PROMPT_LEN": 256}')) is None

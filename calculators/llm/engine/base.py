@@ -27,7 +27,8 @@ class WorkerSpec:
     properties: dict[str, Any] = field(default_factory=dict)  # plugin_config
     log_level: str = "INFO"
     stream_interval_s: float = 0.0  # see Outbox: how long plain progress may wait
-    pipeline: str = "LM_CB"  # LM_CB: cb_loop.py; LM: stateful_loop.py (one request at a time)
+    # LM_CB, VLM_CB: cb_loop.py; LM, VLM: stateful_loop.py (one request at a time)
+    pipeline: str = "LM_CB"
     # Speculative decoding: the draft model's {"models_path", "device", "scheduler"} (or None).
     draft: dict[str, Any] | None = None
     # LoRA adapters: [{"name", "path" (.safetensors), "alpha"}]; requests pick one by name.
@@ -47,15 +48,19 @@ def model_defaults(base: Any) -> dict[str, Any]:
     return {n: v for n in _DEFAULT_FIELDS if not (isinstance(v := getattr(base, n), int) and v >= 2**62)}
 
 
-def engine_info(defaults: dict[str, Any]) -> dict[str, Any]:
-    """What the READY message tells the server: the stop token ids and whether the model samples."""
+def engine_info(defaults: dict[str, Any], pipeline: str) -> dict[str, Any]:
+    """What the READY message tells the server: the stop token ids, whether the model samples,
+    the pipeline type, and (a vision model) that it takes images."""
     eos = defaults.get("eos_token_id", -1)
     stop_ids = sorted(set(defaults.get("stop_token_ids", ())) | ({eos} if eos >= 0 else set()))
-    return {"eos_token_ids": stop_ids, "do_sample": bool(defaults.get("do_sample", False))}
+    info = {"eos_token_ids": stop_ids, "do_sample": bool(defaults.get("do_sample", False)), "pipeline": pipeline}
+    return {**info, VISION: True} if pipeline in ("VLM", "VLM_CB") else info
 
 
 # READY's info key: why this servable cannot hold output to a grammar (absent when it can).
 NO_STRUCTURED_OUTPUT = "structured_output_unavailable"
+# READY's info key: the engine runs a vision-language model (takes AddVision, never Add).
+VISION = "vision"
 
 
 def structured_output_problem(pipe: Any) -> str | None:

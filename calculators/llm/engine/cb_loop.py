@@ -14,10 +14,13 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from calculators.llm.engine.base import EngineBase, WorkerSpec, engine_info, generation_config, model_defaults
+from calculators.llm.engine.cb_pipeline import build_pipeline
 from calculators.llm.engine.protocol import (
     Add,
+    AddVision,
     Cancel,
     Finish,
+    PromptLength,
     Rejected,
     SequenceDelta,
     Shutdown,
@@ -27,6 +30,7 @@ from calculators.llm.engine.protocol import (
     Update,
     decode_to_worker,
 )
+from calculators.llm.engine.vision import VisionInputs, prompt_length, vision_config
 from calculators.llm.engine.warmup import warm_up
 from calculators.llm.lora import ADAPTER_KEY
 
@@ -52,10 +56,13 @@ class ContinuousBatchingEngine(EngineBase):
         # LoRA: the pipeline holds every adapter; requests take turns by adapter (see add()).
         self.adapters = {a["name"]: (ov_genai.Adapter(a["path"]), a["alpha"]) for a in spec.adapters}
         self.current_adapter: str | None = None  # what the pipeline's steps apply now (see add())
-        self.waiting: list[Add] = []  # requests waiting for their adapter's turn
+        self.waiting: list[Add | AddVision] = []  # requests waiting for their adapter's turn
         self.pipe = self.new_pipeline()
         self.defaults = model_defaults(self.pipe.get_config())
-        if (seconds := warm_up(self.pipe, ov_genai, assisted=spec.draft is not None)) is None:
+        # A vision model (VLM_CB): requests come as AddVision, prompts as text with images.
+        self.vision = VisionInputs(self.pipe.get_tokenizer()) if spec.pipeline == "VLM_CB" else None
+        self.vision_requests: set[int] = set()  # their prompt length is genai's, sent at their end
+        if (seconds := warm_up(self.pipe, ov_genai, assisted=spec.draft is not None, vision=self.vision is not None)) is None:
             self.pipe = self.new_pipeline()  # what the failed warm-up left in it must not run
         else:
             log.info("engine warmed up in %.2f s", seconds)
@@ -89,36 +96,17 @@ class ContinuousBatchingEngine(EngineBase):
         }
 
     def new_pipeline(self) -> Any:
-        scheduler = self.ov_genai.SchedulerConfig()
-        fields = dict(self.spec.scheduler)
-        if (eviction := fields.pop("cache_eviction_config", None)) is not None:
-            from calculators.llm.kv_cache import genai_eviction
-
-            scheduler.use_cache_eviction = True
-            scheduler.cache_eviction_config = genai_eviction(self.ov_genai, eviction)
-        for key, value in fields.items():
-            setattr(scheduler, key, value)
-        properties = dict(self.spec.properties)  # {"prompt_lookup": true} stays in: genai reads it there
-        if (draft := self.spec.draft) is not None:
-            draft_scheduler = self.ov_genai.SchedulerConfig()
-            for key, value in draft["scheduler"].items():
-                setattr(draft_scheduler, key, value)
-            properties["draft_model"] = self.ov_genai.draft_model(draft["models_path"], draft["device"], scheduler_config=draft_scheduler)
-        if self.adapters:
-            properties["adapters"] = self.ov_genai.AdapterConfig([adapter for adapter, _alpha in self.adapters.values()])
-            self.current_adapter = None  # a new pipeline starts with none applied
-            # A cached prefix's KV depends on the adapter that computed it: no sharing across adapters.
-            scheduler.enable_prefix_caching = False
-        return self.ov_genai.ContinuousBatchingPipeline(self.spec.models_path, scheduler, self.spec.device, properties)
+        self.current_adapter = None  # a new pipeline starts with no adapter applied
+        return build_pipeline(self.ov_genai, self.spec, [adapter for adapter, _alpha in self.adapters.values()])
 
     def info(self) -> dict[str, Any]:
-        return engine_info(self.defaults)
+        return engine_info(self.defaults, self.spec.pipeline)
 
     # -- commands -----------------------------------------------------------------------
     def handle_command(self, message: ToWorker) -> bool:
         if self.bookkeeping(message):
             pass
-        elif isinstance(message, Add):
+        elif isinstance(message, (Add, AddVision)):
             self.expected = max(0, self.expected - 1)
             self.add(message)
         elif isinstance(message, Cancel):
@@ -140,7 +128,7 @@ class ContinuousBatchingEngine(EngineBase):
         if self.adapters:
             self.waiting = [w for w in self.waiting if w.request_id != request_id]
 
-    def add(self, request: Add) -> None:
+    def add(self, request: Add | AddVision) -> None:
         """LoRA: genai 2026.4 runs each step with ONE adapter setting for the whole batch (a
         request's GenerationConfig.adapters is applied only by generate(), which needs an idle
         pipeline). So requests take turns by adapter: one joins the running batch if it uses the
@@ -180,17 +168,16 @@ class ContinuousBatchingEngine(EngineBase):
         self.pipe.generate([ov.Tensor(np.zeros((1, 8), dtype=np.int64))], [config])
         self.current_adapter = adapter
 
-    def _add(self, request: Add) -> None:
-        import numpy as np
-        import openvino as ov
-
-        request_id, token_ids = request.request_id, request.token_ids
+    def _add(self, request: Add | AddVision) -> None:
+        request_id = request.request_id
         try:
             config = generation_config(self.ov_genai, self.defaults, request.config)
-            tensor = ov.Tensor(np.asarray([token_ids], dtype=np.int64))
-            self.handles[request_id] = self.pipe.add_request(request_id, tensor, config)
-            self.footprint[request_id] = len(token_ids)
-            self.unstarted[request_id] = (tensor, config)
+            prompt = self._prompt(request, config)
+            self.handles[request_id] = self.pipe.add_request(request_id, *prompt)
+            self.footprint[request_id] = len(request.token_ids) if isinstance(request, Add) else request.prompt_tokens
+            self.unstarted[request_id] = prompt
+            if isinstance(request, AddVision):
+                self.vision_requests.add(request_id)
             self.counts["added"] += 1
             if self.telemetry:
                 self.added_at[request_id] = time.perf_counter()
@@ -200,6 +187,19 @@ class ContinuousBatchingEngine(EngineBase):
                 self.beam_width[request_id] = config.num_return_sequences
         except Exception as exc:  # the engine refused this request only; others go on
             self.send(Rejected(request_id, str(exc)))
+
+    def _prompt(self, request: Add | AddVision, config: Any) -> tuple[Any, ...]:
+        """add_request's arguments after the id: (token ids, config), or (text, images, config)."""
+        if isinstance(request, Add):
+            if self.vision is not None:  # (the client never sends it: it would fail the whole step)
+                raise ValueError("a vision-language engine takes its prompt as text (AddVision)")
+            import numpy as np
+            import openvino as ov
+
+            return ov.Tensor(np.asarray([request.token_ids], dtype=np.int64)), config
+        if self.vision is None:
+            raise ValueError("a text engine takes no images (AddVision)")
+        return self.vision.prompt(request), self.vision.images(request), vision_config(config)
 
     # -- the step loop ------------------------------------------------------------------
     def collect(self) -> list[Update]:
@@ -216,16 +216,18 @@ class ContinuousBatchingEngine(EngineBase):
                 keep = self.beam_width.get(request_id)
                 if keep is not None:  # best beams first
                     read = sorted(read, key=lambda item: item[1].score, reverse=True)[:keep]
-                if self.unstarted:
-                    self.unstarted.pop(request_id, None)
                 for seq_id, out in read:
                     ids = list(out.generated_ids)  # the binding builds a new list on every read: read once
                     self.footprint[request_id] += len(ids)
                     index = indices.setdefault(seq_id, len(indices))
                     logprobs = list(out.generated_log_probs) if self.wants_logprobs.get(request_id) else None
                     outputs.append(SequenceDelta(index, ids, self.finish_map.get(out.finish_reason, Finish.NONE), logprobs))
+                    if ids and self.unstarted:  # (not on an empty read: genai gives one with IGNORED)
+                        self.unstarted.pop(request_id, None)
             if status != Status.RUNNING:
                 done.append(request_id)
+                if request_id in self.vision_requests and (tokens := prompt_length(handle)) is not None:
+                    self.send(PromptLength(request_id, tokens))  # before the STEP that ends it
             elif self.count_preemptions and request_id not in self.unstarted and request_id not in self.beam_width:
                 self._preempted(request_id, any(output.token_ids for output in outputs))
             if outputs or status != Status.RUNNING:
@@ -250,6 +252,7 @@ class ContinuousBatchingEngine(EngineBase):
 
     def _forget(self, request_id: int) -> None:
         self.stalled.discard(request_id)
+        self.vision_requests.discard(request_id)
         self.beam_width.pop(request_id, None)
         self.wants_logprobs.pop(request_id, None)
         self.footprint.pop(request_id, None)

@@ -16,11 +16,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from calculators.llm.engine.base import NO_STRUCTURED_OUTPUT, WorkerSpec
+from calculators.llm.engine.base import NO_STRUCTURED_OUTPUT, VISION, WorkerSpec
 from calculators.llm.engine.protocol import (
     HEADER,
     Add,
@@ -28,6 +28,7 @@ from calculators.llm.engine.protocol import (
     Expect,
     Fatal,
     FromWorker,
+    PromptLength,
     Ready,
     Rejected,
     SequenceDelta,
@@ -40,9 +41,13 @@ from calculators.llm.engine.protocol import (
     encode,
     frame,
 )
+from calculators.llm.engine.vision import vision_request
 from calculators.llm.engine.worker_main import worker_main
 from calculators.llm.guided import GRAMMAR_KEY
 from graphs.errors import EngineError, InvalidRequestError, OverloadedError, UnavailableError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("ovserve.engine")
 
@@ -246,6 +251,9 @@ class EngineClient:
                         self.observer(stats.pop("steps", ()), stats.pop("queue_s", ()))
                     for update in message.updates:
                         self._dispatch(update)
+                elif isinstance(message, PromptLength):
+                    if (stream := self._streams.get(message.request_id)) is not None:
+                        stream.prompt_tokens = message.tokens
                 elif isinstance(message, Rejected):
                     stream = self._streams.pop(message.request_id, None)
                     log.warning("the engine refused request %d: %s", message.request_id, message.message)
@@ -324,16 +332,36 @@ class EngineClient:
         if self._writer is not None and self._dead is None:
             self._writer.write(frame(encode(Expect(1 if coming else -1))))
 
-    def submit(self, token_ids: list[int], config: dict[str, Any]) -> RequestStream:
+    @property
+    def vision(self) -> bool:
+        """The engine runs a vision-language model (pipeline VLM_CB or VLM): it takes images."""
+        return bool(self.info.get(VISION))
+
+    def submit(
+        self, token_ids: list[int], config: dict[str, Any], prompt_text: str | None = None, images: Sequence[np.ndarray] = ()
+    ) -> RequestStream:
+        """Start a request. `token_ids` is the prompt (a text engine generates from them; a vision
+        engine counts with them). A vision engine takes `prompt_text` (with the model's image
+        tags) and `images` (RGB uint8, (height, width, 3) each), or token ids it decodes to text
+        when there is no text. The stream's `prompt_tokens` becomes the engine's own count (image
+        tokens included) just before a vision request's last output."""
         if self._dead is not None or self._writer is None:
             raise UnavailableError(f"engine is not available: {self._dead or 'not started'}")
         if GRAMMAR_KEY in config and (problem := self.info.get(NO_STRUCTURED_OUTPUT)):
             raise InvalidRequestError(f"structured output is unavailable for model {self.servable_name!r}: {problem}")
         request_id = next(self._ids)
+        if self.vision:
+            body = encode(vision_request(request_id, token_ids, config, prompt_text, images, self.servable_name))
+        elif images:
+            raise InvalidRequestError(f"model {self.servable_name!r} does not take images (it is a text model)")
         stream = RequestStream(self, request_id)
         stream.prompt_tokens = len(token_ids)
         self._streams[request_id] = stream
-        self._writer.write(frame(encode(Add(request_id, token_ids, config))))
+        if self.vision:  # the header apart: concatenating would copy the pixels once more
+            self._writer.write(HEADER.pack(len(body)))
+            self._writer.write(body)
+        else:
+            self._writer.write(frame(encode(Add(request_id, token_ids, config))))
         return stream
 
     def _cancel(self, request_id: int) -> None:

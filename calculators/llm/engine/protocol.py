@@ -91,7 +91,29 @@ class Telemetry(msgspec.Struct, array_like=True, tag=4):
     on: int  # 1 or 0: an int, not a bool, so the bytes stay those of the list protocol
 
 
-ToWorker = Add | Cancel | Shutdown | Expect | Telemetry
+class Image(msgspec.Struct, array_like=True, gc=False):
+    """One RGB uint8 image, `[height, width, pixels]` (row-major, 3 bytes a pixel). The pixels
+    are a view: the client's array goes into the frame without a copy of its own, and the
+    worker's view points into the received frame."""
+
+    height: int
+    width: int
+    data: memoryview
+
+
+class AddVision(msgspec.Struct, array_like=True, tag=5, gc=False):
+    """A request to a vision-language engine, which takes a prompt as text (genai 2026.4's VLM
+    pipelines take no token ids): the rendered prompt with the model's image tags and its images
+    in order, or, for a text-only caller, the prompt's token ids (the worker decodes them)."""
+
+    request_id: int
+    prompt: str | list[int]
+    images: list[Image]
+    config: dict[str, Any]
+    prompt_tokens: int  # the caller's count (text tokens): the worker's KV-overflow estimate
+
+
+ToWorker = Add | Cancel | Shutdown | Expect | Telemetry | AddVision
 
 
 # -- from the worker ---------------------------------------------------------------------------
@@ -121,7 +143,15 @@ class Fatal(msgspec.Struct, array_like=True, tag=3):
     message: str
 
 
-FromWorker = Ready | Step | Rejected | Fatal
+class PromptLength(msgspec.Struct, array_like=True, tag=4):
+    """A vision request's prompt length as the engine counted it (text plus image tokens), sent
+    just before the STEP that ends the request: genai 2026.4 reports it only then."""
+
+    request_id: int
+    tokens: int
+
+
+FromWorker = Ready | Step | Rejected | Fatal | PromptLength
 
 
 encode = msgspec.msgpack.Encoder().encode

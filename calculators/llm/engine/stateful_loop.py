@@ -1,4 +1,5 @@
-"""The engine worker for `pipeline_type: LM`: one stateful `openvino_genai.LLMPipeline`.
+"""The engine worker for `pipeline_type: LM` (and `VLM`): one stateful `openvino_genai.LLMPipeline`
+(a vision-language model: `VLMPipeline`, which takes the prompt as text with its images).
 
 The pipeline NPU runs (and CPU/GPU on request): it generates for one request at a time, so the
 others wait in a queue, in the order they came. It speaks the same protocol as the continuous
@@ -24,8 +25,10 @@ from typing import Any
 from calculators.llm.engine.base import EngineBase, WorkerSpec, engine_info, generation_config, model_defaults
 from calculators.llm.engine.protocol import (
     Add,
+    AddVision,
     Cancel,
     Finish,
+    PromptLength,
     Rejected,
     SequenceDelta,
     Shutdown,
@@ -35,6 +38,7 @@ from calculators.llm.engine.protocol import (
     Update,
     decode_to_worker,
 )
+from calculators.llm.engine.vision import VisionInputs, prompt_length, vision_config
 
 log = logging.getLogger("ovserve.engine")
 
@@ -53,9 +57,14 @@ class StatefulEngine(EngineBase):
     def __init__(self, spec: WorkerSpec, conn: Connection) -> None:
         super().__init__(spec, conn)
         ov_genai = self.ov_genai
-        self.pipe = ov_genai.LLMPipeline(spec.models_path, spec.device, stateful_properties(spec))
+        self.vision: VisionInputs | None = None
+        if spec.pipeline == "VLM":
+            self.pipe = ov_genai.VLMPipeline(spec.models_path, spec.device, **stateful_properties(spec))
+            self.vision = VisionInputs(self.pipe.get_tokenizer())
+        else:
+            self.pipe = ov_genai.LLMPipeline(spec.models_path, spec.device, stateful_properties(spec))
         self.defaults = model_defaults(self.pipe.get_generation_config())
-        self.queue: deque[tuple[Add, float]] = deque()  # waiting, in order, with when each came
+        self.queue: deque[tuple[Add | AddVision, float]] = deque()  # waiting, in order, with when each came
         self.current: int | None = None  # the request being generated
         self.cancel_current = False
         self.stopping = False  # SHUTDOWN came (or the server went away) during a generation
@@ -65,7 +74,7 @@ class StatefulEngine(EngineBase):
         self.streamer_class = _streamer_class(ov_genai)
 
     def info(self) -> dict[str, Any]:
-        return {**engine_info(self.defaults), "pipeline": "LM"}
+        return engine_info(self.defaults, self.spec.pipeline)
 
     def stats(self, step_s: float = 0.0) -> dict[str, Any]:
         """The same figures as the continuous-batching worker's (see cb_loop.py stats())."""
@@ -79,7 +88,7 @@ class StatefulEngine(EngineBase):
     def handle_command(self, message: ToWorker) -> None:
         if self.bookkeeping(message):
             return
-        if isinstance(message, Add):
+        if isinstance(message, (Add, AddVision)):
             self.expected = max(0, self.expected - 1)
             self.queue.append((message, time.perf_counter()))
             self.counts["added"] += 1
@@ -128,13 +137,11 @@ class StatefulEngine(EngineBase):
             self.stopping = True
         return self.ov_genai.StreamingStatus.CANCEL if self.cancel_current or self.stopping else running
 
-    def generate(self, request: Add, added: float) -> None:
-        import numpy as np
-        import openvino as ov
-
+    def generate(self, request: Add | AddVision, added: float) -> None:
         request_id = request.request_id
         try:
             config = generation_config(self.ov_genai, self.defaults, request.config)
+            run = self._runner(request, config)
         except Exception as exc:  # the engine refused this request only; others go on
             self.send(Rejected(request_id, str(exc)))
             return
@@ -144,9 +151,8 @@ class StatefulEngine(EngineBase):
             self.queue_times.append(max(0.0, started - added))
         self.streamed = 0  # tokens the streamer passed on (on_tokens)
         streamer = self.streamer_class(self.on_tokens)
-        tensor = ov.Tensor(np.asarray([request.token_ids], dtype=np.int64))
         try:
-            result = self.pipe.generate(tensor, config, streamer)
+            result = run(streamer)
         except Exception:  # a failed generation fails this request, not the worker
             if self.stopping:
                 raise
@@ -156,7 +162,10 @@ class StatefulEngine(EngineBase):
                 self.counts["failed"] += 1
         else:
             if not self.cancel_current:
-                tokens = list(result.tokens[0])[self.streamed :]  # anything the streamer did not see
+                # anything the streamer did not see (a VLM's result has no token ids: it streams them all)
+                tokens = list(result.tokens[0])[self.streamed :] if hasattr(result, "tokens") else []
+                if isinstance(request, AddVision) and (length := prompt_length(result)) is not None:
+                    self.send(PromptLength(request_id, length))
                 reasons = list(result.finish_reasons)
                 finish = self.finish_map.get(reasons[0], Finish.STOP) if reasons else Finish.STOP
                 self.outbox.add([Update(request_id, Status.FINISHED, [SequenceDelta(0, tokens, finish)])])
@@ -167,6 +176,22 @@ class StatefulEngine(EngineBase):
             return
         now = time.perf_counter()
         self.send(Step(self.outbox.take(now), self.stats(now - started)))
+
+    def _runner(self, request: Add | AddVision, config: Any) -> Callable[[Any], Any]:
+        """The generate() call for this request, given a streamer (ValueError: a bad request)."""
+        if isinstance(request, AddVision):
+            if self.vision is None:
+                raise ValueError("a text engine takes no images (AddVision)")
+            text, images = self.vision.prompt(request), self.vision.images(request)
+            config = vision_config(config)
+            return lambda streamer: self.pipe.generate(text, images=images, generation_config=config, streamer=streamer)
+        if self.vision is not None:
+            raise ValueError("a vision-language engine takes its prompt as text (AddVision)")
+        import numpy as np
+        import openvino as ov
+
+        tensor = ov.Tensor(np.asarray([request.token_ids], dtype=np.int64))
+        return lambda streamer: self.pipe.generate(tensor, config, streamer)
 
     def run(self) -> None:
         reported = self.counts["cancelled"]

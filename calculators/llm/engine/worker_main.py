@@ -1,5 +1,5 @@
 """The entry point of the spawned engine worker process: it builds the loop the spec's
-pipeline type asks for (LM_CB: cb_loop.py, LM: stateful_loop.py), says READY (or FATAL) and runs it.
+pipeline type asks for (LM_CB, VLM_CB: cb_loop.py; LM, VLM: stateful_loop.py), says READY (or FATAL) and runs it.
 A module-level function, so multiprocessing's spawn can find it by name."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(formatter())  # the server's --log_format, through the environment
     logging.basicConfig(level=spec.log_level, handlers=[handler])
-    engine_class: type[EngineBase] = StatefulEngine if spec.pipeline == "LM" else ContinuousBatchingEngine
+    engine_class: type[EngineBase] = StatefulEngine if spec.pipeline in ("LM", "VLM") else ContinuousBatchingEngine
     try:
         engine = engine_class(spec, conn)
     except Exception as exc:
