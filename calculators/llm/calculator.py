@@ -79,7 +79,7 @@ class ContinuousBatchingLLMCalculator(Calculator):
             param = "tools" if forced_tools(prompt.request.params) is not None else "response_format"
             await llm.grammar_vetter.vet(held_to, param)
         engine = llm.engine
-        if prompt.engine_config.get("echo") and needs_scorer(engine.spec):
+        if prompt.engine_config.get("echo") and needs_scorer(engine.spec) and not engine.vision:  # (a vision engine refuses echo)
             # The main engine caches prefixes, so it has no log-probabilities for a cached
             # prompt: echo with logprobs runs on the servable's non-caching engine (scorer.py).
             engine.expect(False)
