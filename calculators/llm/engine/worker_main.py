@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from calculators.llm.engine.base import NO_STRUCTURED_OUTPUT, EngineBase, WorkerSpec, structured_output_problem
 from calculators.llm.engine.cb_loop import ContinuousBatchingEngine
 from calculators.llm.engine.protocol import Fatal, Ready, encode
 from calculators.llm.engine.stateful_loop import StatefulEngine
+from calculators.llm.pipeline_type import resolve_pipeline
 
 
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:
@@ -22,6 +24,9 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     logging.basicConfig(level=spec.log_level, handlers=[handler])
     engine_class: type[EngineBase] = StatefulEngine if spec.pipeline in ("LM", "VLM") else ContinuousBatchingEngine
     try:
+        # The LLM resource has resolved it already; a spec built by hand (tests, benchmarks) gets
+        # the same clear refusal instead of steps failing on the wrong kind of input.
+        resolve_pipeline(spec.pipeline, spec.device, Path(spec.models_path))
         engine = engine_class(spec, conn)
     except Exception as exc:
         conn.send_bytes(encode(Fatal(f"{type(exc).__name__}: {exc}")))
