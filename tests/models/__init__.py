@@ -9,12 +9,15 @@ part of the wheel.
 * ``synthetic`` (:mod:`.synthetic`): a larger, randomly initialised model for benchmarks.
 * ``minilm`` (:mod:`.minilm`): the real all-MiniLM-L6-v2 (from a PyPI package) as OpenVINO IR;
   ``tiny-reranker`` (:mod:`.reranker`): a toy cross-encoder.
+* ``tiny-vlm`` (:mod:`.vlm`): a tiny LLaVA trained to name the colour of an image, a shape, two
+  images' colours and a shape's colour a turn later (:data:`VLM_CASES`); how openvino-genai
+  takes its prompts is written down in :mod:`.vlm`.
 
 The Qwen2 family shares :mod:`.chat` (tokens, chat template, tokenizer training, export) and
 :mod:`.training`; every model shares :mod:`.common` (the recipe-hash cache). Every export goes
 through the product's own :func:`serving.repository.export.optimum_export`.
 
-CLI: ``python -m tests.models tiny|tiny-draft|tiny-lora|synthetic|minilm|tiny-reranker
+CLI: ``python -m tests.models tiny|tiny-draft|tiny-lora|synthetic|minilm|tiny-reranker|tiny-vlm
 [--cache-dir DIR] [--hidden-size N] [--layers N]`` prints the model folder on the last line of
 stdout (``ovserve build-model`` runs it from a source checkout).
 """
@@ -47,6 +50,8 @@ from tests.models.minilm import build_minilm_model
 from tests.models.reranker import RERANK_QUERIES, build_tiny_reranker
 from tests.models.synthetic import build_synthetic_model, synthetic_recipe
 from tests.models.tiny import build_tiny_model, tiny_recipe
+from tests.models.vlm import build_tiny_vlm, tiny_vlm_recipe
+from tests.models.vlm_data import VLM_ANSWERS, VLM_CASES, VLM_CHAT_TEMPLATE, VlmCase
 
 __all__ = [
     "ADDED_TOKENS",
@@ -73,12 +78,17 @@ __all__ = [
     "TINY_TOOL_FOLLOWUP_ANSWER",
     "TINY_TOOL_PROMPT",
     "TINY_TOOL_RESULT",
+    "VLM_ANSWERS",
+    "VLM_CASES",
+    "VLM_CHAT_TEMPLATE",
+    "VlmCase",
     "build_minilm_model",
     "build_synthetic_model",
     "build_tiny_draft_model",
     "build_tiny_lora_adapters",
     "build_tiny_model",
     "build_tiny_reranker",
+    "build_tiny_vlm",
     "cached_build",
     "default_cache_root",
     "recipe_hash",
@@ -88,4 +98,5 @@ __all__ = [
     "tiny_lora_recipe",
     "tiny_recipe",
     "tiny_tool_followup_messages",
+    "tiny_vlm_recipe",
 ]

@@ -15,6 +15,7 @@ from tests.models import (
     build_tiny_lora_adapters,
     build_tiny_model,
     build_tiny_reranker,
+    build_tiny_vlm,
 )
 from tests.models.common import CACHE_ENV
 
@@ -24,6 +25,7 @@ BUILDERS = {
     "tiny-lora": build_tiny_lora_adapters,
     "minilm": build_minilm_model,
     "tiny-reranker": build_tiny_reranker,
+    "tiny-vlm": build_tiny_vlm,
 }
 
 
