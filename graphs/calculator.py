@@ -100,6 +100,10 @@ class CalculatorContext(Protocol):
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a task the node waits for before it closes (cancelled with the run)."""
 
+    def record_span(self, name: str, start_ns: int, end_ns: int, args: Mapping[str, Any] | None = None) -> None:
+        """In a traced run, one piece of this node's work (times from time.perf_counter_ns(),
+        `args` small names and numbers, e.g. one image download); nothing when untraced."""
+
 
 class InputSet(Mapping[str, Packet]):
     """The packets of one `process()` call, by tag (inputs without a packet are absent)."""

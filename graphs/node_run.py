@@ -102,6 +102,9 @@ class NodeRun:
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
 
+    def record_span(self, name: str, start_ns: int, end_ns: int, args: Mapping[str, Any] | None = None) -> None:
+        pass  # untraced (TracedNodeRun records it)
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -232,6 +235,9 @@ class TracedNodeRun(NodeRun):
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         super().spawn(self._timed(coro, _now()))
+
+    def record_span(self, name: str, start_ns: int, end_ns: int, args: Mapping[str, Any] | None = None) -> None:
+        self.trace.spanned(name, start_ns, end_ns, args)
 
     async def _timed(self, coro: Coroutine[Any, Any, None], start: int) -> None:
         try:

@@ -3,12 +3,13 @@
 `start_run(..., trace=Trace())` makes the runner record, for every node, when open() and
 close() ran, every process() call (start, duration, input timestamp, the input tags in the set;
 inline calculators too, in the sender's turn), the packets it took per input tag and emitted per
-output tag, the tasks it spawned (start, end), and the run's start, end and failure. Only names, times and counts: never a
-packet's value. Without a trace the runner records nothing and allocates nothing.
+output tag, the tasks it spawned (start, end), the spans its calculator recorded
+(`ctx.record_span`, e.g. each image load), and the run's start, end and failure. Only names,
+times and counts: never a packet's value. Without a trace the runner records nothing and allocates nothing.
 
 `chrome()` exports the Chrome Trace Event Format (opens in ui.perfetto.dev and
 chrome://tracing): one thread per node, "X" spans for open/process/close inside one span per
-node lifetime, spawned tasks on threads of their own below it, and a "C" counter of packets out
+node lifetime, spawned tasks and recorded spans on threads of their own below it, and a "C" counter of packets out
 per node. `summary()` is the same in numbers.
 """
 
@@ -17,7 +18,8 @@ from __future__ import annotations
 import secrets
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from graphs.calculator import InputSet
@@ -51,6 +53,7 @@ class NodeTrace:
         "out_tags",
         "out_counts",
         "tasks",
+        "spans",
         "error",
         "cancelled",
     )
@@ -69,6 +72,7 @@ class NodeTrace:
         self.out_tags: dict[str, int] = {}  # output tag -> id
         self.out_counts: list[int] = []  # by output tag id: packets emitted
         self.tasks = array("q")  # start, end; per task the node spawned (e.g. the LLM node's generation)
+        self.spans: list[tuple[int, int, str, dict[str, Any] | None]] = []  # recorded by the calculator (record_span)
         self.error: str | None = None  # the exception type that ended the node
         self.cancelled = False
 
@@ -99,6 +103,10 @@ class NodeTrace:
         recorded = self.emits_recorded
         if len(recorded) < 2 * MAX_RECORDS_PER_NODE:
             recorded.extend((at, tag_id))
+
+    def spanned(self, name: str, start: int, end: int, args: Mapping[str, Any] | None) -> None:
+        if len(self.spans) < MAX_RECORDS_PER_NODE:
+            self.spans.append((start, end, name, dict(args) if args else None))
 
     @property
     def calls(self) -> int:
@@ -136,6 +144,7 @@ class NodeTrace:
             "packets_out": self.packets_out,
             "tasks": len(self.tasks) // 2,
             "tasks_ms": _ms(sum(self.tasks[i + 1] - self.tasks[i] for i in range(0, len(self.tasks), 2))),
+            "spans": dict(Counter(span[2] for span in self.spans)),  # recorded spans by name
             "error": self.error,
             "cancelled": self.cancelled,
         }
@@ -145,27 +154,44 @@ def _ms(ns: int) -> float:
     return round(ns / 1e6, 3)
 
 
-def _task_lanes(node: NodeTrace, tid: int, us: Callable[[int], float], dur: Callable[[int], float]) -> list[dict[str, Any]]:
-    """The node's spawned tasks as spans on threads of their own ("lanes", tids after the
-    node's): they outlive the process() call that started them, so they cannot nest in it."""
+# A lane item: start, stop (perf_counter_ns), event name, category, args.
+_LaneItem = tuple[int, int, str, str, dict[str, Any] | None]
+
+
+def _lanes(
+    items: list[_LaneItem], first_tid: int, most: int, label: str, us: Callable[[int], float], dur: Callable[[int], float]
+) -> tuple[list[dict[str, Any]], int]:
+    """Items as "X" spans on threads of their own ("lanes" from `first_tid`, at most `most`), so
+    that overlapping ones never share a thread: a node's spawned tasks outlive the process() call
+    that started them, and its recorded spans (e.g. concurrent image loads) overlap each other.
+    Returns the events and the number of lanes used."""
     events: list[dict[str, Any]] = []
-    lanes: list[int] = []  # end time of the last task on each lane
-    tasks = sorted((node.tasks[i], node.tasks[i + 1]) for i in range(0, len(node.tasks), 2))
-    for start, stop in tasks:
+    lanes: list[int] = []  # end time of the last item on each lane
+    for start, stop, name, cat, args in sorted(items, key=lambda item: item[:2]):
         lane = next((i for i, busy_until in enumerate(lanes) if busy_until <= start), None)
         if lane is None:
-            lane = min(len(lanes), TID_STRIDE - 2)
+            lane = min(len(lanes), most - 1)
             if lane == len(lanes):
                 lanes.append(0)
-                lane_tid = tid + lane + 1
-                name = f"{node.name} spawned tasks" + (f" ({lane + 1})" if lane else "")
-                events.append({"ph": "M", "pid": 1, "tid": lane_tid, "name": "thread_name", "args": {"name": name}})
+                lane_tid = first_tid + lane
+                thread = label + (f" ({lane + 1})" if lane else "")
+                events.append({"ph": "M", "pid": 1, "tid": lane_tid, "name": "thread_name", "args": {"name": thread}})
                 events.append({"ph": "M", "pid": 1, "tid": lane_tid, "name": "thread_sort_index", "args": {"sort_index": lane_tid}})
         lanes[lane] = max(lanes[lane], stop)
-        events.append(
-            {"ph": "X", "pid": 1, "tid": tid + lane + 1, "name": "task", "cat": "spawned", "ts": us(start), "dur": dur(stop - start)}
-        )
-    return events
+        event = {"ph": "X", "pid": 1, "tid": first_tid + lane, "name": name, "cat": cat, "ts": us(start), "dur": dur(stop - start)}
+        if args:
+            event["args"] = args
+        events.append(event)
+    return events, len(lanes)
+
+
+def _node_lanes(node: NodeTrace, tid: int, us: Callable[[int], float], dur: Callable[[int], float]) -> list[dict[str, Any]]:
+    """The node's spawned tasks, then its recorded spans, on lanes below its thread."""
+    tasks: list[_LaneItem] = [(node.tasks[i], node.tasks[i + 1], "task", "spawned", None) for i in range(0, len(node.tasks), 2)]
+    events, used = _lanes(tasks, tid + 1, TID_STRIDE - 2, f"{node.name} spawned tasks", us, dur)
+    spans: list[_LaneItem] = [(start, stop, name, "span", args) for start, stop, name, args in node.spans]
+    more, _ = _lanes(spans, tid + 1 + used, max(1, TID_STRIDE - 2 - used), f"{node.name} spans", us, dur)
+    return events + more
 
 
 class Trace:
@@ -326,7 +352,7 @@ class Trace:
                         "args": {"cancelled": node.cancelled, "error": node.error},
                     }
                 )
-            events += _task_lanes(node, tid, us, dur)
+            events += _node_lanes(node, tid, us, dur)
             out_tags = {v: k for k, v in node.out_tags.items()}
             counts = dict.fromkeys(node.out_tags, 0)
             emits = node.emits_recorded

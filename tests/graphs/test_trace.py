@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -206,6 +207,47 @@ async def test_overlapping_spawned_tasks_get_lanes_of_their_own() -> None:
     assert lanes == {101, 102}
     threads = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
     assert threads[101] == "spawner spawned tasks" and threads[102] == "spawner spawned tasks (2)"
+
+
+@registry.calculator()
+class SpanRecorder(Calculator):
+    """Records two overlapping spans and a third after them (as concurrent image loads would)."""
+
+    contract = Contract.of(inputs=("IN",), outputs=("OUT",))
+
+    async def process(self, inputs: InputSet) -> None:
+        t = time.perf_counter_ns()
+        self.ctx.record_span("image", t - 3000, t - 1000, {"source": "data", "bytes": 10})
+        self.ctx.record_span("image", t - 2000, t, {"source": "http", "bytes": 20})
+        self.ctx.record_span("check", t, t + 500)
+        self.ctx.emit("OUT", "done", inputs.timestamp)
+
+
+SPAN_GRAPH = """
+    input_stream: "IN:in"
+    output_stream: "OUT:out"
+    node { name: "rec" calculator: "SpanRecorder" input_stream: "IN:in" output_stream: "OUT:out" }
+"""
+
+
+async def test_recorded_spans_get_lanes_of_their_own_with_their_args() -> None:
+    trace, _, outputs, error = await traced(build(SPAN_GRAPH), {"IN": 1})
+    assert error is None and outputs == [("out", "done", 0)]
+    (node,) = trace.nodes
+    assert node.summary()["spans"] == {"image": 2, "check": 1}
+    events = check_chrome(trace)  # overlapping spans on one thread would fail its nesting check
+    spans = [e for e in events if e["ph"] == "X" and e["cat"] == "span"]
+    assert sorted(e["name"] for e in spans) == ["check", "image", "image"]
+    assert {e["tid"] for e in spans} == {101, 102}  # the node has no spawned tasks: its span lanes follow it
+    assert sorted(e["args"]["bytes"] for e in spans if e["name"] == "image") == [10, 20]
+    threads = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    assert threads[101] == "rec spans" and threads[102] == "rec spans (2)"
+
+
+async def test_an_untraced_run_ignores_recorded_spans() -> None:
+    run = start_run(build(SPAN_GRAPH), {"log": Probe()}, {"IN": 1})
+    assert await collect(run) == [("out", "done", 0)]
+    await run.aclose()
 
 
 # --- failures -------------------------------------------------------------------------------------
