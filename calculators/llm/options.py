@@ -108,7 +108,7 @@ class LLMOptions(Options):
     pipeline_type: Annotated[
         Literal["LM", "LM_CB", "VLM", "VLM_CB", "AUTO"] | None,
         Field(description="engine pipeline [AUTO: LM_CB, VLM_CB for a vision model; LM / VLM on NPU]"),
-        Flag(),
+        Flag(pull=True),
     ] = None
     # Speculative decoding: a draft model (same tokenizer); unset draft_* take the main model's
     # values (OVMS's rule).

@@ -18,9 +18,13 @@ from serving.repository.layout import (
 _OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com/mediapipe\.\w+Options\] \{\n)(.*?)(\n\s*\})", re.S)
 # Options the CLI may set on an embeddings/rerank node (its other flags are the LLM node's).
 ENCODER_OPTIONS = {"device": "target_device"}
+# Enum fields of the LLM node's options proto: written as bare identifiers (pipeline_type: VLM).
+ENUM_OPTIONS = frozenset({"pipeline_type"})
 
 
-def _pbtxt_value(value: Any) -> str:
+def _pbtxt_value(value: Any, enum: bool = False) -> str:
+    if enum and isinstance(value, str) and value.isidentifier():
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -47,7 +51,7 @@ def graph_text(options: dict[str, Any] | None = None, task: str = "text_generati
     values["models_path"] = '"./"'
     for key, value in (options or {}).items():
         if llm:
-            values[key] = _pbtxt_value(value)
+            values[key] = _pbtxt_value(value, enum=key in ENUM_OPTIONS)
         elif key in ENCODER_OPTIONS:
             values[ENCODER_OPTIONS[key]] = _pbtxt_value(value)
     body = "\n".join(f"{indent}{key}: {raw}" for key, raw in values.items())

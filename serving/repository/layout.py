@@ -16,6 +16,7 @@ DEFAULT_WEIGHT_FORMAT = "int8"  # as OVMS's pull with conversion
 REPOSITORY_ENV = "OVMS_MODEL_REPOSITORY_PATH"  # OVMS's default for --model_repository_path
 GRAPH_FILE = "graph.pbtxt"
 IR_FILE = "openvino_model.xml"
+VLM_IR_FILE = "openvino_language_model.xml"  # an image-text-to-text export's text decoder
 TOKENIZER_IR = "openvino_tokenizer.xml"
 DETOKENIZER_IR = "openvino_detokenizer.xml"
 # Files a text-generation servable needs beside graph.pbtxt.
@@ -24,6 +25,16 @@ REQUIRED_LLM_FILES = (IR_FILE, "openvino_model.bin", TOKENIZER_IR, DETOKENIZER_I
 REQUIRED_EMBEDDINGS_FILES = (IR_FILE, "openvino_model.bin", TOKENIZER_IR, "config.json")
 # ... a rerank servable (the calculator tokenizes query/document pairs with tokenizer.json).
 REQUIRED_RERANK_FILES = (IR_FILE, "openvino_model.bin", "tokenizer.json", "config.json")
+# ... a vision-language one (optimum-intel's image-text-to-text export; genai reads preprocessor_config.json).
+REQUIRED_VLM_FILES = (
+    VLM_IR_FILE,
+    "openvino_text_embeddings_model.xml",
+    "openvino_vision_embeddings_model.xml",
+    TOKENIZER_IR,
+    DETOKENIZER_IR,
+    "config.json",
+    "preprocessor_config.json",
+)
 REQUIRED_FILES = {"text_generation": REQUIRED_LLM_FILES, "embeddings": REQUIRED_EMBEDDINGS_FILES, "rerank": REQUIRED_RERANK_FILES}
 # optimum-intel export task per servable task.
 OPTIMUM_TASKS = {"text_generation": "text-generation-with-past", "embeddings": "feature-extraction", "rerank": "text-classification"}
@@ -61,7 +72,8 @@ def is_servable(folder: Path) -> bool:
 
 
 def is_openvino_ir(folder: Path) -> bool:
-    return (folder / IR_FILE).is_file()
+    """An OpenVINO export: a text model, or a vision-language model's text decoder."""
+    return (folder / IR_FILE).is_file() or (folder / VLM_IR_FILE).is_file()
 
 
 def atomic_write(path: Path, text: str) -> None:

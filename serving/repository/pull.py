@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from calculators.llm.pipeline_type import is_vlm_folder
 from serving.repository.export import convert_tokenizer, export_encoder, export_text_generation
 from serving.repository.graph_file import write_graph
 from serving.repository.layout import (
@@ -22,6 +23,7 @@ from serving.repository.layout import (
     DETOKENIZER_IR,
     GRAPH_FILE,
     REQUIRED_FILES,
+    REQUIRED_VLM_FILES,
     TASKS,
     TOKENIZER_IR,
     WEIGHT_FORMATS,
@@ -32,6 +34,7 @@ from serving.repository.layout import (
     is_servable,
     stderr_progress,
 )
+from serving.repository.vision import complete_vlm_folder, export_vision_language, is_hf_vision_language
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +60,9 @@ def _check_name(name: str) -> None:
 
 def infer_task(folder: Path) -> str:
     """From config.json (and sentence-transformers files): text_generation for a *ForCausalLM
-    architecture, rerank for *ForSequenceClassification, embeddings for a sentence-transformers
-    folder (modules.json / sentence_bert_config.json) or a bare encoder (*Model); otherwise ask for --task."""
+    architecture or a vision-language model (as OVMS: one task, the folder picks the pipeline),
+    rerank for *ForSequenceClassification, embeddings for a sentence-transformers folder
+    (modules.json / sentence_bert_config.json) or a bare encoder (*Model); otherwise ask for --task."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -66,6 +70,8 @@ def infer_task(folder: Path) -> str:
     except json.JSONDecodeError as exc:
         raise ModelRepositoryError(f"{folder}/config.json: not valid JSON: {exc}") from None
     architectures = config.get("architectures") or []
+    if is_hf_vision_language(config, ask_optimum=not is_openvino_ir(folder)):
+        return "text_generation"
     if any(str(a).endswith("ForCausalLM") for a in architectures):
         return "text_generation"
     if any(str(a).endswith("ForSequenceClassification") for a in architectures):
@@ -133,16 +139,29 @@ def prepare_model(
             elif task == "embeddings" and not (build / TOKENIZER_IR).is_file():
                 progress("converting tokenizer (openvino_tokenizers)")
                 convert_tokenizer(folder, build, with_detokenizer=False)
+        elif task == "text_generation" and _hf_vision_language(folder):
+            export_vision_language(folder, build, weight_format, progress)
         elif task == "text_generation":
             export_text_generation(folder, build, weight_format, progress)
         else:
             export_encoder(folder, build, task, weight_format, progress)
-        missing = [f for f in REQUIRED_FILES[task] if not (build / f).is_file()]
+        vlm = task == "text_generation" and is_vlm_folder(build)
+        if vlm:
+            complete_vlm_folder(build, progress)
+        missing = [f for f in (REQUIRED_VLM_FILES if vlm else REQUIRED_FILES[task]) if not (build / f).is_file()]
         if missing:
             raise ModelRepositoryError(f"preparing {name!r}: missing {', '.join(missing)}")
         progress(f"writing {GRAPH_FILE}")
         write_graph(build, graph_options or {}, task=task)
     return PreparedModel(name, target, reused=False)
+
+
+def _hf_vision_language(folder: Path) -> bool:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False  # the export reports what is wrong with the folder
+    return isinstance(config, dict) and is_hf_vision_language(config)
 
 
 @contextlib.contextmanager

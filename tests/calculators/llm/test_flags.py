@@ -48,6 +48,7 @@ def test_what_pull_mode_writes() -> None:
         "enable_prefix_caching": "enable_prefix_caching",
         "dynamic_split_fuse": "dynamic_split_fuse",
         "max_tokens_limit": "max_tokens_limit",
+        "pipeline_type": "pipeline_type",  # OVMS: --source_model ... --task text_generation --pipeline_type VLM
         "tool_parser": "tool_parser",
         "reasoning_parser": "reasoning_parser",
     }
