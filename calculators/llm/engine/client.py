@@ -184,6 +184,7 @@ class EngineClient:
         self.spec = spec
         self.servable_name = servable_name or os.path.basename(spec.models_path)  # for error messages
         self.info: dict[str, Any] = {}
+        self.vision = False  # the engine runs a vision-language model (VLM_CB, VLM): it takes images
         self.last_stats: dict[str, Any] = {}
         self._streams: dict[int, RequestStream] = {}
         self._ids = itertools.count(1)
@@ -226,6 +227,7 @@ class EngineClient:
             reason = message.message if isinstance(message, Fatal) else f"it sent {type(message).__name__} before READY"
             raise UnavailableError(f"engine failed to load {self.spec.models_path}: {reason}")
         self.info = message.info
+        self.vision = bool(self.info.get(VISION))
         self._reader_task = asyncio.get_running_loop().create_task(self._read_loop(reader), name="engine-reader")
 
     @staticmethod
@@ -332,19 +334,12 @@ class EngineClient:
         if self._writer is not None and self._dead is None:
             self._writer.write(frame(encode(Expect(1 if coming else -1))))
 
-    @property
-    def vision(self) -> bool:
-        """The engine runs a vision-language model (pipeline VLM_CB or VLM): it takes images."""
-        return bool(self.info.get(VISION))
-
     def submit(
         self, token_ids: list[int], config: dict[str, Any], prompt_text: str | None = None, images: Sequence[np.ndarray] = ()
     ) -> RequestStream:
-        """Start a request. `token_ids` is the prompt (a text engine generates from them; a vision
-        engine counts with them). A vision engine takes `prompt_text` (with the model's image
-        tags) and `images` (RGB uint8, (height, width, 3) each), or token ids it decodes to text
-        when there is no text. The stream's `prompt_tokens` becomes the engine's own count (image
-        tokens included) just before a vision request's last output."""
+        """Start a request on `token_ids`; a vision engine takes `prompt_text` (image tags in it) and
+        `images` (RGB uint8 (h, w, 3)) instead, or decodes the ids, and sets the stream's
+        `prompt_tokens` to its own count (image tokens too) just before the request's end."""
         if self._dead is not None or self._writer is None:
             raise UnavailableError(f"engine is not available: {self._dead or 'not started'}")
         if GRAMMAR_KEY in config and (problem := self.info.get(NO_STRUCTURED_OUTPUT)):
@@ -357,11 +352,11 @@ class EngineClient:
         stream = RequestStream(self, request_id)
         stream.prompt_tokens = len(token_ids)
         self._streams[request_id] = stream
-        if self.vision:  # the header apart: concatenating would copy the pixels once more
+        if not self.vision:
+            self._writer.write(frame(encode(Add(request_id, token_ids, config))))
+        else:  # the header apart: concatenating would copy the pixels once more
             self._writer.write(HEADER.pack(len(body)))
             self._writer.write(body)
-        else:
-            self._writer.write(frame(encode(Add(request_id, token_ids, config))))
         return stream
 
     def _cancel(self, request_id: int) -> None:
