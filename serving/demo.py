@@ -10,6 +10,8 @@ config of its own (below).
   calculators/llm/gguf.py). Offline: the wheel is in requirements.lock.
 * `tiny`: the locally built 2-layer toy (cached by its recipe hash), trained to give exact
   answers, call a tool and think in `<think>` (the README's exact-answer examples).
+* `vlm` (config/ only): the locally built tiny LLaVA, trained to name an image's colour or shape
+  (docs/vision.md), on OVMS's VLM graph.
 
 Writes `<output>/config.json` (OVMS format) and `<output>/<name>/graph.pbtxt` (the stock graph
 with `models_path` pointing at the model), then prints the config path.
@@ -60,12 +62,19 @@ def _reranker() -> Path:
     return Path(models().build_tiny_reranker())
 
 
+def _vlm() -> Path:
+    from serving.dev_models import models
+
+    return Path(models().build_tiny_vlm())
+
+
 #: servable folder in config/ -> (the link its graph.pbtxt names as models_path, what it links to)
 CONFIG_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     REAL_NAME: ("model.gguf", smollm2_gguf),  # a .gguf file: served directly (calculators/llm/gguf.py)
     DEFAULT_NAME: ("model", _tiny),
     "minilm": ("model", _minilm),  # all-MiniLM-L6-v2 exported to OpenVINO IR
     "reranker": ("model", _reranker),  # the toy cross-encoder
+    "vlm": ("model", _vlm),  # the tiny trained LLaVA (image-text-to-text IR)
 }
 
 

@@ -60,6 +60,12 @@ def test_minilm_embeds(client: openai.OpenAI) -> None:
     assert [len(d.embedding) for d in reply.data] == [384, 384]
 
 
+def test_vlm_answers_on_ovms_vlm_graph(server: Server, client: openai.OpenAI) -> None:
+    assert any("servable vlm: engine ready on CPU, pipeline VLM_CB (" in line for line in server.output)
+    reply = client.chat.completions.create(model="vlm", messages=[{"role": "user", "content": "Hello"}])
+    assert reply.choices[0].message.content == mb.VLM_ANSWERS["text"]
+
+
 def test_reranker_ranks_the_relevant_document_first(server: Server) -> None:
     documents = ["Plants make food by photosynthesis.", "Paris is the capital of France.", "Hamlet was written by Shakespeare."]
     reply = post_json(server, "/v3/rerank", {"model": "reranker", "query": "What is the capital of France?", "documents": documents})
