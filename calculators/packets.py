@@ -80,6 +80,9 @@ class Prompt:
     # its images, RGB uint8 arrays of shape (height, width, 3), in the order the tags name them.
     text: str | None = None
     images: tuple[numpy.ndarray, ...] = ()
+    # Prompt tokens the images add beyond their tags in `token_ids`, where known ahead (0: not
+    # known); the engine's own count replaces the sum when the request ends.
+    image_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

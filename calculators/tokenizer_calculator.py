@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from calculators.llm.chat_prompt import template_messages, template_tools
 from calculators.llm.generation_config import engine_config, max_new_tokens
 from calculators.llm.lora import ADAPTER_KEY, request_adapter
 from calculators.llm.resource import LLMResource
+from calculators.llm.telemetry import TELEMETRY, RequestTelemetry
+from calculators.llm.vision_prompt import VisionChat, load_images, pixels, vision_chat
+from calculators.media.access import DEFAULT_MAX_IMAGES_PER_REQUEST, MEDIA, MediaAccess
 from calculators.openai.protocol import ChatCompletionRequest
-from calculators.openai.support import check_pipeline, check_speculation
+from calculators.openai.support import check_images, check_pipeline, check_speculation
 from calculators.packets import GenerationRequest, Prompt
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @default_registry.calculator()
@@ -32,13 +40,22 @@ class TokenizerCalculator(Calculator):
         policy = llm.policy
         params = request.params
         check_pipeline(params, llm.options.pipeline)
+        media: MediaAccess | None = self.ctx.request.get(MEDIA)
+        chat: VisionChat | None = None
+        text: str | None = None
         if isinstance(params, ChatCompletionRequest):
-            text = llm.tokenizer.render_chat(
-                template_messages(params.messages),
-                add_generation_prompt=params.add_generation_prompt,
-                tools=template_tools(params),
-                **(params.chat_template_kwargs or {}),
-            )
+            check_images(params, vision=llm.vision is not None)
+
+            def render(messages: list[dict[str, Any]]) -> str:
+                kwargs = params.chat_template_kwargs or {}
+                return llm.tokenizer.render_chat(messages, params.add_generation_prompt, template_tools(params), **kwargs)
+
+            if llm.vision is not None:  # images where the user put them, checked before any is loaded
+                max_images = media.max_images if media is not None else DEFAULT_MAX_IMAGES_PER_REQUEST
+                chat = vision_chat(params.messages, llm.vision, render, max_images)
+                text = chat.text
+            else:
+                text = render(template_messages(params.messages))
             policy.refuse_surely_too_long(text, "messages")
             token_ids = llm.tokenizer.encode(text, add_special_tokens=False)
         else:
@@ -56,13 +73,15 @@ class TokenizerCalculator(Calculator):
                 token_ids = llm.tokenizer.encode(text, add_special_tokens=True)
         if not token_ids:
             raise InvalidRequestError("the prompt is empty", param="prompt")
-        if (limit := policy.prompt_limit) is not None and len(token_ids) > limit:
+        image_tokens = chat.image_tokens if chat is not None else 0
+        prompt_tokens = len(token_ids) + image_tokens  # (image tokens where known ahead)
+        if (limit := policy.prompt_limit) is not None and prompt_tokens > limit:
             raise InvalidRequestError(
-                f"the prompt has {len(token_ids)} tokens; this server takes at most {limit} (max_prompt_tokens)",
+                f"the prompt has {prompt_tokens} tokens; this server takes at most {limit} (max_prompt_tokens)",
                 param="messages" if isinstance(params, ChatCompletionRequest) else "prompt",
                 code="context_length_exceeded",
             )
-        new_tokens = max_new_tokens(params, len(token_ids), policy.context_length, llm.options.max_tokens_limit)
+        new_tokens = max_new_tokens(params, prompt_tokens, policy.context_length, llm.options.max_tokens_limit)
         sampling = params.temperature > 0 if params.temperature is not None else llm.engine.info.get("do_sample", False)
         top = params.top_logprobs if isinstance(params, ChatCompletionRequest) else params.logprobs
         if top == 1 and sampling:  # the chosen token is the most likely one only when decoding greedily
@@ -81,5 +100,22 @@ class TokenizerCalculator(Calculator):
         config = engine_config(params, new_tokens, llm.options.tool_parser, speculation)
         if (adapter := request_adapter(params.model, llm.options)) is not None:  # "servable:adapter"
             config[ADAPTER_KEY] = adapter
-        prompt = Prompt(request, token_ids, new_tokens, config)
+        images: tuple[np.ndarray, ...] = ()
+        if chat is not None and chat.images:  # last: a request refused above loads nothing
+            images = await self._load(chat, media, llm.servable_name)
+        vision_text = text if llm.vision is not None else None
+        prompt = Prompt(request, token_ids, new_tokens, config, text=vision_text, images=images, image_tokens=image_tokens)
         self.ctx.emit("TOKENS", prompt, inputs.timestamp)
+
+    async def _load(self, chat: VisionChat, media: MediaAccess | None, model: str) -> tuple[np.ndarray, ...]:
+        """The request's images, each load a span in the run's trace and a metric observation."""
+        loaded = await load_images(chat.images, media)
+        for item in loaded:
+            image = item.image
+            height, width = image.pixels.shape[:2]
+            args = {"source": image.source, "bytes": image.nbytes, "width": width, "height": height}
+            self.ctx.record_span("image", item.start_ns, item.end_ns, {**args, "fetch_ms": image.fetch_ms, "decode_ms": image.decode_ms})
+        telemetry: RequestTelemetry | None = self.ctx.request.get(TELEMETRY)
+        if telemetry is not None:
+            telemetry.sink.images_loaded(model, [item.seconds for item in loaded])
+        return pixels(loaded)

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from calculators.media import MediaLoader, MediaPolicy
+from calculators.media.access import MediaAccess
 from serving import admission, cors, health, loop_lag, metrics, middleware, openai_routes, openapi, reload, trace_routes
 from serving.frontend import CORE, FrontEndCore
 from serving.kserve import rest as kserve_rest
@@ -32,6 +34,14 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
         await servables.aclose()
 
     app.cleanup_ctx.append(servables_ctx)
+    # One image loader per server (its HTTP session enforces the address rules), for every run.
+    media = MediaAccess(MediaLoader(settings.media or MediaPolicy()), settings.max_images_per_request)
+
+    async def media_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await media.loader.aclose()
+
+    app.cleanup_ctx.append(media_ctx)
     openai_routes.add_routes(app)
     health.add_routes(app)
     kserve_rest.add_routes(app)  # KServe v2: /v2, /v2/models/...
@@ -41,6 +51,6 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     reload.install(app, settings, servables)
     recorded = metrics.install(app)  # GET /metrics when metrics are on
     cors.install(app, cors.CorsPolicy.from_settings(settings))
-    core = app[CORE] = FrontEndCore(settings, servables, gate, recorded, traces)
+    core = app[CORE] = FrontEndCore(settings, servables, gate, recorded, traces, media)
     app.middlewares.extend(middleware.chain(settings, core))
     return app

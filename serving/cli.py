@@ -29,6 +29,7 @@ from serving.cli_types import (
     raising_argument_errors,
 )
 from serving.config_file import ConfigFileError
+from serving.media_flags import add_media_flags, media_policy
 from serving.settings import LLMFlags, Settings
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="trace files kept in --trace_dir; the oldest this server wrote are deleted; 0: no limit [1000]",
     )
     ops.add_argument("--trace_keep", type=positive_int, default=256, help="traces kept in memory for /debug/traces [256]")
+    add_media_flags(parser)
     add_llm_flags(parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)"))
     from serving.repository.commands import add_model_flags
 
@@ -254,6 +256,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         trace_keep=args.trace_keep,
         trace_dir=args.trace_dir,
         trace_dir_max_files=args.trace_dir_max_files,
+        media=media_policy(args),
+        max_images_per_request=args.max_images_per_request,
     )
 
 
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--model_name needs --model_path")
     try:
         settings = settings_from_args(args)
-    except ValueError as exc:  # e.g. an unreadable --api_key_file
+    except ValueError as exc:  # e.g. an unreadable --api_key_file, a bad --allowed_media_domains entry
         parser.error(str(exc))
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if settings.log_path is not None:

@@ -48,6 +48,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
 def raising_argument_errors(parse: Callable[[str], object]) -> Callable[[str], object]:
     """`parse` as an argparse type: its ValueError becomes the flag's one-line error."""
 

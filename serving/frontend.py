@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from calculators.llm.telemetry import TELEMETRY, RequestTelemetry
+from calculators.media.access import MEDIA, MediaAccess
 from calculators.packets import Endpoint, HttpRequestPayload
 from graphs.errors import InvalidRequestError
 from graphs.runner import GraphRun
@@ -50,13 +51,20 @@ class FrontEndCore:
     """The server's request machinery shared by its front ends."""
 
     def __init__(
-        self, settings: Settings, servables: ServableManager, admission: Admission, metrics: Metrics | None, traces: TraceStore | None
+        self,
+        settings: Settings,
+        servables: ServableManager,
+        admission: Admission,
+        metrics: Metrics | None,
+        traces: TraceStore | None,
+        media: MediaAccess | None = None,
     ) -> None:
         self.settings = settings
         self.servables = servables
         self.admission = admission
         self.metrics = metrics
         self.traces = traces
+        self.media = media  # the server's image loader, for vision servables' runs (None: data URLs only)
 
     def context(self, trace_asked: bool = False) -> RequestContext:
         """A new request's context: its deadline, its telemetry (when metrics want per-request
@@ -89,7 +97,12 @@ class FrontEndCore:
             raise InvalidRequestError(f"model {servable.name!r} does not serve {endpoint}", param="model")
         traces = ctx.traces
         trace = Trace(servable=servable.name, endpoint=endpoint) if traces is not None else None
-        request = {TELEMETRY: ctx.telemetry} if ctx.telemetry is not None else None
+        # What the run's calculators read from `ctx.request`: the metrics sink, the image loader.
+        request: dict[str, object] = {}
+        if ctx.telemetry is not None:
+            request[TELEMETRY] = ctx.telemetry
+        if self.media is not None:
+            request[MEDIA] = self.media
         run = servable.start({tag: HttpRequestPayload(endpoint, body)}, trace=trace, request=request)
         if traces is not None and trace is not None:  # kept once its run has started
             traces.add(trace)

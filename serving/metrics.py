@@ -10,6 +10,8 @@ Where the figures come from:
 - Token counts, time to first token, time per output token: the LLM node keeps a
   `RequestRecord` per request when the middleware put a `RequestTelemetry` into the request's
   context, and hands it to `Metrics.request_done` when the request ends.
+- Image preprocessing (each image's fetch and decoding) and images per request: the
+  TokenizerCalculator of a vision servable, through the same `RequestTelemetry` sink.
 - Engine step and queue durations: the engine client hands each worker message's durations to
   `Metrics.engine_steps` (the worker measures them; see calculators/llm/engine/cb_loop.py `stats()`).
 - Gauges (servable state, waiting/running requests, KV cache, loop lag, admission) and the
@@ -39,6 +41,8 @@ from serving.state import SERVABLES, SETTINGS
 _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _PER_TOKEN = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 _STEP = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_IMAGE = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)  # a data URL ~1 ms; a slow download: s
+_IMAGES = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64)
 
 # Routes whose requests get an end-to-end duration (and the /v1 aliases).
 _TIMED_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/rerank")
@@ -139,8 +143,11 @@ class Metrics:
         self.tpot: Histogram | None = make("ovserve_time_per_output_token_seconds", buckets=_PER_TOKEN)
         self.queue: Histogram | None = make("ovserve_request_queue_seconds", buckets=_LATENCY)
         self.step: Histogram | None = make("ovserve_engine_step_seconds", buckets=_STEP)
+        self.image_seconds: Histogram | None = make("ovserve_image_preprocess_seconds", buckets=_IMAGE)
+        self.images: Histogram | None = make("ovserve_images_per_request", buckets=_IMAGES)
         # Per-request work only when something per-request (or per-step) is wanted.
-        self.per_request = any(m is not None for m in (self.prompt_tokens, self.generated_tokens, self.ttft, self.tpot))
+        per_request = (self.prompt_tokens, self.generated_tokens, self.ttft, self.tpot, self.image_seconds, self.images)
+        self.per_request = any(m is not None for m in per_request)
         self.per_step = self.queue is not None or self.step is not None
         self.registry.register(_LiveState(app, wanted))
 
@@ -154,6 +161,14 @@ class Metrics:
             self.ttft.labels(model).observe(record.time_to_first_token)
         if self.tpot is not None and (tpot := record.time_per_output_token) is not None:
             self.tpot.labels(model).observe(tpot)
+
+    def images_loaded(self, model: str, seconds: Sequence[float]) -> None:
+        if self.image_seconds is not None:
+            histogram = self.image_seconds.labels(model)
+            for value in seconds:
+                histogram.observe(value)
+        if self.images is not None:
+            self.images.labels(model).observe(len(seconds))
 
     def engine_steps(self, model: str, step_seconds: Sequence[float], queue_seconds: Sequence[float]) -> None:
         if self.step is not None and step_seconds:

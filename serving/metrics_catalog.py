@@ -73,6 +73,13 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("ovserve_engine_step_seconds", "histogram", ("model",), "duration of each engine step"),
     Family(
+        "ovserve_image_preprocess_seconds",
+        "histogram",
+        ("model",),
+        "per image of a chat request: its fetch (download, file read or base64 decoding) and decoding to pixels",
+    ),
+    Family("ovserve_images_per_request", "histogram", ("model",), "images in each chat request that brought any, once all were loaded"),
+    Family(
         "ovserve_admission_requests_running",
         "gauge",
         (),

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from serving.admission import (
     DEFAULT_MAX_CONCURRENT,
@@ -15,6 +15,9 @@ from serving.admission import (
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SEND_TIMEOUT_S,
 )
+
+if TYPE_CHECKING:  # (importing calculators registers every stock calculator: not for subcommands)
+    from calculators.media.policy import MediaPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +103,7 @@ class Settings:
     trace_keep: int = 256
     trace_dir: Path | None = None
     trace_dir_max_files: int = 1000  # trace files kept in trace_dir, the oldest deleted; 0: no limit
+    # image_url in chat requests (calculators/media, docs/media.md): the one loader's policy, and
+    # how many images a request may bring.
+    media: MediaPolicy | None = None  # None: MediaPolicy()'s defaults (no URL, no file)
+    max_images_per_request: int = 8  # calculators.media.access.DEFAULT_MAX_IMAGES_PER_REQUEST

@@ -91,7 +91,8 @@ class ContinuousBatchingLLMCalculator(Calculator):
                     engine.observe(functools.partial(self._sink.engine_steps, llm.servable_name))
         self._announced = False  # the ADD itself settles the announcement
         self._stream = engine.submit(prompt.token_ids, prompt.engine_config, prompt.text, prompt.images)
-        self._prompt_tokens = len(prompt.token_ids)
+        self._stream.prompt_tokens += prompt.image_tokens  # (a request stopped here keeps this count)
+        self._prompt_tokens = self._stream.prompt_tokens
         if self._record is not None:
             self._record.prompt_tokens = self._prompt_tokens
         self._n = prompt.request.params.n

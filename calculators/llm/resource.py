@@ -24,6 +24,7 @@ from calculators.llm.pipeline_type import engine_model_file, resolve_pipeline
 from calculators.llm.prompt_policy import PromptPolicy
 from calculators.llm.scorer import PromptScorer
 from calculators.llm.speculative import draft_spec
+from calculators.llm.vision_prompt import VisionTemplate
 from calculators.openai.tokenize import detokenize, tokenize
 from calculators.ov_infer import plugin_properties
 from graphs.calculator import ResourceContext
@@ -49,12 +50,15 @@ class LLMResource:
     grammar_vetter: GrammarVetter = field(init=False)
     # Echo with logprobs when the engine caches prefixes: a non-caching engine, started on use.
     scorer: PromptScorer = field(init=False)
+    # A vision-language servable: how its chat template writes image parts (None: a text model).
+    vision: VisionTemplate | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.policy = PromptPolicy.of(self.options, self.tokenizer.context_length, self.tokenizer.token_bytes)
         spec = self.supervisor.client.spec
         self.grammar_vetter = GrammarVetter(str(self.model_dir), log_level=spec.log_level)
         self.scorer = PromptScorer(spec, self.servable_name)
+        self.vision = VisionTemplate.probe(self.tokenizer, self.model_dir) if self.supervisor.client.vision else None
 
     @property
     def engine(self) -> EngineClient:

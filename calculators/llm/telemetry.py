@@ -56,6 +56,9 @@ class TelemetrySink(Protocol):
         """Durations from one worker message: every engine step since the previous message, and
         for each request whose first token came since then, its time in the engine's queue."""
 
+    def images_loaded(self, model: str, seconds: Sequence[float]) -> None:
+        """A request's images were loaded (fetched or read, and decoded): each one's time."""
+
 
 @dataclass(frozen=True, slots=True)
 class RequestTelemetry:

@@ -40,11 +40,18 @@ class TextPart(_Model):
 
 class ImageUrl(_Open):
     url: str
+    # OpenAI's resolution hint: accepted and ignored (the model's own image processor decides the
+    # resolution); any other value is a 400.
+    detail: Literal["auto", "low", "high"] | None = None
 
 
 class ImagePart(_Model):
     type: Literal["image_url"]
-    image_url: ImageUrl
+    image_url: ImageUrl | str  # {"url", "detail"}, or the URL alone as some clients send it
+
+    @property
+    def url(self) -> str:
+        return self.image_url if isinstance(self.image_url, str) else self.image_url.url
 
 
 ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]

@@ -19,11 +19,15 @@ _TYPE_TAG = re.compile(r"^(str|int|float|bool|none|[a-z-]+\[.*\]|constrained-[a-
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc if isinstance(part, int) or not _TYPE_TAG.match(part))
+    parts = [str(part) for part in loc if isinstance(part, int) or not _TYPE_TAG.match(part)]
+    # a tagged union adds its tag before the member's fields: `content.0.image_url.image_url.url`
+    return ".".join(part for i, part in enumerate(parts) if i == 0 or part != parts[i - 1])
 
 
 def describe_validation_error(error: ValidationError) -> InvalidRequestError:
-    first = error.errors()[0]
+    # The deepest problem: of a union's members, the one the value was meant for got furthest
+    # (a list of content parts is not reported as "should be a valid string").
+    first = max(error.errors(), key=lambda e: len(_location(e["loc"]).split(".")))
     location = _location(first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":

@@ -83,9 +83,9 @@ def _check_chat(params: ChatCompletionRequest) -> None:
     if params.logprobs and params.beams > 1:
         raise InvalidRequestError("logprobs with beam search is not supported", param="logprobs")
     for index, message in enumerate(params.messages):
-        if message.has_images():
+        if message.has_images() and message.role != "user":
             raise InvalidRequestError(
-                "image_url content parts need a vision model; this model takes text only", param=f"messages.{index}.content"
+                f"image_url content parts go in user messages, not in a {message.role} message", param=f"messages.{index}.content"
             )
         if message.role == "tool" and not message.tool_call_id:
             raise InvalidRequestError("a tool message needs tool_call_id", param=f"messages.{index}.tool_call_id")
@@ -103,6 +103,18 @@ def _check_chat(params: ChatCompletionRequest) -> None:
     if params.tools and params.response_format is not None and params.response_format.type != "text":
         if choice not in (None, "none"):
             raise InvalidRequestError("response_format does not combine with tools", param="response_format")
+
+
+def check_images(params: ChatCompletionRequest, vision: bool) -> None:
+    """image_url parts are for a vision-language servable; a text-only one refuses them (the
+    servable is known only after the request calculator, so its TokenizerCalculator asks)."""
+    if vision:
+        return
+    for index, message in enumerate(params.messages):
+        if message.has_images():
+            raise InvalidRequestError(
+                "image_url content parts need a vision model; this model takes text only", param=f"messages.{index}.content"
+            )
 
 
 def _check_completion(params: CompletionRequest) -> None:
