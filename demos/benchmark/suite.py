@@ -22,8 +22,10 @@ of each figure, and bench.json keeps every run. Steps:
 8. the real model (demos/benchmark/real_model.py): ovserve, the engine in-process and llama.cpp's
    llama-server on SmolLM2's GGUF at concurrency 1, 8 and 32, RSS, the first burst, a long
    prompt among 8 streams; the `real_*` keys, and a PNG beside the JSON (bench.png)
+9. the tiny VLM (demos/benchmark/vlm.py): requests/s of 1-image chats at concurrency 4, ovserve
+   against the engine in process (same images, same prompts), alternating rounds; the `vlm_*` keys
 
-Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace|real]
+Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace|real|vlm]
 (--skip-peer leaves out both peers: openvino-openai-api and llama-server)
 """
 
@@ -44,6 +46,7 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 
 import real_model  # noqa: E402
 import real_model_report  # noqa: E402
+import vlm  # noqa: E402
 from real_model_report import REAL_TARGETS  # noqa: E402
 
 from serving.bench import cli as bench  # noqa: E402
@@ -223,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, default=ROOT / "bench.json")
     parser.add_argument("--skip-peer", action="store_true", help="leave out the peers (openvino-openai-api, llama-server)")
-    parser.add_argument("--only", choices=["speculative", "trace", "real"], help="run this step alone (its figures only in the JSON)")
+    parser.add_argument(
+        "--only", choices=["speculative", "trace", "real", "vlm"], help="run this step alone (its figures only in the JSON)"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     if args.only == "speculative":
@@ -241,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "real":
         real_model.run(args.json, args.json.with_suffix(".png"), skip_peer=args.skip_peer)
         return 0
+    if args.only == "vlm":
+        vlm.run(args.json)
+        return 0
     synthetic, tiny = build_synthetic_model(), build_tiny_model()
     runs: dict[str, Any] = {}
     runs["synthetic_c32"] = compare(synthetic, "--num-prompts", "64", "--max-concurrency", "32")
@@ -253,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     runs["speculative"] = speculative(tiny, build_tiny_draft_model())
     runs["trace"] = trace_overhead(tiny)
     real = real_model.run(None, args.json.with_suffix(".png"), skip_peer=args.skip_peer)
+    vision = vlm.run(None)
     peer_tps = runs.get("peer_c16", {}).get("output_throughput")
     results = {
         "throughput_ratio_c32": runs["synthetic_c32"]["throughput_ratio"],
@@ -274,9 +283,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:<40}{shown:>12}  {op + ' ' + str(bound):<10}{verdict(key, value):<10}{what}")
     print_speculative(runs["speculative"])
     print_trace_overhead(runs["trace"])
+    print(
+        f"\n{'VLM 1-image chats, c4 (tiny VLM)':<34}server {vision['vlm_rps_server_c4']:.1f} req/s, engine in process "
+        f"{vision['vlm_rps_engine_c4']:.1f} req/s, server/engine {vision['vlm_rps_ratio_c4']:.3f}"
+    )
     print(f"(whole suite: {elapsed / 60:.1f} min; models: synthetic {synthetic.name}, tiny {tiny.name})")
     real_raw = {k: v for k, v in real.items() if k not in REAL_TARGETS and k != "verdicts"}  # real_figures, real_rss_mib, ...
-    report = {**results, **real_raw, "verdicts": {k: verdict(k, v) for k, v in results.items()}, "elapsed_s": elapsed, "runs": runs}
+    report = {
+        **results,
+        **real_raw,
+        **vision,
+        "verdicts": {k: verdict(k, v) for k, v in results.items()},
+        "elapsed_s": elapsed,
+        "runs": runs,
+    }
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.json}")
     return 0
