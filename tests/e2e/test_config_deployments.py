@@ -15,6 +15,7 @@ import pytest
 
 import tests.models as mb
 from serving.demo import CONFIG_MODELS, link_config
+from tests.helpers.images import png_url
 from tests.helpers.server import ROOT, Server, start_server
 
 CONFIG_DIR = ROOT / "config"
@@ -64,6 +65,9 @@ def test_vlm_answers_on_ovms_vlm_graph(server: Server, client: openai.OpenAI) ->
     assert any("servable vlm: engine ready on CPU, pipeline VLM_CB (" in line for line in server.output)
     reply = client.chat.completions.create(model="vlm", messages=[{"role": "user", "content": "Hello"}])
     assert reply.choices[0].message.content == mb.VLM_ANSWERS["text"]
+    (blue,) = [c for c in mb.VLM_CASES if c.name == "color_blue_text_first"]
+    reply = client.chat.completions.create(model="vlm", messages=blue.openai_messages(png_url))  # type: ignore[arg-type]
+    assert reply.choices[0].message.content == "blue."
 
 
 def test_reranker_ranks_the_relevant_document_first(server: Server) -> None:

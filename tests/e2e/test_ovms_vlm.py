@@ -1,7 +1,8 @@
 """OVMS's deployment of a vision-language model, unchanged, on the trained tiny VLM: its VLM
 graph.pbtxt (tests/graphs/data/ovms_vlm_graph.pbtxt) under config.json's model_config_list
 (VLM_CB) and mediapipe_config_list (the same graph with pipeline_type VLM), and `--model_path
---task text_generation` on the VLM folder (OVMS's pull-mode CLI: the folder makes it VLM_CB)."""
+--task text_generation` on the VLM folder (OVMS's pull-mode CLI: the folder makes it VLM_CB);
+text-only and 1-image chats get the trained answers."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
+from tests.helpers.images import png_url
 from tests.helpers.servables import ovms_servable
 from tests.helpers.server import Server, start_server
-from tests.models import VLM_ANSWERS
+from tests.models import VLM_ANSWERS, VLM_CASES
 from tests.models.vlm_data import TEXT_PROMPT
 
 VLM_GRAPH = (Path(__file__).resolve().parents[1] / "graphs" / "data" / "ovms_vlm_graph.pbtxt").read_text()
@@ -54,6 +56,15 @@ def test_text_chat_on_the_ovms_vlm_graph(ovms_server: Server, model: str) -> Non
         assert reply.choices[0].message.content == VLM_ANSWERS["text"] and reply.model == model
         stream = client.chat.completions.create(model=model, messages=HELLO, max_tokens=30, stream=True)
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == VLM_ANSWERS["text"]
+
+
+@pytest.mark.parametrize("model", ["vlm", "vlm-stateful"])
+@pytest.mark.parametrize("case", ["color_green_text_first", "shape_square_red_image_first"])
+def test_image_chat_on_the_ovms_vlm_graph(ovms_server: Server, model: str, case: str) -> None:
+    (chat,) = [c for c in VLM_CASES if c.name == case]
+    with openai.OpenAI(base_url=ovms_server.base_url + "/v3", api_key="x", max_retries=0) as client:
+        reply = client.chat.completions.create(model=model, messages=chat.openai_messages(png_url), max_tokens=16)  # type: ignore[arg-type]
+    assert reply.choices[0].message.content == chat.answer
 
 
 def test_task_text_generation_on_a_vlm_folder(tiny_vlm_dir: Path) -> None:

@@ -2,7 +2,7 @@
 --task text_generation --pipeline_type VLM` downloads a Hugging Face LLaVA (the trained tiny VLM's
 own HF folder, from a local fake hub), exports it with optimum-intel (image-text-to-text), writes
 the preprocessor_config.json transformers 5 leaves out, and serves it; and a VLM IR folder pulled
-as is, then served with `--model_path`."""
+as is, then served with `--model_path`. Each answers a text-only and a 1-image chat as trained."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import pytest
 
 from graphs.pbtxt import load_graph
 from tests.helpers.fake_hub import repo_from_folder, serve_hub
+from tests.helpers.images import png_url
 from tests.helpers.server import ROOT, Server, start_server
-from tests.models import VLM_ANSWERS
+from tests.models import VLM_ANSWERS, VLM_CASES
 from tests.models.vlm_data import TEXT_PROMPT
 
 REPO_ID = "ovserve/tiny-vlm"
@@ -42,10 +43,14 @@ def transformers5_folder(folder: Path, out: Path) -> Path:
     return out
 
 
-def assert_answers_text(server: Server, model: str) -> None:
+def assert_answers(server: Server, model: str) -> None:
+    """The trained answers to a text-only chat and a 1-image chat."""
+    (circle,) = [c for c in VLM_CASES if c.name == "shape_circle_green_text_first"]
     with openai.OpenAI(base_url=f"{server.base_url}/v3", api_key="unused", max_retries=0) as client:
         reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": TEXT_PROMPT}], max_tokens=30)
-    assert reply.choices[0].message.content == VLM_ANSWERS["text"]
+        assert reply.choices[0].message.content == VLM_ANSWERS["text"]
+        reply = client.chat.completions.create(model=model, messages=circle.openai_messages(png_url), max_tokens=16)  # type: ignore[arg-type]
+        assert reply.choices[0].message.content == "circle."
 
 
 def preprocessor_is_the_image_processor(servable: Path) -> bool:
@@ -67,7 +72,7 @@ def test_hub_source_model_with_pipeline_type_vlm(tiny_vlm_dir: Path, tmp_path: P
         assert f"downloading {REPO_ID}" in output and "task image-text-to-text" in output
         assert "writing preprocessor_config.json" in output
         assert "pipeline VLM (" in output  # the stateful VLMPipeline, as the graph written says
-        assert_answers_text(server, "tiny-vlm")
+        assert_answers(server, "tiny-vlm")
     finally:
         assert server.stop() == 0, "\n".join(server.output)
     servable = repository / "tiny-vlm"
@@ -93,6 +98,6 @@ def test_vlm_ir_folder_pulled_as_is_then_served(tiny_vlm_dir: Path, tmp_path: Pa
     server = start_server("--model_path", str(servable), "--model_name", "vlm")
     try:
         assert any("pipeline VLM_CB (" in line for line in server.output), server.output
-        assert_answers_text(server, "vlm")
+        assert_answers(server, "vlm")
     finally:
         assert server.stop() == 0, "\n".join(server.output)
