@@ -17,7 +17,7 @@ from tests.helpers.images import ImageServer, data_url, png, png_claiming, png_u
 from tests.helpers.processes import paused
 from tests.helpers.server import Server
 from tests.helpers.stats import engine
-from tests.helpers.vlm_server import start_vlm_server, vlm_image_server
+from tests.helpers.vlm_server import SHORT_PROMPT_LIMIT, start_vlm_server, vlm_image_server
 from tests.models import TINY_PROMPTS
 from tests.models.vlm_data import COLOR_PROMPT, color_image
 
@@ -110,3 +110,14 @@ def test_the_vlm_still_answers_after_the_hostile_ones(server: Server, images: Im
         status, _, reply = post(server, CHAT, ask(image_url))
         assert status == 200, reply
         assert json.loads(reply)["choices"][0]["message"]["content"] == answer
+
+
+def test_the_prompt_limit_counts_the_image_tokens(server: Server) -> None:
+    """A one-image question whose text fits under max_prompt_tokens but not with its image's tokens."""
+    body = {**ask(png_url(color_image("red"))), "model": "vlm-short"}
+    status, _, reply = post(server, CHAT, body)
+    error = assert_openai_error(status, reply, 400, "messages")
+    assert error["code"] == "context_length_exceeded"
+    assert error["message"] == f"the prompt has 19 tokens; this server takes at most {SHORT_PROMPT_LIMIT} (max_prompt_tokens)"
+    status, _, reply = post(server, CHAT, {"model": "vlm-short", "messages": user("Hello")})  # text only: fits
+    assert status == 200 and json.loads(reply)["choices"][0]["message"]["content"] == "Hello! Send me an image."
