@@ -22,6 +22,7 @@ from tests.helpers.metrics import scrape, value
 from tests.helpers.server import Server
 from tests.helpers.vlm_server import start_vlm_server, vlm_image_server
 from tests.models.vlm_data import COLOR_PROMPT, TWO_COLORS_PROMPT, VLM_CASES, VlmCase, color_image, shape_image
+from tests.models.vlm_train import render_vlm_prompt
 
 CASES = {case.name: case for case in VLM_CASES}
 RED = CASES["color_red_text_first"]
@@ -145,6 +146,13 @@ def test_the_stateful_vlm_pipeline_answers(client: openai.OpenAI, name: str) -> 
     assert ask(client, case, model="vlm-stateful").choices[0].message.content == case.answer
     chunks = list(ask(client, case, model="vlm-stateful", stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == case.answer
+
+
+def test_a_text_completion_on_the_vlm(client: openai.OpenAI) -> None:
+    """/v3/completions sends its prompt's text to the vision engine (no template, no image)."""
+    case = CASES["text"]
+    reply = client.completions.create(model="vlm", prompt=render_vlm_prompt(case.messages))
+    assert reply.choices[0].text == case.answer
 
 
 def test_the_metrics_show_the_image_preprocessing(server: Server, client: openai.OpenAI, images: ImageServer) -> None:
