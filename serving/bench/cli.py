@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from serving import event_loop
-from serving.bench import client
+from serving.bench import client, vllm_flags
 from serving.bench.server_process import process_tree_cpu, start_server
 from serving.bench.stats import RequestResult, compare, format_comparison, format_table, per_request, summarize
+from serving.bench.vllm_result import build_result
 from serving.bench.workload import Workload, build_workload, fixed_workload, is_chat_endpoint, load_tokenizer
 from serving.cli_types import boolean, positive_int
 
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ovserve bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     target = parser.add_argument_group("what to benchmark")
     target.add_argument("--base-url", help=f"an OpenAI-compatible server [{DEFAULT_BASE_URL}; with --compare: start ovserve]")
-    target.add_argument("--endpoint", default="/v3/chat/completions", help="path of the streaming endpoint [/v3/chat/completions]")
+    target.add_argument("--endpoint", help="path of the streaming endpoint [/v3/chat/completions; with --backend: vLLM's]")
     target.add_argument("--model", help="model name in requests [the server's first model; 'bench' for a server started here]")
     target.add_argument("--model-dir", help="model folder (its tokenizer builds the prompts), or 'tiny' / 'synthetic'")
     target.add_argument("--in-process", metavar="MODEL_DIR", help="run on ContinuousBatchingPipeline in this process, no server")
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FLAG",
         help="server started by --compare: one more flag (repeat), e.g. --server-arg=--metrics_enable",
     )
+    vllm_flags.add_arguments(parser)
     return parser
 
 
@@ -160,12 +162,15 @@ async def _bench_server(
         "extra_body": args.extra_body,
         "tokens_from_usage": args.tokens_from == "usage",
         "keepalive": not args.no_keepalive,
+        "keep_text": args.save_detailed,
     }
     if warmup is not None:
         _note(f"warm-up: {len(warmup.prompts)} requests")
         # At the run's concurrency, so the client's connections are open before the measured
         # run (a cold connection delays its first request by a TCP handshake).
-        run = await client.run_workload(base_url, args.endpoint, model, warmup, args.max_concurrency, measure_loop_lag=False, **common)
+        run = await client.run_workload(
+            base_url, args.endpoint, model, warmup, args.max_concurrency, measure_loop_lag=False, **{**common, "keep_text": False}
+        )
         failed = [r.error for r in run.results if r.error is not None]
         if len(failed) == len(run.results):
             raise SystemExit(f"ovserve bench: every warm-up request failed: {failed[0]}")
@@ -183,12 +188,23 @@ async def _bench_server(
     summary["target"] = {"base_url": base_url, "endpoint": args.endpoint, "model": model}
     summary["loop_lag"] = run.loop_lag
     summary["loop_lag_p99_ms"] = run.loop_lag.get("p99_ms") if run.loop_lag else None
+    _add_vllm_result(args, summary, args.model or model, workload, run.results, run.duration_s)
     return summary
+
+
+def _add_vllm_result(
+    args: argparse.Namespace, summary: dict[str, Any], model_id: str, workload: Workload, results: list[RequestResult], duration: float
+) -> None:
+    """With --save-result: vLLM's result object, under a key main() writes to its own file."""
+    if args.save_result:
+        setup = vllm_flags.result_setup(args, model_id, workload.chat)
+        input_lens = [len(p.token_ids) for p in workload.prompts]
+        summary["vllm_result"] = (setup, build_result(setup, results, input_lens, duration))
 
 
 def run_server_part(args: argparse.Namespace, model_dir: Path, workload: Workload, warmup: Workload | None) -> dict[str, Any]:
     if args.base_url or not args.compare:
-        return event_loop.run(_bench_server(args, args.base_url or DEFAULT_BASE_URL, args.model, workload, warmup))
+        return event_loop.run(_bench_server(args, args.base_url or DEFAULT_BASE_URL, vllm_flags.request_model(args), workload, warmup))
     _note(f"starting ovserve on {model_dir}")
     server = start_server("--model_path", str(model_dir), "--model_name", "bench", *_server_flags(args))
     try:
@@ -228,6 +244,7 @@ def run_engine_part(args: argparse.Namespace, model_dir: Path, workload: Workloa
     summary["requests"] = per_request(results)
     summary["engine_cpu_s"] = time.process_time() - cpu_started
     summary["target"] = {"in_process": str(model_dir), "device": args.device}
+    _add_vllm_result(args, summary, args.model or model_dir.name, workload, results, duration)
     return summary
 
 
@@ -247,6 +264,7 @@ def _json_ready(value: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    vllm_flags.resolve(args, parser)
     if args.in_process and (args.compare or args.base_url):
         parser.error("--in-process runs the engine alone; for both use --compare (with --model-dir)")
     model_dir_text = args.in_process or args.model_dir
@@ -261,14 +279,15 @@ def main(argv: list[str] | None = None) -> int:
         from serving.dev_models import models
 
         texts = list(models().TINY_PROMPTS if chat else models().TINY_COMPLETIONS)
-        args.extra_body = {"ignore_eos": False, **(args.extra_body or {})}  # answers end where the model ends them
+        args.extra_body = {"ignore_eos": False, **(args.extra_body or {})}  # ends where the model ends (unless --ignore-eos)
 
         def make(num: int, output_len: int, seed: int) -> Workload:
             return fixed_workload(
-                tokenizer, texts, num_prompts=num, output_len=output_len, chat=chat, seed=seed, request_rate=args.request_rate
-            )
+                tokenizer, texts, num_prompts=num, output_len=output_len, chat=chat, seed=seed, request_rate=args.request_rate,
+                burstiness=args.burstiness,
+            )  # fmt: skip
     else:
-        shape = {"input_len": args.input_len, "chat": chat}
+        shape = {"input_len": args.input_len, "chat": chat, "burstiness": args.burstiness}
 
         def make(num: int, output_len: int, seed: int) -> Workload:
             return build_workload(tokenizer, num_prompts=num, output_len=output_len, request_rate=args.request_rate, seed=seed, **shape)
@@ -321,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
             "server": server,
             "engine": engine,
         }
+    if (saved := report.pop("vllm_result", None)) is not None:
+        _note(f"vLLM result written to {vllm_flags.write_result(args, *saved)}")
     if args.json:
         args.json.write_text(json.dumps(_json_ready(report), indent=2) + "\n", encoding="utf-8")
     failed = sum(part.get("failed", 0) for part in (report, report.get("server", {}), report.get("engine", {})))

@@ -94,6 +94,16 @@ def parse_event(event: bytes) -> Event:
     return Event(CONTENT if content else IGNORE, usage=chunk.usage)
 
 
+def event_text(event: bytes) -> str:
+    """The generated text one content event carries (decoded only when the text is kept)."""
+    payload = b"\n".join(line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:"))
+    try:
+        chunk = _decode_chunk(payload)
+    except msgspec.DecodeError:
+        return ""
+    return "".join((c.delta.content or "") if c.delta is not None else (c.text or "") for c in chunk.choices)
+
+
 def request_body(model: str, text: str, output_len: int, chat: bool, extra: dict[str, Any] | None = None) -> bytes:
     body: dict[str, Any] = {"model": model}
     if chat:
@@ -118,6 +128,7 @@ async def _stream_one(
     headers: dict[str, str],
     result: RequestResult,
     requested_tokens: int | None = None,
+    keep_text: bool = False,
 ) -> None:
     """Stream one request into `result`. Tokens come from the usage chunk; with
     `requested_tokens` (servers that send none, like the peer) a stream with content counts
@@ -144,6 +155,8 @@ async def _stream_one(
                     event = parse_event(raw)
                     if event.kind == CONTENT:
                         times.append(now)
+                        if keep_text:
+                            result.text += event_text(raw)
                     if event.usage is not None:
                         usage = event.usage
                     if event.error is not None:
@@ -229,8 +242,10 @@ async def run_workload(
     measure_loop_lag: bool = True,
     tokens_from_usage: bool = True,
     keepalive: bool = True,
+    keep_text: bool = False,
 ) -> ServerRun:
-    """Send every prompt at its arrival time (at most `max_concurrency` at once), streaming."""
+    """Send every prompt at its arrival time (at most `max_concurrency` at once), streaming;
+    `keep_text`: also keep each request's generated text (decodes every content chunk)."""
     url = base_url.rstrip("/") + "/" + endpoint.lstrip("/")
     origin = URL(base_url).origin()
     headers = _headers(api_key)
@@ -249,7 +264,7 @@ async def run_workload(
                 await asyncio.sleep(delay)
             async with semaphore:
                 requested = None if tokens_from_usage else workload.output_len
-                await _stream_one(session, url, bodies[index], headers, results[index], requested)
+                await _stream_one(session, url, bodies[index], headers, results[index], requested, keep_text)
             if on_done is not None:
                 on_done()
 

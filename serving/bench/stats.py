@@ -29,6 +29,7 @@ class RequestResult:
     prompt_tokens: int = 0
     output_tokens: int = 0
     error: str | None = None
+    text: str = ""  # the generated text, kept only when asked (vLLM's detailed result file)
 
     @property
     def ok(self) -> bool:

@@ -106,14 +106,19 @@ def build_prompt(
     return best
 
 
-def arrival_times(num: int, request_rate: float, rng: random.Random) -> tuple[float, ...]:
-    """All at 0 for an infinite rate; otherwise a Poisson process (exponential gaps)."""
+def arrival_times(num: int, request_rate: float, rng: random.Random, burstiness: float = 1.0) -> tuple[float, ...]:
+    """All at 0 for an infinite rate; otherwise a Poisson process (exponential gaps), or with
+    `burstiness` != 1 gamma gaps of the same mean (vLLM's --burstiness: below 1 burstier, above
+    1 more even)."""
     if request_rate == float("inf"):
         return (0.0,) * num
     t = 0.0
     times = []
     for _ in range(num):
-        t += rng.expovariate(request_rate)
+        if burstiness == 1.0:
+            t += rng.expovariate(request_rate)
+        else:
+            t += rng.gammavariate(burstiness, 1.0 / (request_rate * burstiness))
         times.append(t)
     return tuple(times)
 
@@ -127,12 +132,13 @@ def build_workload(
     chat: bool,
     request_rate: float = float("inf"),
     seed: int = 0,
+    burstiness: float = 1.0,
 ) -> Workload:
     rng = random.Random(seed)
     count = server_token_counter(tokenizer, chat)
     pool = candidate_token_ids(tokenizer, rng)
     prompts = tuple(build_prompt(tokenizer, count, input_len, pool, rng) for _ in range(num_prompts))
-    arrivals = arrival_times(num_prompts, request_rate, random.Random(seed + 1))
+    arrivals = arrival_times(num_prompts, request_rate, random.Random(seed + 1), burstiness)
     return Workload(prompts, arrivals, output_len, chat)
 
 
@@ -145,11 +151,12 @@ def fixed_workload(
     chat: bool,
     request_rate: float = float("inf"),
     seed: int = 0,
+    burstiness: float = 1.0,
 ) -> Workload:
     """The given prompts in turn (e.g. the tiny model's trained ones, answered to the end):
     for runs where what the model writes matters, such as speculative decoding."""
     count = server_token_counter(tokenizer, chat)
     pool = [BenchPrompt(text, tuple(count(text))) for text in texts]
     prompts = tuple(pool[i % len(pool)] for i in range(num_prompts))
-    arrivals = arrival_times(num_prompts, request_rate, random.Random(seed + 1))
+    arrivals = arrival_times(num_prompts, request_rate, random.Random(seed + 1), burstiness)
     return Workload(prompts, arrivals, output_len, chat)
