@@ -14,8 +14,11 @@ Where the figures come from:
   TokenizerCalculator of a vision servable, through the same `RequestTelemetry` sink.
 - Engine step and queue durations: the engine client hands each worker message's durations to
   `Metrics.engine_steps` (the worker measures them; see calculators/llm/engine/cb_loop.py `stats()`).
-- Gauges (servable state, waiting/running requests, KV cache, loop lag, admission) and the
-  admission's rejection counts: read at scrape time.
+- Gauges (servable state, waiting/running requests, KV cache, admission), the loop-lag histogram
+  and the admission's rejection counts: read at scrape time.
+
+OVMS's families (serving/metrics_ovms.py, selectable by `metrics_list` as in OVMS) and vLLM's
+names (serving/metrics_vllm.py, always on) are fed from these same measurements.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from calculators.llm.telemetry import RequestRecord
@@ -34,7 +37,9 @@ from serving.admission import ADMISSION
 from serving.frontend import CONTEXT
 from serving.loading import metrics_settings
 from serving.loop_lag import LOOP_LAG
-from serving.metrics_catalog import BY_NAME
+from serving.metrics_catalog import BY_NAME, selected
+from serving.metrics_ovms import OvmsMetrics, render
+from serving.metrics_vllm import VllmMetrics
 from serving.state import SERVABLES, SETTINGS
 
 # Bucket bounds (seconds).
@@ -54,9 +59,10 @@ _RECORDED: dict[str, type[Any]] = {"counter": Counter, "gauge": Gauge, "histogra
 class _LiveState(Collector):
     """Read at scrape time: servable states, engine figures, loop lag."""
 
-    def __init__(self, app: web.Application, wanted: frozenset[str]) -> None:
+    def __init__(self, app: web.Application, wanted: frozenset[str], ovms: OvmsMetrics) -> None:
         self.app = app
         self.wanted = wanted
+        self.ovms = ovms
 
     def _family(self, name: str) -> Any:
         if name not in self.wanted:
@@ -108,11 +114,13 @@ class _LiveState(Collector):
                     rejected.add_metric([reason], float(admission.rejected[reason]))
                 yield rejected
         if "ovserve_event_loop_lag_seconds" in self.wanted:
-            lag = self.app[LOOP_LAG].summary()
-            family = self._family("ovserve_event_loop_lag_seconds")
-            family.add_metric(["0.5"], lag["p50_ms"] / 1000)
-            family.add_metric(["0.99"], lag["p99_ms"] / 1000)
-            yield family
+            buckets, total = self.app[LOOP_LAG].histogram()
+            lag = HistogramMetricFamily("ovserve_event_loop_lag_seconds", BY_NAME["ovserve_event_loop_lag_seconds"].help)
+            lag.add_metric([], buckets, total)
+            yield lag
+        servables: list[Any] = [*self.app[SERVABLES]]
+        yield from self.ovms.live(servables)
+        yield from VllmMetrics.live(servables)
 
 
 class Metrics:
@@ -124,7 +132,7 @@ class Metrics:
         # No `_created` series beside each counter and histogram (prometheus-client's switch is
         # process-wide; this process serves one app).
         disable_created_metrics()
-        wanted = frozenset(names) if names else frozenset(BY_NAME)
+        wanted = selected(names)
         self.registry = CollectorRegistry()
 
         def make(name: str, **extra: Any) -> Any:
@@ -145,11 +153,12 @@ class Metrics:
         self.step: Histogram | None = make("ovserve_engine_step_seconds", buckets=_STEP)
         self.image_seconds: Histogram | None = make("ovserve_image_preprocess_seconds", buckets=_IMAGE)
         self.images: Histogram | None = make("ovserve_images_per_request", buckets=_IMAGES)
-        # Per-request work only when something per-request (or per-step) is wanted.
-        per_request = (self.prompt_tokens, self.generated_tokens, self.ttft, self.tpot, self.image_seconds, self.images)
-        self.per_request = any(m is not None for m in per_request)
-        self.per_step = self.queue is not None or self.step is not None
-        self.registry.register(_LiveState(app, wanted))
+        self.ovms = OvmsMetrics(self.registry, wanted)
+        self.vllm = VllmMetrics(self.registry)
+        # vLLM's names are always served: every request and step is recorded with metrics on.
+        self.per_request = True
+        self.per_step = True
+        self.registry.register(_LiveState(app, wanted, self.ovms))
 
     # -- calculators.llm.telemetry.TelemetrySink ----------------------------------------------
     def request_done(self, model: str, record: RequestRecord) -> None:
@@ -161,6 +170,7 @@ class Metrics:
             self.ttft.labels(model).observe(record.time_to_first_token)
         if self.tpot is not None and (tpot := record.time_per_output_token) is not None:
             self.tpot.labels(model).observe(tpot)
+        self.vllm.request_done(model, record)
 
     def images_loaded(self, model: str, seconds: Sequence[float]) -> None:
         if self.image_seconds is not None:
@@ -179,6 +189,8 @@ class Metrics:
             queue = self.queue.labels(model)
             for seconds in queue_seconds:
                 queue.observe(seconds)
+        self.ovms.engine_steps(model, step_seconds, queue_seconds)
+        self.vllm.engine_steps(model, queue_seconds)
 
 
 METRICS = web.AppKey("metrics", Metrics)
@@ -195,9 +207,11 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     if metrics.in_flight is not None:
         metrics.in_flight.inc()
     status = 500
+    streamed = False
     try:
         response = await handler(request)
         status = response.status
+        streamed = response.content_type == "text/event-stream"
         return response
     finally:
         if metrics.in_flight is not None:
@@ -207,12 +221,15 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
         model = ctx.model
         if metrics.requests is not None:
             metrics.requests.labels(endpoint, model, str(status)).inc()
+        seconds = time.perf_counter() - ctx.arrived
         if metrics.duration is not None and model and status < 400 and endpoint.endswith(_TIMED_SUFFIXES):
-            metrics.duration.labels(model, endpoint).observe(time.perf_counter() - ctx.arrived)
+            metrics.duration.labels(model, endpoint).observe(seconds)
+        # KServe's ready and metadata routes resolve no model in the context: OVMS names it anyway.
+        metrics.ovms.http_done(endpoint, model or request.match_info.get("name", ""), status, streamed, seconds)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS].registry)
+    body = render(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

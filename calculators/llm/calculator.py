@@ -120,6 +120,8 @@ class ContinuousBatchingLLMCalculator(Calculator):
             deltas = [d if d.finish_reason else dataclasses.replace(d, finish_reason="stop") for d in deltas]
             deltas += [TokenDelta(i, [], "stop") for i in range(self._n) if i not in seen]
         if self._record is not None:  # metrics on
+            if out.finished and deltas:
+                self._record.finish_reason = deltas[0].finish_reason or "stop"
             count = 0
             for d in deltas:
                 count += len(d.token_ids)

@@ -27,6 +27,7 @@ class RequestRecord:
     generated_tokens: int = 0  # tokens the engine delivered (echoed prompt tokens excluded)
     first_token: float = 0.0  # the first generated tokens reached the server (0: none came)
     last_token: float = 0.0  # the last generated tokens reached the server
+    finish_reason: str = ""  # the engine's (stop, length, ...); empty when the server ended it
 
     def tokens(self, count: int, now: float) -> None:
         if not self.first_token:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.metrics_catalog import BY_NAME
+from serving.metrics_catalog import BY_NAME, OVMS_BY_NAME, OVMS_DEFAULT, VLLM_BY_NAME
 from tests.helpers.http import CHAT, assert_openai_error, get, post, user
 from tests.helpers.metrics import Families, scrape, value
 from tests.helpers.servables import ovms_servable
@@ -114,10 +114,46 @@ def test_metrics_match_the_traffic(metrics_server: Server) -> None:
     assert 0 <= value(families, "ovserve_kv_cache_usage_ratio", model="tiny") <= 1
     assert value(families, "ovserve_kv_cache_size_bytes", model="tiny") > 0
     assert value(families, "ovserve_servable_state", model="tiny", state="available") == 1
-    lag = {ls["quantile"]: v for _, ls, v in families["ovserve_event_loop_lag_seconds"]}
-    assert set(lag) == {"0.5", "0.99"} and all(v >= 0 for v in lag.values())
-    # every family in the catalog is served, and nothing else
-    assert {name for name in families} == {name.removesuffix("_total") for name in BY_NAME}
+    # the loop lag: a histogram, no `quantile` label anywhere but on summaries
+    assert families.types["ovserve_event_loop_lag_seconds"] == "histogram"
+    assert value(families, "ovserve_event_loop_lag_seconds_count") > 0
+    assert all("quantile" not in ls for name, samples in families.items() for _, ls, _ in samples if families.types[name] != "summary")
+    # OVMS's families as OVMS documents them (no `version`: every ovserve servable is a graph)
+    ovms_labels = {"api": "V3", "interface": "REST", "name": "tiny"}
+    unary = chat_ok - 2 + 1  # the chats not streamed and the completion
+    assert value(families, "ovms_requests_accepted_total", method="Unary", **ovms_labels) == unary + 1  # and the 400
+    assert value(families, "ovms_requests_accepted_total", method="Stream", **ovms_labels) == 2
+    assert value(families, "ovms_responses_total", method="Unary", **ovms_labels) == unary
+    assert value(families, "ovms_graph_error_total", method="Unary", **ovms_labels) == 1  # the empty messages
+    assert value(families, "ovms_graph_processing_time_us_count", method="Unary", name="tiny") == unary
+    assert value(families, "ovms_request_time_us_count", interface="REST", name="tiny") == llm_requests
+    assert value(families, "ovms_wait_for_infer_req_time_us_count", name="tiny") == llm_requests
+    assert value(families, "ovms_inference_time_us_count", name="tiny") == steps
+    assert value(families, "ovms_current_graphs", name="tiny") == 0 and value(families, "ovms_current_requests", name="tiny") == 0
+    assert value(families, "ovms_streams", name="tiny") == 1
+    # vLLM's names, from the same records
+    vllm = {"model_name": "tiny", "engine": "0"}
+    assert value(families, "vllm:prompt_tokens_total", **vllm) == prompt_tokens
+    assert value(families, "vllm:generation_tokens_total", **vllm) == generated_tokens
+    finished = {ls["finished_reason"]: v for name, ls, v in families["vllm:request_success"] if ls["model_name"] == "tiny"}
+    assert sum(finished.values()) == llm_requests and set(finished) <= {"stop", "length"}, finished
+    for name in ("vllm:time_to_first_token_seconds", "vllm:e2e_request_latency_seconds", "vllm:request_queue_time_seconds"):
+        assert value(families, name + "_count", **vllm) == llm_requests
+    assert value(families, "vllm:request_prompt_tokens_sum", **vllm) == prompt_tokens
+    assert value(families, "vllm:request_generation_tokens_sum", **vllm) == generated_tokens
+    assert value(families, "vllm:num_requests_running", **vllm) == 0 and value(families, "vllm:num_requests_waiting", **vllm) == 0
+    assert 0 <= value(families, "vllm:kv_cache_usage_perc", **vllm) <= 1
+    assert value(families, "vllm:num_preemptions_total", **vllm) == 0
+    assert value(families, "vllm:cache_config_info", engine="0", model_name="tiny") == 1
+    for name, family in {**OVMS_BY_NAME, **VLLM_BY_NAME}.items():
+        served = name.removesuffix("_total")
+        if served in families:
+            assert families.types[served] == family.kind, name
+            assert {k for _, ls, _ in families[served] for k in ls} - {"le"} <= set(family.labels), name
+    # every family in the catalog is served, OVMS's default set and vLLM's (LoRA info only with
+    # adapters), and nothing else
+    expected = {*BY_NAME, *OVMS_DEFAULT, *VLLM_BY_NAME} - {"vllm:lora_requests_info"}
+    assert set(families) == {name.removesuffix("_total") for name in expected}
 
 
 def test_metrics_list_keeps_only_the_named_families(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -131,7 +167,8 @@ def test_metrics_list_keeps_only_the_named_families(tiny_model_dir: Path, tmp_pa
         status, _, body = post(srv, CHAT, {"model": "chat", "messages": user("Say this is a test")})
         assert status == 200
         families = scrape(srv)
-        assert set(families) == {"ovserve_generated_tokens", "ovserve_time_to_first_token_seconds"}
+        vllm = {name.removesuffix("_total") for name in VLLM_BY_NAME} - {"vllm:lora_requests_info"}  # always served
+        assert set(families) - vllm == {"ovserve_generated_tokens", "ovserve_time_to_first_token_seconds"}
         assert value(families, "ovserve_generated_tokens_total", model="chat") == json.loads(body)["usage"]["completion_tokens"]
         assert value(families, "ovserve_time_to_first_token_seconds_count", model="chat") == 1
     finally:
@@ -158,3 +195,30 @@ def test_bad_metric_flags_stop_the_server(tiny_model_dir: Path, flags: list[str]
     assert len(lines) == 1 and needle in lines[0], result.stderr
     if "unknown" in needle:
         assert "ovserve_engine_requests_waiting" in lines[0]  # lists the valid names
+
+
+def test_ovms_metrics_list_in_config_json(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """An OVMS config.json's `metrics_list` of OVMS names starts the server and selects them."""
+    ovms_servable(tmp_path / "models" / "chat", tiny_model_dir)
+    wanted = ["ovms_requests_success", "ovms_requests_accepted", "ovms_responses", "ovms_graph_processing_time_us", "ovms_infer_req_active"]
+    config = {
+        "model_config_list": [{"config": {"name": "chat", "base_path": "models/chat"}}],
+        "monitoring": {"metrics": {"enable": True, "metrics_list": wanted}},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    srv = start_server("--config_path", str(tmp_path / "config.json"))
+    try:
+        assert post(srv, CHAT, {"model": "chat", "messages": user("Say this is a test")})[0] == 200
+        assert get(srv, "/v2/models/chat/ready")[0] == 200
+        families = scrape(srv)
+        vllm = {name.removesuffix("_total") for name in VLLM_BY_NAME} - {"vllm:lora_requests_info"}
+        assert set(families) - vllm == set(wanted)
+        labels = {"api": "V3", "interface": "REST", "method": "Unary", "name": "chat"}
+        assert value(families, "ovms_requests_accepted_total", **labels) == 1
+        assert value(families, "ovms_responses_total", **labels) == 1
+        assert value(families, "ovms_requests_success_total", api="KServe", method="ModelReady", name="chat") == 1
+        assert value(families, "ovms_graph_processing_time_us_count", method="Unary", name="chat") == 1
+        assert value(families, "ovms_infer_req_active", name="chat") in (0, 1)
+        assert value(families, "vllm:generation_tokens_total", model_name="chat", engine="0") > 0
+    finally:
+        assert srv.stop() == 0, "\n".join(srv.output)

@@ -8,8 +8,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.server import Server
 
-# family -> [(sample name, labels, value)]
-Families = dict[str, list[tuple[str, dict[str, str], float]]]
+
+class Families(dict[str, list[tuple[str, dict[str, str], float]]]):
+    """family -> [(sample name, labels, value)], and each family's type in `types`."""
+
+    types: dict[str, str]
 
 
 def scrape(server: Server) -> Families:
@@ -21,7 +24,10 @@ def scrape(server: Server) -> Families:
         text = response.read().decode()
     finally:
         conn.close()
-    return {f.name: [(s.name, s.labels, s.value) for s in f.samples] for f in text_string_to_metric_families(text)}
+    parsed = list(text_string_to_metric_families(text))
+    families = Families({f.name: [(s.name, s.labels, s.value) for s in f.samples] for f in parsed})
+    families.types = {f.name: f.type for f in parsed}
+    return families
 
 
 def value(families: Families, sample: str, **labels: str) -> float:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from calculators.llm.telemetry import RequestRecord
@@ -14,7 +13,8 @@ from serving.app import create_app
 from serving.config_file import ConfigFileError
 from serving.loading import metrics_settings
 from serving.metrics import METRICS, Metrics, metrics_middleware
-from serving.metrics_catalog import BY_NAME
+from serving.metrics_catalog import BY_NAME, OVMS_DEFAULT, VLLM_BY_NAME
+from serving.metrics_ovms import render
 from serving.servable import ServableManager
 from serving.settings import Settings
 
@@ -47,8 +47,10 @@ def test_bad_names_and_keys_are_clear_errors(tmp_path: Path) -> None:
         metrics_settings(Settings(metrics_enable=True, metrics_list=("nope",)))
     with pytest.raises(ValueError, match="--metrics_list needs --metrics_enable"):
         metrics_settings(Settings(metrics_list=("ovserve_engine_step_seconds",)))
-    with pytest.raises(ConfigFileError, match="monitoring.metrics.metrics_list: unknown metric 'ovms_requests_success'"):
-        metrics_settings(Settings(config_path=config(tmp_path, {"metrics": {"enable": True, "metrics_list": ["ovms_requests_success"]}})))
+    with pytest.raises(
+        ConfigFileError, match="monitoring.metrics.metrics_list: unknown metric 'ovms_nope'; valid: .*ovms_requests_success"
+    ):
+        metrics_settings(Settings(config_path=config(tmp_path, {"metrics": {"enable": True, "metrics_list": ["ovms_nope"]}})))
     with pytest.raises(ConfigFileError, match="metrics_list needs monitoring.metrics.enable"):
         metrics_settings(Settings(config_path=config(tmp_path, {"metrics": {"metrics_list": ["ovserve_engine_step_seconds"]}})))
     with pytest.raises(ConfigFileError, match="unknown key 'monitoring.metrics.enabled'"):
@@ -56,7 +58,7 @@ def test_bad_names_and_keys_are_clear_errors(tmp_path: Path) -> None:
 
 
 def samples(metrics: Metrics) -> dict[str, float]:
-    text = generate_latest(metrics.registry).decode()
+    text = render(metrics.registry).decode()
     return {
         s.name + "{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}": s.value
         for f in text_string_to_metric_families(text)
@@ -96,12 +98,13 @@ def test_the_sink_records_requests_and_steps() -> None:
 def test_a_list_records_only_its_families() -> None:
     metrics = app_metrics(("ovserve_time_to_first_token_seconds",))
     assert metrics.prompt_tokens is None and metrics.step is None and metrics.ttft is not None
-    assert metrics.per_request and not metrics.per_step
+    assert metrics.ovms.success is None and metrics.ovms.processing is None
     record = RequestRecord(arrived=1.0, prompt_tokens=3)
     record.tokens(1, 2.0)
     metrics.request_done("m", record)
     metrics.engine_steps("m", [0.1], [0.1])
-    assert {name.split("{")[0] for name in samples(metrics)} <= {
+    ours = {name.split("{")[0] for name in samples(metrics) if not name.startswith("vllm:")}
+    assert ours <= {
         "ovserve_time_to_first_token_seconds_bucket",
         "ovserve_time_to_first_token_seconds_count",
         "ovserve_time_to_first_token_seconds_sum",
@@ -121,3 +124,36 @@ def test_record_timings() -> None:
         "ovserve_engine_requests_running",
         "ovserve_kv_cache_usage_ratio",
     }
+
+
+def test_ovms_names_are_accepted_and_select_as_ovms_does(tmp_path: Path) -> None:
+    listed = {"metrics": {"enable": True, "metrics_list": ["ovms_requests_success", "ovms_infer_req_queue_size"]}}
+    assert metrics_settings(Settings(config_path=config(tmp_path, listed))) == (
+        True,
+        ("ovms_requests_success", "ovms_infer_req_queue_size"),
+    )
+    everything = app_metrics()  # no list: ovserve's families, OVMS's default set, vLLM's names
+    assert everything.ovms.wanted >= set(BY_NAME) | set(OVMS_DEFAULT) | set(VLLM_BY_NAME)
+    assert "ovms_infer_req_queue_size" not in everything.ovms.wanted  # optional in OVMS too
+    only = app_metrics(("ovms_requests_accepted",))
+    only.ovms.http_done("/v3/chat/completions", "m", 200, False, 0.25)
+    only.ovms.http_done("/v3/chat/completions", "m", 400, True, 0.25)
+    got = samples(only)
+    assert got["ovms_requests_accepted_total{api=V3,interface=REST,method=Unary,name=m}"] == 1
+    assert got["ovms_requests_accepted_total{api=V3,interface=REST,method=Stream,name=m}"] == 1
+    assert not any(name.startswith(("ovserve_", "ovms_responses", "ovms_graph")) for name in got)
+    # OVMS writes counters without `_total` (prometheus-client's parser adds it back to sample names)
+    text = render(only.registry).decode()
+    assert "# TYPE ovms_requests_accepted counter" in text and "ovms_requests_accepted_total" not in text
+
+
+def test_loop_lag_is_a_histogram_without_quantile() -> None:
+    from serving.loop_lag import LoopLagMonitor
+
+    monitor = LoopLagMonitor()
+    for lag in (0.0005, 0.001, 0.02, 3.0):
+        monitor.record(lag)
+    buckets, total = monitor.histogram()
+    assert dict(buckets)["0.001"] == 2 and dict(buckets)["0.025"] == 3 and dict(buckets)["+Inf"] == 4
+    assert total == pytest.approx(3.0215)
+    assert monitor.summary()["samples"] == 4
