@@ -1,148 +1,219 @@
-"""The Helm chart (demos/kubernetes/chart/ovserve/): rendered and compared with the plain manifests
-when a Helm engine is there (the `helm` binary, or the helm-python-sdk package); else its templates
-and values are compared with the plain manifests on what can be checked without rendering.
+"""The Helm chart (demos/kubernetes/chart/ovserve/), rendered by Helm (tests/kubernetes/chart_render.py):
+`helm create`'s conventions, every rendered object against the Kubernetes and CRD schemas for the
+defaults and the option sets, the combinations the chart refuses, and manifests/ as one render.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import subprocess
 from typing import Any
 
+import helm_python
+import jsonschema
 import pytest
 import yaml
 
 from tests.helpers.kubernetes import (
     CHART,
-    DEMO,
     chart_values,
     documents,
-    load_all,
     mount_for,
-    one,
     ovserve_containers,
     parse_args,
-    pod_labels,
     pod_spec,
     server_container,
     validate,
 )
+from tests.kubernetes.chart_render import HELM_LABELS, manifests_values, render, render_error, render_files, without_helm_labels
+
+SCHEMA = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", *HELM_LABELS)
+HPA_ON = {"autoscaling": {"enabled": True, "metricsAdapter": "prometheus-adapter"}}
+RWX = {"modelRepository": {"pvc": {"accessModes": ["ReadWriteMany"]}}}
 
 
-def _template(name: str) -> str:
-    return (CHART / "templates" / name).read_text(encoding="utf-8")
+def _by_kind(docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        out.setdefault(doc["kind"], []).append(doc)
+    return out
 
 
-def test_chart_templates_and_values_agree_with_the_plain_manifests() -> None:
-    """What can be compared without rendering: files, kinds, flags, values, config.json."""
-    values = chart_values()
-    for path in (DEMO / "manifests").glob("*.yaml"):
-        if path.name == "kustomization.yaml":
-            continue
-        template = _template(path.name)
-        for doc in load_all(path.read_text(encoding="utf-8")):
-            assert f"kind: {doc['kind']}" in template, f"{path.name}: the template makes no {doc['kind']}"
-            assert doc["apiVersion"] in template
-    deployment = one("manifests", "Deployment")
-    server = server_container(deployment)
-    template = _template("deployment.yaml")
-    manifest_flags = {a for a in server["args"] if a.startswith("--")}
-    template_flags = set(re.findall(r"^\s*- (--[a-z_]+)\s*$", template, re.M))
-    assert manifest_flags == template_flags - {"--api_key_file", "--pull", "--source_model", "--model_repository_path", "--task"}
-    args = parse_args(server["args"])
-    assert server["image"] == f"{values['image']['repository']}:{values['image']['tag']}"
-    assert (args.rest_port, args.port) == (values["server"]["restPort"], values["server"]["grpcPort"])
-    assert args.shutdown_timeout == values["server"]["shutdownTimeout"]
-    assert (args.log_level, args.log_format) == (values["server"]["logLevel"], values["server"]["logFormat"])
-    assert args.file_system_poll_wait_seconds == values["server"]["filePollSeconds"]
-    assert server["resources"] == values["resources"]
-    assert server["securityContext"] == values["securityContext"]
-    assert pod_spec(deployment)["securityContext"] == values["podSecurityContext"]
-    assert server["lifecycle"]["preStop"]["sleep"]["seconds"] == values["preStopSleepSeconds"]
-    assert pod_spec(deployment)["terminationGracePeriodSeconds"] == values["preStopSleepSeconds"] + values["server"]["shutdownTimeout"] + 15
-    assert "add .Values.preStopSleepSeconds .Values.server.shutdownTimeout 15" in template
-    for probe, probe_path in (("startup", "/v2/health/live"), ("liveness", "/v2/health/live"), ("readiness", "/v2/health/ready")):
-        assert server[f"{probe}Probe"]["httpGet"]["path"] == probe_path
-        assert {k: v for k, v in server[f"{probe}Probe"].items() if k != "httpGet"} == values["probes"][probe]
-        assert re.search(rf"{probe}Probe:\n\s+httpGet:\n\s+path: {probe_path}\n", template), f"{probe}Probe in the template"
-    hpa = one("manifests", "HorizontalPodAutoscaler")["spec"]
-    scaling = values["autoscaling"]
-    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (scaling["minReplicas"], scaling["maxReplicas"])
-    assert hpa["metrics"][0]["pods"]["metric"]["name"] == scaling["metricName"]
-    assert hpa["metrics"][0]["pods"]["target"]["averageValue"] == scaling["targetAverageValue"]
-    pvc = one("manifests", "PersistentVolumeClaim")["spec"]
-    assert pvc["accessModes"] == values["modelRepository"]["pvc"]["accessModes"]
-    assert pvc["resources"]["requests"]["storage"] == values["modelRepository"]["pvc"]["size"]
-    config = json.loads(one("manifests", "ConfigMap")["data"]["config.json"])
-    mount = values["modelRepository"]["mountPath"]
-    assert config == {
-        "model_config_list": [{"config": {"name": m["name"], "base_path": f"{mount}/{m['basePath']}"}} for m in values["models"]]
+def _check_all(docs: list[dict[str, Any]]) -> None:
+    """Every object valid; its pods' args parse with our CLI, their paths on mounted volumes."""
+    for doc in docs:
+        validate(doc)
+        assert set(STANDARD_LABELS) <= doc["metadata"]["labels"].keys(), doc["kind"]
+    for deployment in _by_kind(docs)["Deployment"]:
+        pod = pod_spec(deployment)
+        for container in ovserve_containers(pod):
+            parsed = parse_args(container["args"])
+            for path in (parsed.config_path, parsed.api_key_file, parsed.model_repository_path):
+                if path is not None:
+                    mount_for(pod, container, str(path))
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Values as Helm merges them: maps key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def test_values_yaml_matches_its_schema_and_the_schema_refuses_typos() -> None:
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
+    jsonschema.validate(chart_values(), SCHEMA)
+    jsonschema.validate(_merged(chart_values(), manifests_values()), SCHEMA)
+    bad: dict[str, Any]
+    for bad in ({"replicaCount": "2"}, {"autoscalling": {}}, {"modelRepository": {"volume": "hostPath"}}, {"server": {"logLevel": "LOUD"}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(_merged(chart_values(), bad), SCHEMA)
+    assert "additional properties 'autoscalling'" in render_error({"autoscalling": {}})  # Helm reads the schema too
+
+
+def test_schema_choices_are_ones_ovserve_accepts() -> None:
+    from serving.cli import build_parser
+    from serving.repository.layout import TASKS
+
+    choices = {a.dest: a.choices for a in build_parser()._actions if a.choices}
+    assert set(SCHEMA["properties"]["server"]["properties"]["logLevel"]["enum"]) <= set(choices["log_level"])
+    assert set(SCHEMA["properties"]["server"]["properties"]["logFormat"]["enum"]) <= set(choices["log_format"])
+    assert set(SCHEMA["properties"]["modelRepository"]["properties"]["pull"]["properties"]["task"]["enum"]) <= set(TASKS)
+
+
+def test_default_render_follows_helm_create_conventions() -> None:
+    docs = render()
+    _check_all(docs)
+    kinds = _by_kind(docs)
+    assert sorted(kinds) == ["ConfigMap", "Deployment", "PersistentVolumeClaim", "PodDisruptionBudget", "Service", "ServiceAccount"]
+    (deployment,) = kinds["Deployment"]
+    labels = deployment["metadata"]["labels"]
+    assert labels["helm.sh/chart"] == "ovserve-0.1.0" and labels["app.kubernetes.io/managed-by"] == "Helm"
+    assert deployment["spec"]["replicas"] == 1  # no HPA unless its metrics adapter is named
+    pod = pod_spec(deployment)
+    (account,) = kinds["ServiceAccount"]
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    assert account["automountServiceAccountToken"] is False and pod["automountServiceAccountToken"] is False
+    (pdb,) = kinds["PodDisruptionBudget"]
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert pdb["spec"]["maxUnavailable"] == 1  # one replica can still be drained
+    (pvc,) = kinds["PersistentVolumeClaim"]
+    assert pvc["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    security = server_container(deployment)["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True and security["capabilities"] == {"drop": ["ALL"]}
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_name_overrides() -> None:
+    names = {d["metadata"]["name"] for d in render(release="prod")}
+    assert names == {"prod-ovserve", "prod-ovserve-config", "prod-ovserve-models"}
+    docs = render({"nameOverride": "llm"}, release="prod")
+    assert {d["metadata"]["name"] for d in docs} == {"prod-llm", "prod-llm-config", "prod-llm-models"}
+    assert {d["metadata"]["labels"]["app.kubernetes.io/name"] for d in docs} == {"llm"}
+    (deployment,) = _by_kind(docs)["Deployment"]
+    assert deployment["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "llm", "app.kubernetes.io/instance": "prod"}
+    docs = render({"fullnameOverride": "chat"}, release="prod")
+    assert {d["metadata"]["name"] for d in docs} == {"chat", "chat-config", "chat-models"}
+    _check_all(docs)
+
+
+def test_the_plain_manifests_are_the_chart_rendered_with_ci_values() -> None:
+    files = render_files(manifests_values())
+    plain = {(d["kind"], d["metadata"]["name"]): d for d in documents("manifests")}
+    rendered = {
+        (d["kind"], d["metadata"]["name"]): d for text in files.values() for d in yaml.safe_load_all(without_helm_labels(text)) if d
     }
-    assert pod_labels(deployment)["inference.networking.k8s.io/engine-type"] == values["inferencePool"]["engineType"]
-    # The pull init-container writes DIR/<Hugging Face id>: the id must be one of the config's base paths.
-    assert values["modelRepository"]["pull"]["sourceModel"] in [m["basePath"] for m in values["models"]]
-
-
-def _helm_render(values: dict[str, Any] | None = None) -> list[dict[str, Any]] | None:
-    """The chart rendered by Helm (release "ovserve"), or None when no Helm engine is installed."""
-    helm = shutil.which("helm")
-    if helm:
-        cmd = [helm, "template", "ovserve", str(CHART)]
-        if values:
-            cmd += ["--values", "-"]
-        text = subprocess.run(cmd, input=yaml.safe_dump(values or {}), capture_output=True, text=True, check=True).stdout
-        return load_all(text)
-    try:
-        import helm_python  # type: ignore[import-not-found]  # helm-python-sdk: Helm's Go SDK as a library
-    except ImportError:
-        return None
-    with helm_python.Chart.load(str(CHART)) as chart:
-        rendered = chart.render(values or {}, name="ovserve", namespace="default")
-    return [doc for name, text in sorted(rendered.items()) if name.endswith(".yaml") for doc in load_all(text)]
-
-
-def _render_or_skip(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    docs = _helm_render(values)
-    if docs is None:
-        pytest.skip("no Helm engine here (neither the helm binary nor the helm-python-sdk package): the plain manifests stand in")
-    return docs
-
-
-def _by_kind_and_name(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(d["kind"], d["metadata"]["name"]): d for d in docs}
-
-
-def test_helm_default_render_equals_the_plain_manifests() -> None:
-    rendered = _by_kind_and_name(_render_or_skip())
-    plain = _by_kind_and_name(documents("manifests"))
-    assert rendered == plain
+    assert rendered == plain, "regenerate demos/kubernetes/manifests/: python -m tests.kubernetes.chart_render"
 
 
 @pytest.mark.parametrize(
     "values",
     [
+        pytest.param(
+            {
+                "metrics": {
+                    "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+                    "podMonitor": {"enabled": True},
+                }
+            },
+            id="monitors-on",
+        ),
+        pytest.param({**HPA_ON, **RWX}, id="hpa-with-adapter-rwx"),
+        pytest.param({"replicaCount": 2, **RWX}, id="replicas-2-rwx"),
+        pytest.param(
+            {"replicaCount": 2, "modelRepository": {"volume": "emptyDir", "pull": {"enabled": True, "hfTokenSecret": "hf"}}},
+            id="replicas-2-pull-per-pod",
+        ),
+        pytest.param({"replicaCount": 3, "modelRepository": {"pvc": {"accessModes": ["ReadOnlyMany"]}}}, id="replicas-3-rox"),
         pytest.param({"apiKey": {"existingSecret": "ovserve-api-key"}}, id="api-key"),
-        pytest.param({"modelRepository": {"volume": "emptyDir", "pull": {"enabled": True, "hfTokenSecret": "hf"}}}, id="pull-emptydir"),
-        pytest.param({"autoscaling": {"enabled": False}, "replicaCount": 2, "prometheusAdapter": {"createConfigMap": True}}, id="no-hpa"),
         pytest.param({"modelRepository": {"pvc": {"create": False, "existingClaim": "models"}}}, id="existing-claim"),
+        pytest.param(
+            {"prometheusAdapter": {"createConfigMap": True}, "podDisruptionBudget": {"enabled": True, "minAvailable": 1}},
+            id="adapter-rules-min-available",
+        ),
+        pytest.param(
+            {
+                "serviceAccount": {"create": False},
+                "podDisruptionBudget": {"enabled": False},
+                "modelRepository": {"pvc": {"keepOnUninstall": False}},
+            },
+            id="minimal",
+        ),
     ],
 )
-def test_helm_renders_of_other_values_are_valid(values: dict[str, Any]) -> None:
-    docs = _render_or_skip(values)
-    for doc in docs:
-        validate(doc)
-    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    pod = pod_spec(deployment)
-    for container in ovserve_containers(pod):
-        parsed = parse_args(container["args"])
-        for path in (parsed.config_path, parsed.api_key_file, parsed.model_repository_path):
-            if path is not None:
-                mount_for(pod, container, str(path))
+def test_option_renders_are_valid(values: dict[str, Any]) -> None:
+    docs = render(values)
+    _check_all(docs)
+    kinds = _by_kind(docs)
+    (deployment,) = kinds["Deployment"]
     server = server_container(deployment)
+    metrics = values.get("metrics", {})
+    for kind, key in (("ServiceMonitor", "serviceMonitor"), ("PodMonitor", "podMonitor")):
+        assert (kind in kinds) == bool(metrics.get(key, {}).get("enabled"))
+    for monitor in kinds.get("ServiceMonitor", []) + kinds.get("PodMonitor", []):
+        assert monitor["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+        (endpoint,) = monitor["spec"].get("endpoints") or monitor["spec"]["podMetricsEndpoints"]
+        assert (endpoint["port"], endpoint["path"]) == ("http", "/metrics")
+    assert kinds["ServiceMonitor"][0]["metadata"]["labels"]["release"] == "kube-prometheus-stack" if "ServiceMonitor" in kinds else True
+    if values.get("autoscaling"):
+        (hpa,) = kinds["HorizontalPodAutoscaler"]
+        assert "replicas" not in deployment["spec"] and hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    else:
+        assert "HorizontalPodAutoscaler" not in kinds
+        assert deployment["spec"]["replicas"] == values.get("replicaCount", 1)
     if values.get("apiKey"):
         assert parse_args(server["args"]).api_key_file is not None
     if values.get("prometheusAdapter"):
-        (adapter,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("prometheus-adapter-rules")]
+        (adapter,) = [d for d in kinds["ConfigMap"] if d["metadata"]["name"].endswith("prometheus-adapter-rules")]
         assert yaml.safe_load(adapter["data"]["config.yaml"])["rules"] == chart_values()["prometheusAdapter"]["rules"]
+    assert ("ServiceAccount" in kinds) == values.get("serviceAccount", {}).get("create", True)
+    assert ("PodDisruptionBudget" in kinds) == values.get("podDisruptionBudget", {}).get("enabled", True)
+    for pvc in kinds.get("PersistentVolumeClaim", []):
+        keep = pvc["metadata"].get("annotations", {}).get("helm.sh/resource-policy")
+        assert keep == ("keep" if values.get("modelRepository", {}).get("pvc", {}).get("keepOnUninstall", True) else None)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        pytest.param({"replicaCount": 2}, "2 replicas need a model volume every pod can mount", id="replicas-2-rwo"),
+        pytest.param({**HPA_ON}, "4 replicas need a model volume every pod can mount", id="hpa-rwo"),
+        pytest.param({"autoscaling": {"enabled": True}}, "autoscaling.enabled needs autoscaling.metricsAdapter", id="hpa-without-adapter"),
+        pytest.param(
+            {"replicaCount": 2, "modelRepository": {"volume": "emptyDir"}}, "replicas need a model volume", id="emptydir-without-pull"
+        ),
+        pytest.param(
+            {"replicaCount": 2, "modelRepository": {"pvc": {"accessModes": ["ReadOnlyMany"]}, "pull": {"enabled": True}}},
+            "replicas need a model volume",
+            id="rox-with-pull",
+        ),
+    ],
+)
+def test_the_chart_refuses(values: dict[str, Any], message: str) -> None:
+    assert message in render_error(values)
+
+
+def test_helm_lint_strict_finds_no_warning() -> None:
+    report = helm_python.lint(str(CHART), strict=True, kube_version="v1.37.0")
+    assert not report["errors"] and [m for m in report["messages"] if m["severity"] > 1] == [], report  # 1: info (no icon)

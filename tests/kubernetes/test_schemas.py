@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tests.helpers.kubernetes import DEMO, MANIFEST_DIRS, all_documents, crd_schemas, is_core, one, validate
+from tests.kubernetes.chart_render import render
 
 DOCUMENT_IDS = [where for where, _ in all_documents()]
 
@@ -20,7 +21,9 @@ def test_every_document_matches_its_schema(where: str) -> None:
 
 
 def test_every_custom_resource_has_a_stored_crd_schema() -> None:
-    custom = {(d["apiVersion"], d["kind"]) for _, d in all_documents() if not is_core(d)}
+    """The manifests' custom kinds and the chart's (its Prometheus Operator monitors, when on)."""
+    monitors = render({"metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}}})
+    custom = {(d["apiVersion"], d["kind"]) for d in [doc for _, doc in all_documents()] + monitors if not is_core(d)}
     assert custom == set(crd_schemas()), "a kind kubernetes-validate lacks and tests/data/crds too (or a stored schema nothing uses)"
 
 
