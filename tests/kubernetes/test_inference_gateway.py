@@ -13,7 +13,6 @@ import yaml
 
 from tests.helpers.kubernetes import (
     EPP_METRIC_FIELDS,
-    SERVER_METRICS,
     documents,
     metric_family,
     mount_for,
@@ -53,19 +52,24 @@ def test_epp_reads_our_metric_names_for_the_served_model() -> None:
     deployment = one("manifests", "Deployment")
     assert pod_labels(deployment)[extractor["engineLabelKey"]] == engine["name"]
     served = {e["config"]["name"] for e in json.loads(one("manifests", "ConfigMap")["data"]["config.json"])["model_config_list"]}
-    used = {}
+    used = {field: metric_family(engine[field]) for field in EPP_METRIC_FIELDS if engine[field]}
+    assert used == {
+        "queuedRequestsSpec": "vllm:num_requests_waiting",
+        "runningRequestsSpec": "vllm:num_requests_running",
+        "kvUsageSpec": "vllm:kv_cache_usage_perc",
+        "loraSpec": "vllm:lora_requests_info",
+    }
     for field in ("queuedRequestsSpec", "runningRequestsSpec", "kvUsageSpec"):
         spec = engine[field]
-        used[field] = metric_family(spec)
-        assert used[field] in SERVER_METRICS, f"{field}: {spec} is not a metric ovserve serves"
         labels = dict(re.findall(r'(\w+)\s*=\s*"?([^",}]*)"?', spec[spec.find("{") :])) if "{" in spec else {}
-        assert labels.get("model") in served, f"{field}: model label is not a served model"
-    assert used == {
-        "queuedRequestsSpec": "ovserve_engine_requests_waiting",
-        "runningRequestsSpec": "ovserve_engine_requests_running",
-        "kvUsageSpec": "ovserve_kv_cache_usage_ratio",
-    }
-    assert engine["loraSpec"] == "" and engine["cacheInfoSpec"] == ""
+        assert labels.get("model_name") in served, f"{field}: model_name label is not a served model"
+    # /metrics serves each (serving/metrics_catalog.py), as a gauge with the labels the specs select on.
+    from serving.metrics_catalog import VLLM_BY_NAME
+
+    for field, name in used.items():
+        assert name in VLLM_BY_NAME and VLLM_BY_NAME[name].kind == "gauge", f"{field}: /metrics does not serve {name}"
+    assert "model_name" in VLLM_BY_NAME["vllm:num_requests_waiting"].labels
+    assert {"running_lora_adapters", "max_lora"} <= set(VLLM_BY_NAME["vllm:lora_requests_info"].labels)
     # The deprecated metric flags are refused by the EPP from v1.5.0 on: none of them here.
     args = pod_spec(epp)["containers"][0]["args"]
     assert not [a for a in args if a.endswith("-metric") or "-metric=" in a]
