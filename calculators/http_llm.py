@@ -40,6 +40,7 @@ def expand_http_llm(node: NodeConfig, options: LLMOptions) -> tuple[NodeConfig, 
             name=prefix + "request",
             input_streams=(StreamRef("HTTP_REQUEST_PAYLOAD", 0, request_in.name),),
             output_streams=(s("REQUEST", "request"),),
+            input_side_packets=(llm,),  # reasoning_effort meets the chat template
         ),
         NodeConfig(
             calculator="TokenizerCalculator",

@@ -30,6 +30,8 @@ from serving.cli_types import (
 )
 from serving.config_file import ConfigFileError
 from serving.media_flags import add_media_flags, media_policy
+from serving.ovms_flags import LOG_LEVELS, accept_ovms_flags, add_ovms_flags
+from serving.ovms_flags import warning as ovms_warning
 from serving.settings import LLMFlags, Settings
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ovserve",
         description="OpenVINO model server with MediaPipe-style graphs. Subcommands: "
         "`ovserve demo` (build the demo model and write its config), `ovserve build-model`.",
+        allow_abbrev=False,  # as OVMS: a shortened or mistyped flag is an error, not another flag
     )
     source = parser.add_argument_group("what to serve (one of)")
     source.add_argument("--config_path", type=Path, help="OVMS config.json listing servables")
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     server = parser.add_argument_group("server")
     server.add_argument("--rest_port", type=port, default=8000, help="REST port (0 picks a free one) [8000]")
     server.add_argument("--rest_bind_address", default="127.0.0.1", help="REST bind address [127.0.0.1]")
-    server.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="[INFO]")
+    server.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR", *LOG_LEVELS], help="[INFO]")
     server.add_argument(
         "--file_system_poll_wait_seconds", type=float, default=1.0, help="poll config.json for changes this often; 0: off [1]"
     )
@@ -157,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ops.add_argument("--trace_keep", type=positive_int, default=256, help="traces kept in memory for /debug/traces [256]")
     add_media_flags(parser)
+    add_ovms_flags(parser)
     add_llm_flags(parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)"))
     from serving.repository.commands import add_model_flags
 
@@ -276,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     parser = build_parser()
     args = parser.parse_args(argv)
+    ovms_only = accept_ovms_flags(args)
     from serving.repository.commands import handle_model_commands
 
     code = handle_model_commands(args)  # pull / export / config edits; None: go on and serve
@@ -293,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     if settings.log_path is not None:
         handlers.append(logging.FileHandler(settings.log_path))
     logfmt.configure(settings.log_level, settings.log_format, handlers)
+    if ovms_only:
+        log.warning(ovms_warning(ovms_only))
     if args.rest_workers is not None:
         log.warning("--rest_workers is accepted for OVMS compatibility; one asyncio loop serves REST here")
     if (settings.ssl_certfile is None) != (settings.ssl_keyfile is None):

@@ -2,24 +2,54 @@
 
 Accepted: `model_config_list: [{"config": {...}}]` (an entry whose folder holds a graph is a
 graph servable) and the older `mediapipe_config_list: [{...}]`. Paths are relative to the
-config file's folder. Unknown keys are errors that name the key.
+config file's folder. Keys OVMS documents that have no role here (`nireq`,
+`model_version_policy`, `pipeline_config_list`, …: `OVMS_MODEL_KEYS`, `OVMS_TOP_KEYS`) are
+accepted and named in one warning per (re)load; any other unknown key is an error naming it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidatorFunctionWrapHandler, model_validator
+
+log = logging.getLogger("ovserve.config")
+# OVMS's keys for classic (non-generative) models, DAG pipelines, custom nodes and loaders
+OVMS_MODEL_KEYS = frozenset(
+    {
+        "nireq", "model_version_policy", "shape", "batch_size", "layout", "stateful", "idle_sequence_cleanup",
+        "max_sequence_number", "low_latency_transformation", "custom_loader_options", "allow_cache",
+    }
+)  # fmt: skip
+OVMS_TOP_KEYS = frozenset({"pipeline_config_list", "custom_node_library_config_list", "custom_loader_config_list"})
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ModelConfig(_Strict):
+class _OvmsTolerant(_Strict):
+    """Takes `ovms_keys` aside (named in a warning) before the strict fields are checked."""
+
+    ovms_keys: ClassVar[frozenset[str]] = frozenset()
+    _no_effect: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _take_ovms_keys(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if not isinstance(data, dict):
+            return handler(data)
+        model = handler({k: v for k, v in data.items() if k not in cls.ovms_keys})
+        model._no_effect = tuple(k for k in data if k in cls.ovms_keys)
+        return model
+
+
+class ModelConfig(_OvmsTolerant):
+    ovms_keys = OVMS_MODEL_KEYS
     name: str
     base_path: str
     graph_path: str | None = None
@@ -54,7 +84,8 @@ class MonitoringConfig(_Strict):
     metrics: MetricsConfig = MetricsConfig()
 
 
-class ConfigFile(_Strict):
+class ConfigFile(_OvmsTolerant):
+    ovms_keys = OVMS_TOP_KEYS
     model_config_list: list[ModelEntry] = []
     mediapipe_config_list: list[MediapipeEntry] = []
     monitoring: MonitoringConfig | None = None
@@ -130,8 +161,15 @@ def load_calculator_modules(path: Path) -> list[str]:
         raise ConfigFileError(str(exc)) from None
 
 
+def _warn_ovms_keys(config: ConfigFile, path: Path) -> None:
+    named = list(config._no_effect) + [f"{e.config.name}: {key}" for e in config.model_config_list for key in e.config._no_effect]
+    if named:
+        log.warning("%s: OVMS keys accepted for compatibility; they have no effect here: %s", path, ", ".join(named))
+
+
 def load_config_file(path: Path) -> list[ServableSpec]:
     config = _parse(path)
+    _warn_ovms_keys(config, path)
     root = path.resolve().parent
     specs: list[ServableSpec] = []
     for entry in config.model_config_list:

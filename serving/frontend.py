@@ -18,6 +18,7 @@ from aiohttp import web
 
 from calculators.llm.telemetry import TELEMETRY, RequestTelemetry
 from calculators.media.access import MEDIA, MediaAccess
+from calculators.openai.tolerance import IGNORED_FIELDS, IgnoredFields
 from calculators.packets import Endpoint, HttpRequestPayload
 from graphs.errors import InvalidRequestError
 from graphs.runner import GraphRun
@@ -45,6 +46,7 @@ class RequestContext:
     traces: TraceStore | None = None  # traced: where its traces are kept (None: not traced)
     trace_ids: list[str] = field(default_factory=list)  # the traces it started, for the response
     model: str = ""  # the servable serving it: the metrics' model label
+    ignored: IgnoredFields = field(default_factory=IgnoredFields)  # request fields without effect, for the response header
 
 
 class FrontEndCore:
@@ -97,8 +99,9 @@ class FrontEndCore:
             raise InvalidRequestError(f"model {servable.name!r} does not serve {endpoint}", param="model")
         traces = ctx.traces
         trace = Trace(servable=servable.name, endpoint=endpoint) if traces is not None else None
-        # What the run's calculators read from `ctx.request`: the metrics sink, the image loader.
-        request: dict[str, object] = {}
+        # What the run's calculators read from `ctx.request`: the metrics sink, the image loader, where
+        # ignored request fields go.
+        request: dict[str, object] = {IGNORED_FIELDS: ctx.ignored}
         if ctx.telemetry is not None:
             request[TELEMETRY] = ctx.telemetry
         if self.media is not None:

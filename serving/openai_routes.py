@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from calculators.openai.tolerance import HEADER as IGNORED_HEADER
 from calculators.packets import Endpoint, HttpResponsePayload, ResponseBody, ResponsePayload, StreamChunks
 from graphs.errors import InvalidRequestError, OvserveError
 from graphs.runner import GraphRun, OutputOverflowError, OutputPacket
@@ -153,9 +154,9 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, core: Fro
             async for out in run:
                 value: ResponsePayload = out.packet.value
                 if not streaming(value):
-                    return _JsonAnswer(encoder.take(out), send)
+                    return _JsonAnswer(encoder.take(out), send, _ignored_header(ctx))
                 if response is None:
-                    response = send.response = web.StreamResponse(headers=_SSE_HEADERS)
+                    response = send.response = web.StreamResponse(headers={**_SSE_HEADERS, **_ignored_header(ctx)})
                     if request.version >= (1, 1) and request.transport is not None:
                         response.enable_chunked_encoding()
                     await send(response.prepare(request))
@@ -234,11 +235,17 @@ class _Sender:
             raise _SendStalledError(self.response) from None
 
 
+def _ignored_header(ctx: RequestContext) -> dict[str, str]:
+    """The request fields that had no effect (calculators.openai.tolerance), as a header."""
+    value = ctx.ignored.header()
+    return {IGNORED_HEADER: value} if value else {}
+
+
 class _JsonAnswer(web.Response):
     """A JSON answer; aiohttp writes it after the handler returned, within --send_timeout."""
 
-    def __init__(self, body: bytes, send: _Sender) -> None:
-        super().__init__(body=body, content_type="application/json")
+    def __init__(self, body: bytes, send: _Sender, headers: dict[str, str]) -> None:
+        super().__init__(body=body, content_type="application/json", headers=headers)
         self._send = send
 
     async def write_eof(self, data: bytes = b"") -> None:

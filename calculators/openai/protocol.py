@@ -1,8 +1,9 @@
 """OpenAI request bodies as pydantic models: the edge where untrusted JSON becomes data.
 
-Unknown fields are refused (never silently ignored) so a client learns at once that a knob
-it relies on does nothing here. Fields we parse but cannot honour in some combination are
-refused with a clear message by `calculators.openai.support.check_supported`.
+Unknown fields inside nested objects are refused. Unknown top-level fields are kept aside
+(`model_extra`) for calculators.openai.tolerance: ignored and named in a response header, or a
+400 when they ask for what the engine cannot do. Fields we parse but cannot honour in some
+combination are refused with a clear message by `calculators.openai.support.check_supported`.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ TemplateKwargs = Annotated[dict[str, Any] | None, AfterValidator(_template_kwarg
 class SamplingParams(_Model):
     """Fields shared by chat and completions (OpenAI's plus the usual vLLM/OVMS extras)."""
 
+    model_config = ConfigDict(extra="allow", frozen=True)  # unknown ones: calculators.openai.tolerance
+
     model: str
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
@@ -158,7 +161,6 @@ class SamplingParams(_Model):
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
     logit_bias: dict[str, float] | None = None  # refused unless empty: the engine has no logit bias
-    user: str | None = None  # accepted: an end-user id for abuse tracking; it changes no output
     response_format: ResponseFormat | None = None
     # extras, as in OVMS and vLLM
     best_of: Annotated[int, Field(ge=1, le=128)] | None = None  # > 1: beam search with that many beams
@@ -211,6 +213,8 @@ class ChatCompletionRequest(SamplingParams):
     parallel_tool_calls: StrictBool | None = None
     chat_template_kwargs: TemplateKwargs = None
     add_generation_prompt: StrictBool = True
+    # mapped onto the template's switches where it has them (calculators.openai.reasoning_effort)
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
 
     def token_limit(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens

@@ -9,7 +9,9 @@ import uuid
 from pydantic import ValidationError
 
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
+from calculators.openai.reasoning_effort import apply_reasoning_effort
 from calculators.openai.support import check_supported
+from calculators.openai.tolerance import IGNORED_FIELDS, IgnoredFields, check_unknown, warn_once
 from calculators.packets import GenerationRequest, HttpRequestPayload
 from graphs import Calculator, Contract, InputSet, default_registry
 from graphs.errors import InvalidRequestError
@@ -44,14 +46,17 @@ def describe_validation_error(error: ValidationError) -> InvalidRequestError:
 
 @default_registry.calculator()
 class OpenAIRequestCalculator(Calculator):
-    """Validates an OpenAI chat or completions body.
+    """Validates an OpenAI chat or completions body. Unknown top-level fields are ignored
+    (logged once per name, told in the response header) unless they ask for what the engine
+    cannot do (calculators.openai.tolerance). With the optional `LLM` side packet,
+    `reasoning_effort` is mapped onto the servable's chat template; without it, it is ignored.
 
     Example node:
-        node { calculator: "OpenAIRequestCalculator"
-               input_stream: "HTTP_REQUEST_PAYLOAD:input" output_stream: "REQUEST:request" }
+        node { calculator: "OpenAIRequestCalculator" input_stream: "HTTP_REQUEST_PAYLOAD:input"
+               input_side_packet: "LLM:llm" output_stream: "REQUEST:request" }
     """
 
-    contract = Contract.of(inputs=("HTTP_REQUEST_PAYLOAD",), outputs=("REQUEST",))
+    contract = Contract.of(inputs=("HTTP_REQUEST_PAYLOAD",), outputs=("REQUEST",), side_packets=("LLM",), optional=("LLM",))
 
     async def process(self, inputs: InputSet) -> None:
         payload: HttpRequestPayload = inputs["HTTP_REQUEST_PAYLOAD"].value
@@ -62,7 +67,18 @@ class OpenAIRequestCalculator(Calculator):
             params = schema.model_validate(payload.body)
         except ValidationError as exc:
             raise describe_validation_error(exc) from None
+        ignored = check_unknown(payload.endpoint, params.model_extra or {})
         check_supported(params)
+        if isinstance(params, ChatCompletionRequest):
+            llm = self.ctx.side_packets.get("LLM")
+            params, took_effect = apply_reasoning_effort(params, getattr(getattr(llm, "tokenizer", None), "chat_template", None))
+            if not took_effect:
+                ignored.append("reasoning_effort")
+        if ignored:
+            warn_once(payload.endpoint, ignored)
+            notes: IgnoredFields | None = self.ctx.request.get(IGNORED_FIELDS)
+            if notes is not None:
+                notes.add(ignored)
         prefix = "chatcmpl-" if payload.endpoint == "chat/completions" else "cmpl-"
         request = GenerationRequest(payload.endpoint, params, prefix + uuid.uuid4().hex, int(time.time()))
         self.ctx.emit("REQUEST", request, inputs.timestamp)

@@ -67,7 +67,7 @@ def test_text_content_parts(server: Server) -> None:
         ({"model": "tiny", "messages": user("hi"), "stop": [""]}, 400, "stop"),
         ({"model": "tiny", "messages": user("hi"), "stream": "yes"}, 400, "stream"),
         ({"model": "tiny", "messages": user("hi"), "stream_options": {"include_usage": True}}, 400, "stream_options"),
-        ({"model": "tiny", "messages": user("hi"), "frobnicate": 1}, 400, "frobnicate"),
+        ({"model": "tiny", "messages": user("hi"), "logit_bias": {"1": 5}}, 400, "logit_bias"),
         ({"model": "tiny", "messages": user("hi"), "max_tokens": 5000}, 400, "max_tokens"),
         ({"model": "tiny", "messages": user("word " * 2000)}, 400, "messages"),
         ({"model": "tiny", "messages": user("hi"), "stream": True, "max_tokens": 600}, 400, "max_tokens"),

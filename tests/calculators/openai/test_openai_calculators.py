@@ -78,7 +78,7 @@ CHAT_BODY = {"model": "tiny", "messages": MESSAGES}
 @pytest.mark.parametrize(
     ("endpoint", "changes", "param", "message"),
     [
-        (CHAT, {"frobnicate": 1}, "frobnicate", "unsupported field: frobnicate"),
+        (CHAT, {"logit_bias": {"5": 1.0}}, "logit_bias", "logit_bias is not supported"),
         (CHAT, {"messages": [{"role": "user", "content": "hi", "mood": "happy"}]}, "messages.0.mood", "unsupported field"),
         (CHAT, {"max_tokens": "ten"}, "max_tokens", "invalid value for max_tokens"),
         (CHAT, {"max_tokens": 0}, "max_tokens", "max_tokens"),
@@ -124,7 +124,7 @@ async def test_missing_required_fields() -> None:
 
 async def test_several_problems_are_counted() -> None:
     with pytest.raises(InvalidRequestError) as info:
-        await validate_request(CHAT, {**CHAT_BODY, "a": 1, "b": 2, "max_tokens": -1})
+        await validate_request(CHAT, {**CHAT_BODY, "n": 0, "top_p": 5, "max_tokens": -1})
     assert "(and 2 more problems)" in info.value.message
 
 
@@ -333,7 +333,7 @@ async def test_unary_body_waits_for_the_finish() -> None:
 
 
 @pytest.mark.parametrize("endpoint", [CHAT, COMPLETIONS])
-async def test_kserve_reads_the_same_pieces_from_choices_as_from_the_bytes(endpoint: str) -> None:
+async def test_kserve_reads_the_same_pieces_from_choices_as_from_the_bytes(endpoint: Endpoint) -> None:
     """KServe streaming takes the structured choices; a payload without them (a user's own
     response calculator) is parsed from its bytes, with the same result."""
     from serving.kserve.inference import payload_pieces
