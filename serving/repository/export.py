@@ -17,6 +17,7 @@ from serving.repository.layout import (
     ModelRepositoryError,
     Progress,
 )
+from serving.repository.quantization import describe, weight_quantization
 
 
 def _require_openvino_tokenizers() -> Any:
@@ -48,46 +49,48 @@ def convert_tokenizer(hf_folder: Path, out: Path, *, with_detokenizer: bool = Tr
         ov.save_model(ov_detok, out / DETOKENIZER_IR)
 
 
-def _ov_config(weight_format: str) -> Any:
-    from optimum.intel import OVConfig, OVWeightQuantizationConfig
+def optimum_export(
+    hf_folder: Path, out: Path, task: str, weight_format: str, progress: Progress, model_id: str | None = None, **extra: Any
+) -> None:
+    """optimum-intel's export with our settings; any failure is one clear ModelRepositoryError.
 
-    if weight_format in ("fp32", "fp16"):
-        return OVConfig(dtype=weight_format)
-    if weight_format == "int8":
-        return OVConfig(quantization_config=OVWeightQuantizationConfig(bits=8, group_size=-1, ratio=1.0))
-    return OVConfig(quantization_config=OVWeightQuantizationConfig(bits=4, group_size=128, ratio=1.0))
-
-
-def optimum_export(hf_folder: Path, out: Path, task: str, weight_format: str, progress: Progress, **extra: Any) -> None:
-    """optimum-intel's main_export with our settings; any failure is one clear ModelRepositoryError.
-
-    The one call of main_export in the project: pull/export here, and the test-model builders
-    (tests/models/) too, so a fresh test model is exported exactly as a user's model is."""
+    As `optimum-cli export openvino` does: main_export, then for int4/int8 its quantization step
+    (main_export alone leaves the weights uncompressed when given a quantization config) with the
+    config serving/repository/quantization.py picks (`model_id`: the Hugging Face id, for
+    optimum's per-model defaults). The one call site of both in the project: pull/export here, and
+    the test-model builders (tests/models/) too, so a test model is exported as a user's is."""
     _require_openvino_tokenizers()  # optimum silently skips the tokenizer without it: check first
     try:
         from optimum.exporters.openvino import main_export
+        from optimum.exporters.openvino.__main__ import _main_quantize
+        from optimum.intel import OVConfig
     except ImportError as exc:
         raise ModelRepositoryError(f"exporting needs optimum-intel (pip install optimum-intel): {exc}") from None
+    chosen = weight_quantization(weight_format, [i for i in (model_id, str(hf_folder)) if i])
+    ov_config = OVConfig(dtype=weight_format) if chosen is None else OVConfig(quantization_config=chosen[0])
     progress(f"exporting {hf_folder} to OpenVINO ({weight_format} weights, optimum-intel, task {task})")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch tracing warnings: noise for someone pulling a model
-            main_export(
-                str(hf_folder),
-                output=out,
-                task=task,
-                ov_config=_ov_config(weight_format),
-                convert_tokenizer=False,
-                local_files_only=True,
-                **extra,
-            )
+            main_export(str(hf_folder), output=out, task=task, ov_config=ov_config, convert_tokenizer=False, local_files_only=True, **extra)
+            if chosen is not None:
+                whose = f"optimum-intel's default for {model_id or hf_folder.name}" if chosen[1] else "optimum-intel's generic default"
+                progress(f"compressing weights: {describe(chosen[0])} ({whose})")
+                _main_quantize(
+                    model_name_or_path=str(hf_folder),
+                    task=task,
+                    library_name=extra.get("library_name", "transformers"),
+                    quantization_config=ov_config.quantization_config,
+                    output=out,
+                    cache_dir=None,
+                )
     except Exception as exc:
         raise ModelRepositoryError(f"export of {hf_folder} failed: {type(exc).__name__}: {exc}") from None
 
 
-def export_text_generation(hf_folder: Path, out: Path, weight_format: str, progress: Progress) -> None:
+def export_text_generation(hf_folder: Path, out: Path, weight_format: str, progress: Progress, model_id: str | None = None) -> None:
     """optimum-intel export (stateful, with KV cache) plus openvino_tokenizers conversion."""
-    optimum_export(hf_folder, out, "text-generation-with-past", weight_format, progress)
+    optimum_export(hf_folder, out, "text-generation-with-past", weight_format, progress, model_id)
     progress("converting tokenizer (openvino_tokenizers)")
     convert_tokenizer(hf_folder, out)
     # optimum writes most of these; make sure of the ones serving reads (chat template, generation defaults)
@@ -97,13 +100,13 @@ def export_text_generation(hf_folder: Path, out: Path, weight_format: str, progr
             shutil.copy2(hf_folder / file, out / file)
 
 
-def export_encoder(hf_folder: Path, out: Path, task: str, weight_format: str, progress: Progress) -> None:
+def export_encoder(hf_folder: Path, out: Path, task: str, weight_format: str, progress: Progress, model_id: str | None = None) -> None:
     """Embeddings (optimum task feature-extraction: the IR gives token states; pooling comes from
     the copied sentence-transformers files) or rerank (text-classification: a cross-encoder's
     logits) export, plus the tokenizer: openvino_tokenizer.xml (a pair tokenizer for rerank) and
     the Hugging Face tokenizer files."""
     # token states / logits; pooling is the embeddings calculator's
-    optimum_export(hf_folder, out, OPTIMUM_TASKS[task], weight_format, progress, library_name="transformers")
+    optimum_export(hf_folder, out, OPTIMUM_TASKS[task], weight_format, progress, model_id, library_name="transformers")
     progress("converting tokenizer (openvino_tokenizers)")
     try:
         convert_tokenizer(hf_folder, out, with_detokenizer=False, number_of_inputs=2 if task == "rerank" else 1)

@@ -128,6 +128,7 @@ def prepare_model(
             write_graph(build, graph_options or {})
         return PreparedModel(name, target, reused=False)
     folder = local.resolve() if local.exists() else download(source, progress)
+    hub_id = None if local.exists() else source.strip("/")  # picks optimum-intel's per-model int4 defaults
     task = task or ("text_generation" if is_openvino_ir(folder) and not (folder / "config.json").exists() else infer_task(folder))
     with _building(target, overwrite) as build:
         if is_openvino_ir(folder):
@@ -140,11 +141,11 @@ def prepare_model(
                 progress("converting tokenizer (openvino_tokenizers)")
                 convert_tokenizer(folder, build, with_detokenizer=False)
         elif task == "text_generation" and _hf_vision_language(folder):
-            export_vision_language(folder, build, weight_format, progress)
+            export_vision_language(folder, build, weight_format, progress, hub_id)
         elif task == "text_generation":
-            export_text_generation(folder, build, weight_format, progress)
+            export_text_generation(folder, build, weight_format, progress, hub_id)
         else:
-            export_encoder(folder, build, task, weight_format, progress)
+            export_encoder(folder, build, task, weight_format, progress, hub_id)
         vlm = task == "text_generation" and is_vlm_folder(build)
         if vlm:
             complete_vlm_folder(build, progress)

@@ -54,10 +54,10 @@ def is_hf_vision_language(config: dict[str, Any], *, ask_optimum: bool = True) -
     return ask_optimum and str(config.get("model_type", "")) in _optimum_vlm_types()
 
 
-def export_vision_language(hf_folder: Path, out: Path, weight_format: str, progress: Progress) -> None:
+def export_vision_language(hf_folder: Path, out: Path, weight_format: str, progress: Progress, model_id: str | None = None) -> None:
     """optimum-intel's image-text-to-text export (language, text- and vision-embeddings models),
     the tokenizer IRs, and the source's files serving reads; then :func:`complete_vlm_folder`."""
-    optimum_export(hf_folder, out, OPTIMUM_VLM_TASK, weight_format, progress)
+    optimum_export(hf_folder, out, OPTIMUM_VLM_TASK, weight_format, progress, model_id)
     progress("converting tokenizer (openvino_tokenizers)")
     convert_tokenizer(hf_folder, out)
     for name in KEPT_FILES:
