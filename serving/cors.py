@@ -64,12 +64,17 @@ class CorsPolicy:
     def origin_headers(self, origin: str) -> dict[str, str]:
         # With credentials the origin must be named, never `*` (the Fetch standard).
         wildcard = "*" in self.origins and not self.credentials
-        headers = {"Access-Control-Allow-Origin": "*" if wildcard else origin}
+        headers = {"Access-Control-Allow-Origin": "*" if wildcard else origin, "Access-Control-Expose-Headers": EXPOSED}
         if not wildcard:
             headers["Vary"] = "Origin"
         if self.credentials:
             headers["Access-Control-Allow-Credentials"] = "true"
         return headers
+
+
+# Response headers a browser page may read (beyond the CORS-safelisted ones): why fields were
+# ignored, the trace id, and when to retry after a 429/503.
+EXPOSED = "X-Ovserve-Ignored-Fields, X-Ovserve-Trace-Id, Retry-After"
 
 
 def middleware(policy: CorsPolicy) -> Middleware:

@@ -157,6 +157,9 @@ async def test_cors_any_origin_only_when_asked(make_client: Make) -> None:
     client = await make_client(Settings(allowed_origins="*"))
     response = await client.post("/v3/completions", json=PROMPT, headers={"Origin": "https://app.example"})
     assert response.status == 200 and response.headers["Access-Control-Allow-Origin"] == "*"
+    # A page may read why fields were ignored, the trace id and Retry-After.
+    exposed = {h.strip() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"X-Ovserve-Ignored-Fields", "X-Ovserve-Trace-Id", "Retry-After"} <= exposed
 
 
 # -- media type ------------------------------------------------------------------------------
