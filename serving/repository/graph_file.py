@@ -57,7 +57,19 @@ def graph_text(options: dict[str, Any] | None = None, task: str = "text_generati
     body = "\n".join(f"{indent}{key}: {raw}" for key, raw in values.items())
     kind = {"text_generation": "LLM", "embeddings": "embeddings", "rerank": "rerank"}[task]
     header = f"# Written by `ovserve --source_model` (the stock {kind} graph); the model files sit beside it.\n"
+    own = ovserve_only_options(options or {}) if llm else []
+    if own:
+        header += f"# It sets ovserve's own options ({', '.join(own)}): OVMS will not load it as it is.\n"
     return header + text[: match.start(2)] + body + text[match.end(2) :]
+
+
+def ovserve_only_options(options: dict[str, Any]) -> list[str]:
+    """The LLM node options that are ovserve's own: field numbers from 1000 up in
+    graphs/proto/ovms_calculators.proto (those below are OVMS's)."""
+    from graphs.proto import ovms_calculators_pb2
+
+    fields = ovms_calculators_pb2.LLMCalculatorOptions.DESCRIPTOR.fields_by_name
+    return sorted(key for key in options if key not in fields or fields[key].number >= 1000)
 
 
 def write_graph(folder: Path, options: dict[str, Any] | None = None, task: str = "text_generation") -> Path:

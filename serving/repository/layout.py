@@ -39,7 +39,8 @@ REQUIRED_FILES = {"text_generation": REQUIRED_LLM_FILES, "embeddings": REQUIRED_
 # optimum-intel export task per servable task.
 OPTIMUM_TASKS = {"text_generation": "text-generation-with-past", "embeddings": "feature-extraction", "rerank": "text-classification"}
 # Stock graph per servable task (graphs/stock/<file>).
-STOCK_GRAPHS = {"text_generation": "llm.pbtxt", "embeddings": "embeddings.pbtxt", "rerank": "rerank.pbtxt"}
+# text_generation: OVMS's one-node HttpLLMCalculator graph, so OVMS can load a pulled folder too.
+STOCK_GRAPHS = {"text_generation": "ovms_llm.pbtxt", "embeddings": "embeddings.pbtxt", "rerank": "rerank.pbtxt"}
 # Sentence-transformers files that say how token states become a sentence vector (copied when present).
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config_sentence_transformers.json")
 # Hugging Face tokenizer files copied beside an exported model when present.

@@ -33,7 +33,7 @@ def test_pull_export_configure_serve(tiny_model_dir: Path, tmp_path: Path) -> No
     for name in ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml", "openvino_detokenizer.xml", "graph.pbtxt"):
         assert (servable / name).is_file(), name
     graph = load_graph(servable / "graph.pbtxt")
-    (llm,) = [n for n in graph.nodes if n.calculator == "ContinuousBatchingLLMCalculator"]
+    (llm,) = [n for n in graph.nodes if n.calculator == "HttpLLMCalculator"]  # OVMS's one-node graph
     assert llm.options["models_path"] == "./"
     assert sorted(p.name for p in repo.iterdir()) == ["tiny-chat"]  # no half-built folder left
 

@@ -84,12 +84,28 @@ def test_graph_text_sets_options() -> None:
     from graphs.pbtxt import parse_graph
 
     graph = parse_graph(graph_file.graph_text({"device": "GPU", "cache_size": 4, "enable_prefix_caching": False}))
-    (llm,) = [n for n in graph.nodes if n.calculator == "ContinuousBatchingLLMCalculator"]
+    (llm,) = [n for n in graph.nodes if n.calculator == "HttpLLMCalculator"]  # OVMS's one-node graph
     assert llm.options["models_path"] == "./"
     assert llm.options["device"] == "GPU"
     assert llm.options["cache_size"] == 4
     assert llm.options["enable_prefix_caching"] is False
     assert llm.options["max_num_seqs"] == 256  # stock value kept
+
+
+def test_pulled_graph_is_ovms_loadable_unless_ovserve_options_are_set() -> None:
+    """OVMS's options are the proto's fields below 1000; a pulled graph with only those is OVMS's own
+    shape (one HttpLLMCalculator node); ovserve's own options are written and named in a comment."""
+    from graphs.pbtxt import parse_graph
+    from graphs.proto import ovms_calculators_pb2
+
+    fields = ovms_calculators_pb2.LLMCalculatorOptions.DESCRIPTOR.fields_by_name
+    text = graph_file.graph_text({"device": "CPU", "tool_parser": "hermes3", "pipeline_type": "LM_CB"})
+    (node,) = parse_graph(text).nodes
+    assert node.calculator == "HttpLLMCalculator" and all(fields[key].number < 1000 for key in node.options)
+    assert "OVMS will not load it" not in text
+    text = graph_file.graph_text({"stream_interval_ms": 3, "max_prompt_tokens": 100})
+    assert "ovserve's own options (max_prompt_tokens, stream_interval_ms): OVMS will not load it" in text
+    assert parse_graph(text).nodes[0].options["stream_interval_ms"] == 3
 
 
 def test_prepare_from_ir_folder_and_reuse(ir_folder: Path, tmp_path: Path) -> None:
@@ -99,7 +115,7 @@ def test_prepare_from_ir_folder_and_reuse(ir_folder: Path, tmp_path: Path) -> No
     target = repo / "tiny-ov"
     assert {p.name for p in target.iterdir()} >= {*layout.REQUIRED_LLM_FILES, layout.GRAPH_FILE, "tokenizer.json"}
     graph = load_graph(target / layout.GRAPH_FILE)
-    assert any(n.calculator == "ContinuousBatchingLLMCalculator" for n in graph.nodes)
+    assert [n.calculator for n in graph.nodes] == ["HttpLLMCalculator"]
     assert [p.name for p in repo.iterdir()] == ["tiny-ov"]  # no temporary folder left
     assert any("as is" in line for line in lines)
     # prepared again: reused, not rebuilt
