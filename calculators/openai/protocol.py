@@ -76,6 +76,13 @@ class ChatMessage(_Model):
     tool_calls: list[ToolCall] | None = None  # assistant turns that called tools
     tool_call_id: str | None = None  # tool turns: which call this answers
     reasoning_content: str | None = None  # accepted in history (dropped from the prompt)
+    # What the openai SDK's ChatCompletionMessage carries when an agent loop sends a reply back
+    # as it came: accepted in history and dropped from the prompt (audio and function_call only
+    # when null: a value would ask for what this server does not do).
+    refusal: str | None = None
+    annotations: list[Any] | None = None
+    audio: None = None
+    function_call: None = None
 
     def text(self) -> str:
         if self.content is None:

@@ -80,6 +80,23 @@ def test_completions_too(client: openai.OpenAI) -> None:
     assert raw.parse().choices[0].text and names(raw.headers.get(HEADER)) == {"store"}
 
 
+def test_a_reply_sent_back_as_the_sdk_returned_it_is_history(client: openai.OpenAI) -> None:
+    """Agent loops append `reply.choices[0].message` as the SDK parsed it: with refusal,
+    annotations, audio and function_call (null) beside role and content. The answer is the one
+    the same history gets with role and content only."""
+    first = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": PROMPT}])
+    echoed = first.choices[0].message.model_dump()
+    assert {"refusal", "annotations", "audio", "function_call"} <= echoed.keys()
+    follow = {"role": "user", "content": PROMPT}
+    answers = [
+        client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": PROMPT}, message, follow])
+        .choices[0]
+        .message.content
+        for message in (echoed, {"role": "assistant", "content": echoed["content"]})
+    ]
+    assert answers[0] == answers[1]
+
+
 def test_each_ignored_name_is_logged_once(server: Server, client: openai.OpenAI) -> None:
     chat(client, PROMPT, extra_body={"e3_log_probe": 1})
     chat(client, PROMPT, extra_body={"e3_log_probe": 2})
