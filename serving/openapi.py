@@ -87,6 +87,7 @@ def build_document() -> dict[str, Any]:
         "/models/{model}": {"get": _operation("One model", parameters=[_path_parameter("model")])},
     }
     paths = {f"{prefix}{path}": item for prefix in ("/v3", "/v1") for path, item in openai_paths.items()}
+    del paths["/v1/rerank"]  # Cohere's API there (serving.cohere)
     kserve = {"responses": _responses(_OBJECT, _KSERVE_ERROR)}
     infer_body = {"type": "object", "properties": {"inputs": {"type": "array", "items": _OBJECT}}, "required": ["inputs"]}
     paths.update(
