@@ -9,7 +9,7 @@ from aiohttp import web
 
 from calculators.media import MediaLoader, MediaPolicy
 from calculators.media.access import MediaAccess
-from serving import admission, cohere, cors, health, loop_lag, metrics, middleware, openai_routes, openapi, reload, trace_routes
+from serving import admission, cohere, cors, health, llamacpp, loop_lag, metrics, middleware, openai_routes, openapi, reload, trace_routes
 from serving.frontend import CORE, FrontEndCore
 from serving.kserve import rest as kserve_rest
 from serving.servable import ServableManager
@@ -46,6 +46,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     health.add_routes(app)
     kserve_rest.add_routes(app)  # KServe v2: /v2, /v2/models/...
     cohere.add_routes(app)  # Cohere rerank: /v1/rerank, /v2/rerank (and under /v3)
+    llamacpp.add_routes(app)  # llama-server's /health, /props, /tokenize, /detokenize
     openapi.install(app)  # GET /openapi.json
     loop_lag.install(app)
     traces = trace_routes.install(app, settings)  # GET /debug/traces; with --trace, the trace store
