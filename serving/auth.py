@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from graphs.errors import OvserveError
-from serving.errors import error_response
+from serving import guards
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _SCHEME = "bearer"
@@ -90,8 +90,10 @@ def auth_middleware(api_key: str, open_paths: tuple[str, ...]) -> Middleware:
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method != "OPTIONS" and not is_open_path(request.path, open_paths):  # CORS preflights carry no key
             given = request.headers.get("Authorization", "")
+            if not given and "x-api-key" in request.headers:  # Anthropic's header (its SDK sends it)
+                given = "Bearer " + request.headers["x-api-key"]
             if not key_matches(given, api_key):
-                return error_response(missing_key_error(given))
+                return guards.front_end_error(request, missing_key_error(given))
         return await handler(request)
 
     return cast(Middleware, check)

@@ -47,11 +47,25 @@ class UnsupportedMediaTypeError(OvserveError):
     status = 415
 
 
+# Front ends with their own error shape register it for their path prefix (e.g. Anthropic's
+# /v1/messages), so middleware errors on their paths (key, media type, Host) take it too.
+ERROR_SHAPES = web.AppKey("error_shapes", dict[str, Callable[[OvserveError], object]])
+
+
+def front_end_error(request: web.Request, error: OvserveError) -> web.Response:
+    """The error in the shape of the front end registered for the path, else OpenAI's."""
+    for prefix, shape in request.app.get(ERROR_SHAPES, {}).items():
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return errors.error_response(error, shape)
+    return errors.error_response(error)
+
+
 def api_error(request: web.Request, error: OvserveError) -> web.Response:
-    """The error in the shape of the API the path belongs to: KServe's on /v2, else OpenAI's."""
+    """The error in the shape of the API the path belongs to: KServe's on /v2, else as
+    `front_end_error`."""
     if request.path == "/v2" or request.path.startswith("/v2/"):
         return errors.error_response(error, lambda e: {"error": e.message})
-    return errors.error_response(error)
+    return front_end_error(request, error)
 
 
 def _shown(value: str) -> str:
