@@ -10,6 +10,7 @@ from aiohttp import web
 from calculators.media import MediaLoader, MediaPolicy
 from calculators.media.access import MediaAccess
 from serving import admission, cohere, cors, health, llamacpp, loop_lag, metrics, middleware, openai_routes, openapi, reload, trace_routes
+from serving.anthropic_routes import add_routes as add_anthropic_routes
 from serving.frontend import CORE, FrontEndCore
 from serving.kserve import rest as kserve_rest
 from serving.servable import ServableManager
@@ -45,6 +46,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     openai_routes.add_routes(app)
     health.add_routes(app)
     kserve_rest.add_routes(app)  # KServe v2: /v2, /v2/models/...
+    add_anthropic_routes(app)  # Anthropic Messages: /v1/messages, /v1/messages/count_tokens
     cohere.add_routes(app)  # Cohere rerank: /v1/rerank, /v2/rerank (and under /v3)
     llamacpp.add_routes(app)  # llama-server's /health, /props, /tokenize, /detokenize
     openapi.install(app)  # GET /openapi.json
