@@ -53,18 +53,18 @@ def context_middleware(core: FrontEndCore) -> Middleware:
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves in OpenAI's shape; anything unexpected is a logged 500."""
+    """Every error leaves in OpenAI's shape (or that of the front end registered for the path:
+    serving.guards.ERROR_SHAPES); anything unexpected is a logged 500."""
     try:
         return await handler(request)
     except web.HTTPNotFound:
-        return error_response(NotFoundError(f"no route for {request.method} {request.path}"))
+        return guards.front_end_error(request, NotFoundError(f"no route for {request.method} {request.path}"))
     except web.HTTPMethodNotAllowed as exc:
-        return error_response(
-            MethodNotAllowedError(f"{request.method} is not allowed on {request.path}; use {', '.join(sorted(exc.allowed_methods))}")
-        )
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return guards.front_end_error(request, MethodNotAllowedError(f"{request.method} is not allowed on {request.path}; use {allowed}"))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SETTINGS].max_body_bytes
-        return error_response(RequestTooLargeError(f"request body is larger than the limit of {limit} bytes"))
+        return guards.front_end_error(request, RequestTooLargeError(f"request body is larger than the limit of {limit} bytes"))
     except web.HTTPException:
         raise
     except OvserveError as exc:

@@ -6,6 +6,7 @@ what the SDK does not send."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -235,3 +236,58 @@ def test_metrics_label_each_route(server: Server, client: anthropic.Anthropic) -
         text = response.read().decode()
     for route in ("/v1/messages", "/v1/messages/count_tokens"):
         assert f'ovserve_http_requests_total{{endpoint="{route}",model="tiny",status="200"}}' in text, route
+
+
+TOOL_RESULT_HEAD = b'{"model": "tiny", "max_tokens": 4, "messages": [{"role": "user", "content": [{"type": "tool_result", "content": '
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"model": "tiny", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
+        b'{"model": "tiny", "max_tokens": 1e400, "messages": [{"role": "user", "content": "hi"}]}',
+        b"\xff\xfe{}",
+        b'{"model": "tiny", "max_tokens": 4, "messages": [{"role": "user", "content": "\\ud800"}]}',
+        nested(100_000),
+        b'{"model": "tiny", "max_tokens": 4, "messages": ' + nested(100_000) + b"}",
+        TOOL_RESULT_HEAD + nested(5000) + b"}]}]}",
+        json.dumps({"model": "tiny", "max_tokens": 2**64, "messages": user(PROMPT)}).encode(),
+        json.dumps({"model": "tiny", "max_tokens": 4, "messages": user(PROMPT), "top_k": 2**64}).encode(),
+    ],
+    ids=[
+        "nan",
+        "1e400",
+        "bad utf-8",
+        "lone surrogate",
+        "100k nested",
+        "100k nested in a field",
+        "deep tool result",
+        "2**64",
+        "top_k 2**64",
+    ],
+)
+def test_hostile_bodies_never_5xx(server: Server, body: bytes) -> None:
+    status, headers, reply = post(server, "/v1/messages", body, AUTH)
+    assert status < 500, reply[:300]
+    if status >= 400:
+        assert headers["Content-Type"].startswith("application/json") and json.loads(reply)["type"] == "error"
+
+
+def test_other_methods_and_paths_in_anthropic_shape(server: Server) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        for method, path, status in (
+            ("GET", "/v1/messages", 405),
+            ("PUT", "/v1/messages/count_tokens", 405),
+            ("POST", "/v1/messages/nope", 404),
+        ):
+            conn.request(method, path, body=b"{}", headers={**AUTH, "Content-Type": "application/json"})
+            response = conn.getresponse()
+            body = json.loads(response.read())
+            assert response.status == status and body["type"] == "error", body
+    finally:
+        conn.close()
