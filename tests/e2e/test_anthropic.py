@@ -236,6 +236,7 @@ def test_metrics_label_each_route(server: Server, client: anthropic.Anthropic) -
         text = response.read().decode()
     for route in ("/v1/messages", "/v1/messages/count_tokens"):
         assert f'ovserve_http_requests_total{{endpoint="{route}",model="tiny",status="200"}}' in text, route
+    assert 'ovserve_request_duration_seconds_count{endpoint="/v1/messages",model="tiny"}' in text
 
 
 TOOL_RESULT_HEAD = b'{"model": "tiny", "max_tokens": 4, "messages": [{"role": "user", "content": [{"type": "tool_result", "content": '
