@@ -13,6 +13,7 @@ from serving import admission, cohere, cors, health, llamacpp, loop_lag, metrics
 from serving.anthropic_routes import add_routes as add_anthropic_routes
 from serving.frontend import CORE, FrontEndCore
 from serving.kserve import rest as kserve_rest
+from serving.responses_routes import add_routes as add_responses_routes
 from serving.servable import ServableManager
 from serving.settings import Settings
 from serving.state import SERVABLES, SETTINGS
@@ -46,6 +47,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     openai_routes.add_routes(app)
     health.add_routes(app)
     kserve_rest.add_routes(app)  # KServe v2: /v2, /v2/models/...
+    add_responses_routes(app)  # OpenAI Responses: /v3/responses, /v1/responses
     add_anthropic_routes(app)  # Anthropic Messages: /v1/messages, /v1/messages/count_tokens
     cohere.add_routes(app)  # Cohere rerank: /v1/rerank, /v2/rerank (and under /v3)
     llamacpp.add_routes(app)  # llama-server's /health, /props, /tokenize, /detokenize

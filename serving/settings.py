@@ -107,3 +107,6 @@ class Settings:
     # how many images a request may bring.
     media: MediaPolicy | None = None  # None: MediaPolicy()'s defaults (no URL, no file)
     max_images_per_request: int = 8  # calculators.media.access.DEFAULT_MAX_IMAGES_PER_REQUEST
+    # Stored responses per servable (serving/responses/store.py): how many, and for how long (s).
+    responses_store_size: int = 1000
+    responses_store_ttl: float = 3600.0
