@@ -192,6 +192,15 @@ def messages(request: ResponsesRequest) -> list[dict[str, Any]]:
     return out
 
 
+def _chat_tool(tool: FunctionTool) -> dict[str, Any]:
+    """A function tool in the chat shape. `strict: false` (what agents send) is the default and
+    left out: the chat template renders every key it gets into the prompt."""
+    function = tool.model_dump(exclude={"type"}, exclude_none=True)
+    if not tool.strict:
+        function.pop("strict", None)
+    return {"type": "function", "function": function}
+
+
 def chat_body(request: ResponsesRequest, history: list[dict[str, Any]], model: str) -> dict[str, Any]:
     """The chat request for `request` continuing `history` (earlier turns, as chat messages)."""
     head = [{"role": "system", "content": request.instructions}] if request.instructions else []
@@ -206,7 +215,7 @@ def chat_body(request: ResponsesRequest, history: list[dict[str, Any]], model: s
     }
     body.update({k: v for k, v in optional.items() if v is not None})
     if request.tools:
-        body["tools"] = [{"type": "function", "function": t.model_dump(exclude={"type"}, exclude_none=True)} for t in request.tools]
+        body["tools"] = [_chat_tool(t) for t in request.tools]
     choice = request.tool_choice
     if isinstance(choice, NamedFunction):
         body["tool_choice"] = {"type": "function", "function": {"name": choice.name}}

@@ -1,9 +1,12 @@
 """The OpenAI Responses API (/v3/responses) with the `openai` SDK on the tiny trained model: exact
 answers, the typed event stream, a function-tool round trip, reasoning, continuation by
-previous_response_id, the store (retrieve, delete, store=false), errors in OpenAI's shape."""
+previous_response_id, the store (retrieve, delete, store=false), errors in OpenAI's shape, the API
+key, the metrics' endpoint label, hostile bodies, and the openai-agents SDK running one agent with
+one tool."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +19,18 @@ import pytest
 import tests.models as mb
 from tests.helpers.server import Server, start_server
 
+KEY = "sk-responses-test"
+AUTH = {"Authorization": f"Bearer {KEY}"}
 TOOLS: list[Any] = [{"type": "function", **tool["function"]} for tool in mb.TINY_TOOLS]
 
 
 @pytest.fixture(scope="module")
-def server(tiny_model_dir: Path) -> Iterator[Server]:
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    key_file = tmp_path_factory.mktemp("responses") / "key.txt"
+    key_file.write_text(KEY + "\n")
     srv = start_server(
         "--model_path", str(tiny_model_dir), "--model_name", "tiny", "--tool_parser", "hermes3", "--reasoning_parser", "qwen3",
-        "--responses_store_size", "4",
+        "--responses_store_size", "4", "--api_key_file", str(key_file), "--metrics_enable",
     )  # fmt: skip
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output)
@@ -31,7 +38,7 @@ def server(tiny_model_dir: Path) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def client(server: Server) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=server.base_url + "/v3", api_key="unused", max_retries=0) as sdk:
+    with openai.OpenAI(base_url=server.base_url + "/v3", api_key=KEY, max_retries=0) as sdk:
         yield sdk
 
 
@@ -47,7 +54,7 @@ def test_unary_exact_answer_and_usage(client: openai.OpenAI) -> None:
 
 
 def test_input_items_with_instructions_and_v1(server: Server) -> None:
-    with openai.OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0) as v1:
+    with openai.OpenAI(base_url=server.base_url + "/v1", api_key=KEY, max_retries=0) as v1:
         items: Any = [{"role": "user", "content": [{"type": "input_text", "text": "Count to five."}]}]
         response = v1.responses.create(model="tiny", input=items, temperature=0, top_p=1.0)
     assert response.output_text == mb.TINY_PROMPTS["Count to five."]
@@ -157,7 +164,7 @@ def test_store_is_bounded(client: openai.OpenAI) -> None:
     ],
 )
 def test_errors_in_openai_shape(server: Server, body: dict[str, Any], status: int, param: str | None) -> None:
-    reply = httpx.post(server.base_url + "/v3/responses", json=body, timeout=30)
+    reply = httpx.post(server.base_url + "/v3/responses", json=body, headers=AUTH, timeout=30)
     assert reply.status_code == status, reply.text
     error = reply.json()["error"]
     assert error["message"] and error["type"]
@@ -167,5 +174,70 @@ def test_errors_in_openai_shape(server: Server, body: dict[str, Any], status: in
 
 def test_unknown_id_is_404(server: Server) -> None:
     for method in ("GET", "DELETE"):
-        reply = httpx.request(method, server.base_url + "/v3/responses/resp_none", timeout=30)
+        reply = httpx.request(method, server.base_url + "/v3/responses/resp_none", headers=AUTH, timeout=30)
         assert reply.status_code == 404 and reply.json()["error"]["type"] == "not_found_error"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("POST", "/v3/responses"), ("POST", "/v1/responses"), ("GET", "/v3/responses/x"), ("DELETE", "/v1/responses/x")]
+)
+@pytest.mark.parametrize("key", [None, "wrong"])
+def test_the_api_key_is_required(server: Server, method: str, path: str, key: str | None) -> None:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    reply = httpx.request(method, server.base_url + path, json={"model": "tiny", "input": "hi"}, headers=headers, timeout=30)
+    assert reply.status_code == 401 and reply.json()["error"]["type"] == "authentication_error"
+
+
+HOSTILE: list[tuple[str, bytes]] = [
+    ("invalid json", b'{"model": "tiny", "input": ['),
+    ("nan temperature", b'{"model": "tiny", "input": "hi", "temperature": NaN}'),
+    ("lone surrogate", b'{"model": "tiny", "input": "\\ud800", "max_output_tokens": 2}'),
+    ("100k nested input", b'{"model": "tiny", "input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    ("input not a list of items", b'{"model": "tiny", "input": [1, "a", null]}'),
+    ("max_output_tokens 2**64", b'{"model": "tiny", "input": "hi", "max_output_tokens": 18446744073709551616}'),
+    ("tool_choice garbage", b'{"model": "tiny", "input": "hi", "tool_choice": {"type": "function"}}'),
+    ("items of the wrong shape", b'{"model": "tiny", "input": [{"type": "function_call_output", "output": 5}]}'),
+]
+
+
+@pytest.mark.parametrize("body", [b for _, b in HOSTILE], ids=[name for name, _ in HOSTILE])
+def test_hostile_bodies_get_a_4xx_in_openai_shape(server: Server, body: bytes) -> None:
+    reply = httpx.post(server.base_url + "/v3/responses", content=body, headers={**AUTH, "Content-Type": "application/json"}, timeout=60)
+    assert 400 <= reply.status_code < 500 or reply.status_code == 200, reply.text[:300]
+    if reply.status_code >= 400:
+        assert set(reply.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_metrics_label_the_responses_endpoint(server: Server) -> None:
+    text = httpx.get(server.base_url + "/metrics", timeout=30).text
+    assert 'endpoint="/v3/responses"' in text and 'endpoint="/v3/responses/{response_id}"' in text
+
+
+def test_openai_agents_sdk_runs_an_agent_with_a_tool(server: Server) -> None:
+    from agents import Agent, FunctionTool, RunContextWrapper, Runner, set_tracing_disabled
+    from agents.models.openai_responses import OpenAIResponsesModel
+
+    set_tracing_disabled(True)  # no export to OpenAI's tracing service
+    calls: list[Any] = []
+
+    async def get_weather(ctx: RunContextWrapper[Any], arguments: str) -> str:
+        calls.append(json.loads(arguments))
+        return mb.TINY_TOOL_RESULT
+
+    function = mb.TINY_TOOLS[0]["function"]
+    tool = FunctionTool(
+        name=function["name"],
+        description=function["description"],
+        params_json_schema=function["parameters"],  # as the tiny model was trained on it
+        on_invoke_tool=get_weather,
+        strict_json_schema=False,
+    )
+
+    async def run() -> Any:
+        async with openai.AsyncOpenAI(base_url=server.base_url + "/v3", api_key=KEY, max_retries=0) as sdk:
+            agent = Agent(name="weather", model=OpenAIResponsesModel(model="tiny", openai_client=sdk), tools=[tool])
+            return await Runner.run(agent, mb.TINY_TOOL_PROMPT)
+
+    result = asyncio.run(run())  # Runner.run_sync's loop would leave the client's connections open
+    assert calls == [mb.TINY_TOOL_CALL["arguments"]]
+    assert result.final_output == mb.TINY_TOOL_FOLLOWUP_ANSWER
