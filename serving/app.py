@@ -13,6 +13,7 @@ from serving import admission, cohere, cors, health, llamacpp, loop_lag, metrics
 from serving.anthropic_routes import add_routes as add_anthropic_routes
 from serving.frontend import CORE, FrontEndCore
 from serving.kserve import rest as kserve_rest
+from serving.ollama_routes import add_routes as add_ollama_routes
 from serving.responses_routes import add_routes as add_responses_routes
 from serving.servable import ServableManager
 from serving.settings import Settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     add_anthropic_routes(app)  # Anthropic Messages: /v1/messages, /v1/messages/count_tokens
     cohere.add_routes(app)  # Cohere rerank: /v1/rerank, /v2/rerank (and under /v3)
     llamacpp.add_routes(app)  # llama-server's /health, /props, /tokenize, /detokenize
+    add_ollama_routes(app)  # Ollama: /api/chat, /api/generate, /api/embed, /api/tags, ..., / (also on --ollama_port)
     openapi.install(app)  # GET /openapi.json
     loop_lag.install(app)
     traces = trace_routes.install(app, settings)  # GET /debug/traces; with --trace, the trace store

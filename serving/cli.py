@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--api_key_file", type=Path, help="every /v3 and /v1 request needs this key as a Bearer token (else $API_KEY)")
     server.add_argument("--port", type=port, help="KServe v2 gRPC port (0 picks a free one); no gRPC front end without it")
     server.add_argument("--grpc_bind_address", help="gRPC bind address [--rest_bind_address]")
+    server.add_argument("--ollama_port", type=port, help="also serve on this port (Ollama's is 11434) for Ollama clients; 0 or absent: off")
     server.add_argument("--rest_workers", type=int, help="accepted for OVMS scripts; one asyncio loop serves REST here")
     server.add_argument(
         "--cache_dir",
@@ -240,6 +241,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         api_key_open_paths=comma_list(args.api_key_open_paths),
         grpc_port=args.port,
         grpc_bind_address=args.grpc_bind_address,
+        ollama_port=args.ollama_port or None,
         metrics_enable=args.metrics_enable,
         metrics_list=comma_list(args.metrics_list),
         allowed_origins=args.allowed_origins,

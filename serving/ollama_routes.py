@@ -20,7 +20,7 @@ from aiohttp import web
 
 from graphs.errors import InvalidRequestError, NotFoundError, OvserveError
 from graphs.runner import GraphRun, OutputOverflowError
-from serving import errors, ollama_models, ollama_request
+from serving import errors, guards, ollama_models, ollama_request
 from serving.admission import NOT_READING
 from serving.frontend import CONTEXT, CORE, FrontEndCore
 from serving.ollama_encoder import OllamaAnswer, line, loaded, ns
@@ -253,6 +253,7 @@ async def root(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app.setdefault(guards.ERROR_SHAPES, {})["/api"] = _ollama_body  # the key's and media type's refusals too
     router = app.router
     router.add_post("/api/chat", chat)
     router.add_post("/api/generate", generate)

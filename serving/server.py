@@ -72,6 +72,9 @@ async def serve(settings: Settings, servable_list: list[Servable]) -> int:
     scheme = "https" if tls else "http"
     # Tests and scripts read this line to find a port picked with --rest_port 0.
     print(f"ovserve: REST listening on {scheme}://{settings.rest_bind_address}:{port}", flush=True)
+    if settings.ollama_port:  # the same app on Ollama's port: its clients need no change (serving.ollama_routes)
+        await web.TCPSite(runner, settings.rest_bind_address, settings.ollama_port, ssl_context=tls).start()
+        print(f"ovserve: Ollama API listening on {scheme}://{settings.rest_bind_address}:{settings.ollama_port}", flush=True)
     grpc_server = None
     if settings.grpc_port is not None:
         from serving.kserve.grpc_server import start_grpc_server

@@ -73,6 +73,7 @@ class Settings:
     # KServe v2 gRPC (OVMS --port / --grpc_bind_address): None = no gRPC front end.
     grpc_port: int | None = None
     grpc_bind_address: str | None = None  # None: same as rest_bind_address
+    ollama_port: int | None = None  # a second REST port for Ollama clients (11434); None: only the main port
     # Prometheus /metrics (OVMS: off unless --metrics_enable; config.json monitoring.metrics too).
     metrics_enable: bool = False
     metrics_list: tuple[str, ...] = ()  # only these metric families; empty: all
