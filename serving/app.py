@@ -9,7 +9,20 @@ from aiohttp import web
 
 from calculators.media import MediaLoader, MediaPolicy
 from calculators.media.access import MediaAccess
-from serving import admission, cohere, cors, health, llamacpp, loop_lag, metrics, middleware, openai_routes, openapi, reload, trace_routes
+from serving import (
+    admission,
+    cohere,
+    cors,
+    health,
+    llamacpp,
+    loop_lag,
+    metrics,
+    middleware,
+    openai_routes,
+    openapi,
+    reload,
+    trace_routes,
+)
 from serving.anthropic_routes import add_routes as add_anthropic_routes
 from serving.frontend import CORE, FrontEndCore
 from serving.kserve import rest as kserve_rest
