@@ -50,7 +50,7 @@ _IMAGE = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
 _IMAGES = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64)
 
 # Routes whose requests get an end-to-end duration (and the /v1 aliases).
-_TIMED_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/rerank", "/messages")
+_TIMED_SUFFIXES = ("/chat/completions", "/completions", "/embeddings", "/rerank", "/messages", "/responses", "/api/chat", "/api/generate")
 _ENGINE_EVENTS = ("added", "finished", "cancelled", "failed")
 _REJECT_REASONS = ("queue_full", "timeout", "not_reading")
 _RECORDED: dict[str, type[Any]] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}

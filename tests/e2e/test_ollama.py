@@ -223,3 +223,4 @@ def test_metrics_label_each_route(server: Server, client: ollama.Client) -> None
     text = httpx.get(f"{server.base_url}/metrics", headers=AUTH).text
     assert 'ovserve_http_requests_total{endpoint="/api/chat",model="tiny",status="200"}' in text
     assert 'ovserve_http_requests_total{endpoint="/api/embed",model="minilm",status="200"}' in text
+    assert 'ovserve_request_duration_seconds_count{endpoint="/api/chat",model="tiny"}' in text  # timed like chat

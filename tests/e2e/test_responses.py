@@ -208,9 +208,12 @@ def test_hostile_bodies_get_a_4xx_in_openai_shape(server: Server, body: bytes) -
         assert set(reply.json()["error"]) == {"message", "type", "param", "code"}
 
 
-def test_metrics_label_the_responses_endpoint(server: Server) -> None:
+def test_metrics_label_the_responses_endpoint(server: Server, client: openai.OpenAI) -> None:
+    created = client.responses.create(model="tiny", input="Say this is a test")  # this test's own traffic
+    client.responses.retrieve(created.id)
     text = httpx.get(server.base_url + "/metrics", timeout=30).text
     assert 'endpoint="/v3/responses"' in text and 'endpoint="/v3/responses/{response_id}"' in text
+    assert 'ovserve_request_duration_seconds_count{endpoint="/v3/responses",model="tiny"}' in text  # timed like chat
 
 
 def test_openai_agents_sdk_runs_an_agent_with_a_tool(server: Server) -> None:
