@@ -23,8 +23,8 @@ from graphs.runner import GraphRun, OutputOverflowError, OutputPacket
 from serving import errors, guards
 from serving.anthropic_encoder import MessageStream, error_body, event, message
 from serving.anthropic_protocol import CountTokensRequest, MessagesRequest, chat_body, parse
-from serving.errors import RequestTooLargeError, internal_error, json_object
-from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext
+from serving.errors import internal_error
+from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, read_json_body
 from serving.state import SETTINGS
 
 log = logging.getLogger("ovserve.anthropic")
@@ -38,15 +38,6 @@ def error_response(error: OvserveError) -> web.Response:
     return errors.error_response(error, error_body)
 
 
-async def _read(request: web.Request) -> dict[str, Any]:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_body_bytes
-        raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
-    return json_object(raw, "request body")
-
-
 async def messages(request: web.Request) -> web.StreamResponse:
     """Admission before the body is read, as on the OpenAI routes (a 429 in Anthropic's shape)."""
     core, ctx = request.app[CORE], request[CONTEXT]
@@ -58,7 +49,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def _answer(request: web.Request, core: FrontEndCore, ctx: RequestContext) -> web.StreamResponse:
-    parsed: MessagesRequest = parse(await _read(request), MessagesRequest)
+    parsed: MessagesRequest = parse(await read_json_body(request), MessagesRequest)
     body = chat_body(parsed)
     servable = await core.resolve(ctx, parsed.model)
     run = core.start(ctx, servable, "chat/completions", body)
@@ -136,7 +127,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     core, ctx = request.app[CORE], request[CONTEXT]
     try:
         async with core.admission.limits(ctx.deadline):
-            parsed: CountTokensRequest = parse(await _read(request), CountTokensRequest)
+            parsed: CountTokensRequest = parse(await read_json_body(request), CountTokensRequest)
             chat = chat_body(parsed)
             servable = await core.resolve(ctx, parsed.model)
             tokenize = next((v.tokenize_request for v in servable.side_packets.values() if hasattr(v, "tokenize_request")), None)

@@ -21,10 +21,9 @@ from aiohttp import web
 from calculators.packets import HttpResponsePayload, ResponseBody
 from graphs.errors import InvalidRequestError, OvserveError
 from serving import errors
-from serving.errors import RequestTooLargeError, internal_error, json_object
-from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext
+from serving.errors import internal_error
+from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, read_json_body
 from serving.servable import Servable
-from serving.state import SETTINGS
 
 Version = Literal["1", "2"]
 # Cohere bills a search unit per query over up to 100 documents.
@@ -76,15 +75,6 @@ def cohere_answer(graph_answer: dict[str, Any], version: Version, documents: int
     }
 
 
-async def _read_body(request: web.Request) -> dict[str, Any]:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_body_bytes
-        raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
-    return json_object(raw, "request body")
-
-
 async def _ranked(core: FrontEndCore, ctx: RequestContext, servable: Servable, body: dict[str, Any]) -> dict[str, Any]:
     """One run of the servable's graph on a rerank request: its answer object."""
     run = core.start(ctx, servable, "rerank", body)
@@ -106,7 +96,7 @@ async def _rerank(request: web.Request, version: Version) -> web.Response:
     core, ctx = request.app[CORE], request[CONTEXT]
     try:
         async with core.admission.slot(ctx.deadline):  # before the body is read (serving.admission)
-            body = graph_request(await _read_body(request), version)
+            body = graph_request(await read_json_body(request), version)
             servable = await core.resolve(ctx, body.get("model"))
             async with core.admission.within(ctx.deadline):
                 answer = await _ranked(core, ctx, servable, body)

@@ -24,8 +24,10 @@ from graphs.errors import InvalidRequestError
 from graphs.runner import GraphRun
 from graphs.trace import Trace
 from serving.admission import Admission
+from serving.errors import RequestTooLargeError, json_object
 from serving.servable import Servable, ServableManager
 from serving.settings import Settings
+from serving.state import SETTINGS
 
 if TYPE_CHECKING:  # (they read a request's context: imported at run time, a cycle)
     from serving.metrics import Metrics
@@ -115,3 +117,17 @@ class FrontEndCore:
 
 CORE = web.AppKey("frontend_core", FrontEndCore)
 CONTEXT = web.RequestKey("ovserve_request_context", RequestContext)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request's body; a 413 naming the limit when it is larger than --max_body_bytes."""
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
+
+
+async def read_json_body(request: web.Request) -> dict[str, Any]:
+    """The request's body as one JSON object (every front end's bodies): a 413 or a 400 otherwise."""
+    return json_object(await read_body(request), "request body")

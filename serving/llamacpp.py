@@ -21,11 +21,10 @@ from aiohttp import web
 from calculators.openai.tokenize import check_detokenize_size, check_token_ids
 from graphs.errors import InvalidRequestError, NotFoundError, OvserveError
 from serving import errors
-from serving.errors import RequestTooLargeError, json_object
-from serving.frontend import CONTEXT, CORE, RequestContext
+from serving.frontend import CONTEXT, CORE, RequestContext, read_json_body
 from serving.kserve.inference import kind_of
 from serving.servable import Servable
-from serving.state import SERVABLES, SETTINGS
+from serving.state import SERVABLES
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 413: "invalid_request_error"}
 _json = msgspec.json.Encoder()
@@ -116,15 +115,6 @@ async def props(request: web.Request) -> web.Response:
     return _answer(body)
 
 
-async def _read_body(request: web.Request) -> dict[str, Any]:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_body_bytes
-        raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
-    return json_object(raw, "request body")
-
-
 def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
     value = body.get(name, default)
     if not isinstance(value, bool):
@@ -170,7 +160,7 @@ async def _codec(request: web.Request, work: Any) -> web.Response:
     core, ctx = request.app[CORE], request[CONTEXT]
     try:
         async with core.admission.slot(ctx.deadline):  # a flood is queued or refused, as /v3/tokenize
-            body = await _read_body(request)
+            body = await read_json_body(request)
             llm = _llm(await _servable(request, ctx, body.get("model")))
             async with core.admission.within(ctx.deadline):
                 return _answer(await asyncio.to_thread(work, llm, body))

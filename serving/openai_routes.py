@@ -16,8 +16,8 @@ from calculators.packets import Endpoint, HttpResponsePayload, ResponseBody, Res
 from graphs.errors import InvalidRequestError, OvserveError
 from graphs.runner import GraphRun, OutputOverflowError, OutputPacket
 from serving.admission import NOT_READING, Admission
-from serving.errors import RequestTooLargeError, error_body, error_response, internal_error, json_object
-from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext
+from serving.errors import error_body, error_response, internal_error
+from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, read_json_body
 from serving.servable import Servable, ServableManager, State
 from serving.sse_sink import HIGH_WATER_BYTES, ChunkedSink
 from serving.state import SERVABLES, SETTINGS
@@ -104,19 +104,10 @@ def _choice_frame(envelope: dict[str, Any]) -> tuple[bytes, bytes]:
 # -- the routes ------------------------------------------------------------------------------
 
 
-async def _read_json(request: web.Request) -> dict[str, Any]:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_body_bytes
-        raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
-    return json_object(raw, "request body")
-
-
 async def _read_model_request(request: web.Request) -> tuple[dict[str, Any], Servable]:
     """The JSON body and the servable its `model` names (400 without one, 404 when unknown),
     loaded (a lazy or idle-unloaded servable loads now)."""
-    body = await _read_json(request)
+    body = await read_json_body(request)
     servable = await request.app[CORE].resolve(request[CONTEXT], body.get("model"))
     return body, servable
 

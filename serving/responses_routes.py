@@ -16,8 +16,8 @@ from aiohttp import web
 from calculators.packets import HttpResponsePayload, ResponseBody, StreamChunks
 from graphs.errors import InvalidRequestError, NotFoundError, OvserveError
 from graphs.runner import GraphRun
-from serving.errors import RequestTooLargeError, error_body, error_response, internal_error, json_object
-from serving.frontend import CONTEXT, CORE
+from serving.errors import error_body, error_response, internal_error
+from serving.frontend import CONTEXT, CORE, read_json_body
 from serving.responses import output as out
 from serving.responses import request as rq
 from serving.responses.events import EventStream
@@ -33,15 +33,6 @@ _json = msgspec.json.Encoder()
 _json_decode = msgspec.json.Decoder().decode
 
 
-async def _read_json(request: web.Request) -> dict[str, Any]:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[SETTINGS].max_body_bytes
-        raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
-    return json_object(raw, "request body")
-
-
 def _not_found(response_id: str, param: str | None = None) -> NotFoundError:
     return NotFoundError(f"response {response_id[:80]!r} not found (never stored, expired or deleted)", param=param)
 
@@ -51,7 +42,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     core, ctx = request.app[CORE], request[CONTEXT]
     async with core.admission.slot(ctx.deadline):
         try:
-            parsed = rq.parse(await _read_json(request))
+            parsed = rq.parse(await read_json_body(request))
             servable = await core.resolve(ctx, parsed.model)
             history: list[dict[str, Any]] = []
             if parsed.previous_response_id is not None:

@@ -11,11 +11,11 @@ from aiohttp import web
 
 from graphs.errors import InvalidRequestError, OvserveError, UnavailableError
 from serving import errors
-from serving.errors import RequestTooLargeError, internal_error
-from serving.frontend import CONTEXT, CORE
+from serving.errors import internal_error
+from serving.frontend import CONTEXT, CORE, read_body
 from serving.kserve import codec, inference
 from serving.kserve.inference import InferRequest, Parameter
-from serving.state import SERVABLES, SETTINGS
+from serving.state import SERVABLES
 
 _JSON = "application/json"
 
@@ -96,11 +96,7 @@ async def infer(request: web.Request) -> web.Response:
 
 async def _infer(request: web.Request, name: str, version: str) -> web.Response:
     try:
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            limit = request.app[SETTINGS].max_body_bytes
-            raise RequestTooLargeError(f"request body is larger than the limit of {limit} bytes") from None
+        raw = await read_body(request)
         header, inputs = await _parsed(raw, request.headers.get(codec.HEADER_LENGTH))
         request_id = header.get("id", "")
         if not isinstance(request_id, str):
