@@ -112,6 +112,11 @@ def outputs(block: PythonBlock) -> list[tuple[ast.stmt, Output]]:
     return found
 
 
+# The SDKs whose clients an example opens and leaves open (as users write them): closed after the
+# page, or their sockets are collected later, as a ResourceWarning in whichever test runs then.
+SDK_MODULES = frozenset({"openai", "tritonclient", "anthropic", "ollama", "cohere"})
+
+
 def run_python(blocks: list[PythonBlock], replace: dict[str, str]) -> list[tuple[Output, str]]:
     """Run the blocks in order in one namespace (a page's examples build on each other); every
     printing statement with what it printed."""
@@ -130,7 +135,7 @@ def run_python(blocks: list[PythonBlock], replace: dict[str, str]) -> list[tuple
                     printed.append((output, buffer.getvalue()))
     finally:
         for value in namespace.values():  # the SDK clients the examples opened
-            if callable(getattr(value, "close", None)) and type(value).__module__.split(".")[0] in {"openai", "tritonclient"}:
+            if callable(getattr(value, "close", None)) and type(value).__module__.split(".")[0] in SDK_MODULES:
                 value.close()
     return printed
 

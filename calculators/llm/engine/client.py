@@ -183,6 +183,7 @@ class EngineClient:
     def __init__(self, spec: WorkerSpec, servable_name: str = "") -> None:
         self.spec = spec
         self.servable_name = servable_name or os.path.basename(spec.models_path)  # for error messages
+        self._reaping = asyncio.Lock()
         self.info: dict[str, Any] = {}
         self.vision = False  # the engine runs a vision-language model (VLM_CB, VLM): it takes images
         self.last_stats: dict[str, Any] = {}
@@ -392,11 +393,14 @@ class EngineClient:
             process.close()
 
     async def _reap(self) -> None:
-        process = self._process
-        if process is None:
-            return
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, process.join, 10)
-        if process.is_alive():
-            process.kill()
-            await loop.run_in_executor(None, process.join, 5)
+        # One join at a time: aclose() and the reader's _release() may both reap a worker that
+        # died, and a second waitpid racing the first finds no child and leaves exitcode unset.
+        async with self._reaping:
+            process = self._process
+            if process is None:
+                return
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, process.join, 10)
+            if process.is_alive():
+                process.kill()
+                await loop.run_in_executor(None, process.join, 5)
