@@ -19,13 +19,12 @@ from aiohttp import web
 
 from calculators.packets import ResponseBody, StreamChunks
 from graphs.errors import InvalidRequestError, OvserveError
-from graphs.runner import GraphRun, OutputOverflowError, OutputPacket
+from graphs.runner import OutputOverflowError
 from serving import errors, guards
 from serving.anthropic_encoder import MessageStream, error_body, event, message
 from serving.anthropic_protocol import CountTokensRequest, MessagesRequest, chat_body, parse
 from serving.errors import internal_error
-from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, read_json_body
-from serving.state import SETTINGS
+from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, bound_unsent, read_json_body
 
 log = logging.getLogger("ovserve.anthropic")
 
@@ -64,7 +63,7 @@ async def _answer(request: web.Request, core: FrontEndCore, ctx: RequestContext)
                         break
                     return web.json_response(message(value.body, parsed.model, stops), dumps=_dumps)
                 raise RuntimeError(f"graph of {servable.name!r} gave no chat completion")
-            _bound_unsent(run, request)
+            bound_unsent(run, request, core.admission, servable.name)
             stream = MessageStream(parsed.model, stops)
             async for out in run:
                 chunks = out.packet.value
@@ -98,27 +97,6 @@ async def _answer(request: web.Request, core: FrontEndCore, ctx: RequestContext)
 
 def _dumps(value: Any) -> str:
     return _json.encode(value).decode()
-
-
-def _bound_unsent(run: GraphRun, request: web.Request) -> None:
-    """At most --max_unsent_bytes of chunks wait for a client that stopped reading: beyond, the run
-    is cancelled and the connection dropped (as on the OpenAI routes, with the chunks' JSON size
-    as their weight)."""
-    transport = request.transport
-
-    def weigh(out: OutputPacket) -> int:
-        value = out.packet.value
-        return len(_json.encode(value.choices)) + 256 if isinstance(value, StreamChunks) else 256
-
-    def drop() -> None:
-        log.warning("a Messages client stopped reading: request cancelled, connection dropped")
-        if transport is not None:
-            transport.abort()
-
-    def unsent() -> int:
-        return 0 if transport is None else transport.get_write_buffer_size()
-
-    run.bound_outputs(request.app[SETTINGS].max_unsent_bytes, weigh, drop, unsent)
 
 
 async def count_tokens(request: web.Request) -> web.Response:

@@ -10,7 +10,9 @@ server needs nothing from the aiohttp app.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +23,15 @@ from calculators.media.access import MEDIA, MediaAccess
 from calculators.openai.tolerance import IGNORED_FIELDS, IgnoredFields
 from calculators.packets import Endpoint, HttpRequestPayload
 from graphs.errors import InvalidRequestError
-from graphs.runner import GraphRun
+from graphs.runner import GraphRun, OutputPacket
 from graphs.trace import Trace
-from serving.admission import Admission
+from serving.admission import NOT_READING, Admission
 from serving.errors import RequestTooLargeError, json_object
 from serving.servable import Servable, ServableManager
 from serving.settings import Settings
 from serving.state import SETTINGS
+
+log = logging.getLogger("ovserve.http")
 
 if TYPE_CHECKING:  # (they read a request's context: imported at run time, a cycle)
     from serving.metrics import Metrics
@@ -131,3 +135,35 @@ async def read_body(request: web.Request) -> bytes:
 async def read_json_body(request: web.Request) -> dict[str, Any]:
     """The request's body as one JSON object (every front end's bodies): a 413 or a 400 otherwise."""
     return json_object(await read_body(request), "request body")
+
+
+def weigh_chunks(out: OutputPacket) -> int:
+    """About the bytes a run's output becomes on the wire, without encoding it (front ends that
+    encode as they send): the backpressure bound counts these."""
+    choices = getattr(out.packet.value, "choices", ())
+    return 160 * max(1, len(choices)) + sum(len(str(c.get("delta") or c.get("text") or "")) for c in choices)
+
+
+def bound_unsent(
+    run: GraphRun, request: web.Request, admission: Admission, who: str, weigh: Callable[[OutputPacket], int] = weigh_chunks
+) -> Callable[[], None]:
+    """Backpressure for every streaming front end: at most --max_unsent_bytes of output wait for
+    the client in this process (the transport's buffer plus what the run queued behind it).
+    Beyond that the client has stopped reading: the run is cancelled (the engine request dropped,
+    its KV cache freed), the connection dropped (which frees the handler stuck in its write), and
+    that is logged and counted (ovserve_requests_rejected_total{reason="not_reading"}). Returns
+    that drop, for a send that makes no progress within --send_timeout."""
+    limit = request.app[SETTINGS].max_unsent_bytes
+    transport = request.transport
+
+    def drop_client() -> None:
+        admission.rejected[NOT_READING] += 1
+        log.warning("a client of %s stopped reading (over %d bytes unsent): request cancelled, connection dropped", who, limit)
+        if transport is not None:
+            transport.abort()
+
+    def unsent() -> int:
+        return 0 if transport is None else transport.get_write_buffer_size()
+
+    run.bound_outputs(limit, weigh, drop_client, unsent)
+    return drop_client

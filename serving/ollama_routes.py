@@ -21,8 +21,7 @@ from aiohttp import web
 from graphs.errors import InvalidRequestError, NotFoundError, OvserveError
 from graphs.runner import GraphRun, OutputOverflowError
 from serving import errors, guards, ollama_models, ollama_request
-from serving.admission import NOT_READING
-from serving.frontend import CONTEXT, CORE, FrontEndCore
+from serving.frontend import CONTEXT, CORE, FrontEndCore, bound_unsent
 from serving.ollama_encoder import OllamaAnswer, line, loaded, ns
 from serving.ollama_request import GraphRequest
 from serving.state import SERVABLES, SETTINGS
@@ -87,17 +86,7 @@ async def _stream(request: web.Request, core: FrontEndCore, run: GraphRun, answe
     """NDJSON lines. Nothing is sent before the first piece, so a refused request keeps its
     status; an error after that is a last `{"error": ...}` line, as Ollama sends it."""
     settings = request.app[SETTINGS]
-    transport = request.transport
-
-    def drop_client() -> None:  # over --max_unsent_bytes: the run is cancelled (the engine request with it)
-        core.admission.rejected[NOT_READING] += 1
-        log.warning("an Ollama client stopped reading: request cancelled, connection dropped")
-        if transport is not None:
-            transport.abort()
-
-    run.bound_outputs(
-        settings.max_unsent_bytes, _weight, drop_client, lambda: 0 if transport is None else transport.get_write_buffer_size()
-    )
+    drop_client = bound_unsent(run, request, core.admission, request[CONTEXT].model)
     response: web.StreamResponse | None = None
     timeout = settings.send_timeout or None
 
@@ -135,13 +124,6 @@ async def _stream(request: web.Request, core: FrontEndCore, run: GraphRun, answe
         await send(line(_ollama_body(errors.internal_error())))
     await response.write_eof()
     return response
-
-
-def _weight(out: Any) -> int:
-    """About the bytes a value becomes (the backpressure bound counts these)."""
-    value = out.packet.value
-    choices = getattr(value, "choices", ())
-    return 160 * max(1, len(choices)) + sum(len(str(c.get("delta") or c.get("text") or "")) for c in choices)
 
 
 async def chat(request: web.Request) -> web.StreamResponse:

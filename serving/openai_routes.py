@@ -14,10 +14,10 @@ from aiohttp import web
 from calculators.openai.tolerance import HEADER as IGNORED_HEADER
 from calculators.packets import Endpoint, HttpResponsePayload, ResponseBody, ResponsePayload, StreamChunks
 from graphs.errors import InvalidRequestError, OvserveError
-from graphs.runner import GraphRun, OutputOverflowError, OutputPacket
+from graphs.runner import OutputOverflowError, OutputPacket
 from serving.admission import NOT_READING, Admission
 from serving.errors import error_body, error_response, internal_error
-from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, read_json_body
+from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, bound_unsent, read_json_body
 from serving.servable import Servable, ServableManager, State
 from serving.sse_sink import HIGH_WATER_BYTES, ChunkedSink
 from serving.state import SERVABLES, SETTINGS
@@ -134,7 +134,7 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, core: Fro
         return error_response(exc)
     admission = core.admission
     encoder = OpenAIEncoder()
-    _bound_unsent(run, request, admission, servable.name, encoder)
+    bound_unsent(run, request, admission, servable.name, encoder.weigh)
     send = _Sender(request, admission, servable.name)
 
     response: web.StreamResponse | None = None
@@ -241,28 +241,6 @@ class _JsonAnswer(web.Response):
 
     async def write_eof(self, data: bytes = b"") -> None:
         await self._send(super().write_eof(data))
-
-
-def _bound_unsent(run: GraphRun, request: web.Request, admission: Admission, model: str, encoder: OpenAIEncoder) -> None:
-    """Backpressure: at most --max_unsent_bytes of output wait for the client in this process
-    (in the transport's buffer, itself bounded by serving.sse_sink and aiohttp's drain, plus what
-    the run queued behind it). Beyond that the client has stopped reading: the run is cancelled
-    (the engine request dropped, its KV cache freed), the connection dropped (which frees the
-    handler stuck in its write), and that is logged and counted
-    (ovserve_requests_rejected_total{reason="not_reading"})."""
-    limit = request.app[SETTINGS].max_unsent_bytes
-    transport = request.transport
-
-    def drop_client() -> None:
-        admission.rejected[NOT_READING] += 1
-        log.warning("a client of %s stopped reading (over %d bytes unsent): request cancelled, connection dropped", model, limit)
-        if transport is not None:
-            transport.abort()
-
-    def unsent() -> int:
-        return 0 if transport is None else transport.get_write_buffer_size()
-
-    run.bound_outputs(limit, encoder.weigh, drop_client, unsent)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,15 +147,14 @@ def process_tree_cpu(pid: int) -> dict[str, float] | None:
 def start_server(*args: str, wait_ready: bool = True, env: Mapping[str, str] | None = None) -> Server:
     """`ovserve ARGS --rest_port 0`; returns once it listens (and, by default, is ready).
     `env`: variables to set on top of this process's environment."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "serving.cli", *args, "--rest_port", "0"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    command = [sys.executable, "-m", "serving.cli", *args, "--rest_port", "0"]
+    return start_command(command, PROJECT_ROOT, {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, wait_ready)
+
+
+def start_command(command: Sequence[str], cwd: Path, env: Mapping[str, str], wait_ready: bool = True) -> Server:
+    """An ovserve command line (ending in `--rest_port 0`) started in `cwd` with exactly `env`;
+    returns once it listens (and, by default, is ready), or raises RuntimeError with its output."""
+    process = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     server = Server(process, "")
     lines = server.start_reading()
     deadline = time.monotonic() + STARTUP_LIMIT_S

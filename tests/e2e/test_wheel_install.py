@@ -12,18 +12,16 @@ import fcntl
 import hashlib
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from serving.bench.server_process import STARTUP_LIMIT_S, Server
+from serving.bench.server_process import Server, start_command
 from tests.helpers.locks import normalize, read_lock
 from tests.models import TINY_PROMPTS
 
@@ -90,27 +88,7 @@ def clean_env() -> dict[str, str]:
 
 def start_installed(venv: Path, cwd: Path, *args: str) -> Server:
     """`ovserve` from the venv's console script, outside the source tree; returns once ready."""
-    process = subprocess.Popen(
-        [str(venv / "bin" / "ovserve"), *args, "--rest_port", "0"],
-        cwd=cwd, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    server = Server(process, "")
-    lines = server.start_reading()
-    deadline = time.monotonic() + STARTUP_LIMIT_S
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            line = lines.get(timeout=left)
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        if "REST listening on " in line:
-            server.base_url = line.strip().rsplit(" ", 1)[1]
-        if line.strip() == "ovserve: ready":
-            server._startup_lines = None
-            return server
-    server.stop()
-    raise AssertionError("the installed ovserve did not become ready:\n" + "\n".join(server.output))
+    return start_command([str(venv / "bin" / "ovserve"), *args, "--rest_port", "0"], cwd, clean_env())
 
 
 def test_the_installed_wheel_serves_the_tiny_model(installed: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
