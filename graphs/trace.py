@@ -10,7 +10,7 @@ times and counts: never a packet's value. Without a trace the runner records not
 `chrome()` exports the Chrome Trace Event Format (opens in ui.perfetto.dev and
 chrome://tracing): one thread per node, "X" spans for open/process/close inside one span per
 node lifetime, spawned tasks and recorded spans on threads of their own below it, and a "C" counter of packets out
-per node. `summary()` is the same in numbers.
+per node; `otherData.nodes` names each node's thread. `summary()` is the same in numbers.
 """
 
 from __future__ import annotations
@@ -372,5 +372,10 @@ class Trace:
                 "complete": self.done,
                 "error": self.error,
                 "events_dropped": dropped,
+                # Which thread is which node, by the node's name in the runner (the console's lanes).
+                "nodes": [
+                    {"node": node.name, "calculator": node.calculator, "tid": number * TID_STRIDE}
+                    for number, node in enumerate(self.nodes, start=1)
+                ],
             },
         }

@@ -12,6 +12,7 @@ from calculators.media.access import MediaAccess
 from serving import (
     admission,
     cohere,
+    console_data,
     cors,
     health,
     llamacpp,
@@ -66,6 +67,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     cohere.add_routes(app)  # Cohere rerank: /v1/rerank, /v2/rerank (and under /v3)
     llamacpp.add_routes(app)  # llama-server's /health, /props, /tokenize, /detokenize
     add_ollama_routes(app)  # Ollama: /api/chat, /api/generate, /api/embed, /api/tags, ..., / (also on --ollama_port)
+    console_data.add_routes(app)  # GET /console/api/graphs/{servable}: the console's Graph view
     openapi.install(app)  # GET /openapi.json
     loop_lag.install(app)
     traces = trace_routes.install(app, settings)  # GET /debug/traces; with --trace, the trace store
