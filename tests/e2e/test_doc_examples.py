@@ -51,7 +51,9 @@ def test_every_example_is_run_or_says_why() -> None:
     python blocks (every printing statement states its output), docs/ovms.md's tritonclient block,
     docs/operations.md's trace commands; a fenced python block elsewhere is the calculator guide's."""
     assert [page for page, _ in CURLS] == ["README.md", "README.md"]
-    assert PYTHON_PAGES == ["README.md", "docs/anthropic.md", "docs/ollama.md", "docs/ovms.md", "docs/responses.md"]
+    assert PYTHON_PAGES == [
+        "README.md", "docs/anthropic.md", "docs/cohere.md", "docs/llamacpp.md", "docs/ollama.md", "docs/ovms.md", "docs/responses.md",
+    ]  # fmt: skip
     assert TRACE_EXAMPLE is not None
     not_run = [(page, m.group(0)) for page, text in PAGES.items() for m in re.finditer(r"<!-- example: not run.*?-->", text)]
     assert not_run == []

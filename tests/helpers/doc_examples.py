@@ -135,8 +135,12 @@ def run_python(blocks: list[PythonBlock], replace: dict[str, str]) -> list[tuple
                     printed.append((output, buffer.getvalue()))
     finally:
         for value in namespace.values():  # the SDK clients the examples opened
-            if callable(getattr(value, "close", None)) and type(value).__module__.split(".")[0] in SDK_MODULES:
+            if type(value).__module__.split(".")[0] not in SDK_MODULES:
+                continue
+            if callable(getattr(value, "close", None)):
                 value.close()
+            elif callable(getattr(value, "__exit__", None)):  # cohere's clients close only as context managers
+                value.__exit__(None, None, None)
     return printed
 
 
