@@ -13,6 +13,7 @@ from serving import (
     admission,
     cohere,
     console_data,
+    console_routes,
     cors,
     health,
     llamacpp,
@@ -66,6 +67,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     add_anthropic_routes(app)  # Anthropic Messages: /v1/messages, /v1/messages/count_tokens
     cohere.add_routes(app)  # Cohere rerank: /v1/rerank, /v2/rerank (and under /v3)
     llamacpp.add_routes(app)  # llama-server's /health, /props, /tokenize, /detokenize
+    console_routes.install(app, settings)  # the web console: /console/, and / for browsers (before Ollama's /)
     add_ollama_routes(app)  # Ollama: /api/chat, /api/generate, /api/embed, /api/tags, ..., / (also on --ollama_port)
     console_data.add_routes(app)  # GET /console/api/graphs/{servable}: the console's Graph view
     openapi.install(app)  # GET /openapi.json

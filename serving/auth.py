@@ -84,11 +84,13 @@ def missing_key_error(given: str) -> AuthenticationError:
     return AuthenticationError(message, code="invalid_api_key")
 
 
-def auth_middleware(api_key: str, open_paths: tuple[str, ...]) -> Middleware:
+def auth_middleware(api_key: str, open_paths: tuple[str, ...], open_exact: frozenset[str] = frozenset()) -> Middleware:
+    """`open_exact`: paths open themselves only, not what lies below them (the console's page)."""
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method != "OPTIONS" and not is_open_path(request.path, open_paths):  # CORS preflights carry no key
+        is_open = request.path in open_exact or is_open_path(request.path, open_paths)
+        if request.method != "OPTIONS" and not is_open:  # CORS preflights carry no key
             given = request.headers.get("Authorization", "")
             if not given and "x-api-key" in request.headers:  # Anthropic's header (its SDK sends it)
                 given = "Bearer " + request.headers["x-api-key"]

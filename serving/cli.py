@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         help="trace files kept in --trace_dir; the oldest this server wrote are deleted; 0: no limit [1000]",
     )
+    ops.add_argument(
+        "--console",
+        choices=["on", "off"],
+        default="on",
+        help="the web console (chat, graph, traces, health) at /console/, where browsers asking for / are sent [on]",
+    )
     ops.add_argument("--trace_keep", type=positive_int, default=256, help="traces kept in memory for /debug/traces [256]")
     add_media_flags(parser)
     add_responses_flags(parser)
@@ -268,6 +274,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         max_images_per_request=args.max_images_per_request,
         responses_store_size=args.responses_store_size,
         responses_store_ttl=args.responses_store_ttl,
+        console=args.console == "on",
     )
 
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from graphs.errors import NotFoundError, OvserveError
-from serving import cors, guards, metrics, trace_routes
+from serving import console_routes, cors, guards, metrics, trace_routes
 from serving.auth import auth_middleware
 from serving.errors import MethodNotAllowedError, RequestTooLargeError, error_response, internal_error
 from serving.frontend import CONTEXT, FrontEndCore
@@ -34,7 +34,8 @@ def chain(settings: Settings, core: FrontEndCore) -> list[Middleware]:
     if core.metrics is not None:
         middlewares.append(metrics.metrics_middleware)  # counts what auth refuses too
     if settings.api_key:
-        middlewares.append(auth_middleware(settings.api_key, settings.api_key_open_paths))
+        console_prefixes, console_exact = console_routes.open_paths(settings)  # the page opens without a key
+        middlewares.append(auth_middleware(settings.api_key, settings.api_key_open_paths + console_prefixes, console_exact))
     middlewares += [errors_middleware, guards.media_type_middleware]  # 415 after auth, before the body is read
     if settings.log_request_content and settings.log_level == "DEBUG":
         middlewares.append(content_log_middleware)

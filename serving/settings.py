@@ -111,3 +111,4 @@ class Settings:
     # Stored responses per servable (serving/responses/store.py): how many, and for how long (s).
     responses_store_size: int = 1000
     responses_store_ttl: float = 3600.0
+    console: bool = True  # the web console at /console/ (serving/console_routes.py); --console off: none
