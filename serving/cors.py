@@ -6,7 +6,7 @@ user opens must not be able to read answers from a server on their machine. A PO
 carries an `Origin` not allowed is refused (403) before it runs: browsers send some
 cross-origin POSTs without a preflight (no Content-Type, or a body-less one such as
 `/v1/config/reload`), and their side effects would happen even though the page cannot read
-the answer.
+the answer. A POST from the server's own origin (its web console) is not cross-origin.
 
 Preflight requests (OPTIONS with Access-Control-Request-Method) are answered here, before
 routing and the API-key check (browsers send no credentials on a preflight). Every other
@@ -77,6 +77,13 @@ class CorsPolicy:
 EXPOSED = "X-Ovserve-Ignored-Fields, X-Ovserve-Trace-Id, Retry-After"
 
 
+def same_origin(request: web.Request, origin: str) -> bool:
+    """A request from a page this server served (the web console): its Origin is this server's
+    own (the Host guard has already refused foreign Host names), or the browser says so in
+    Sec-Fetch-Site (behind a proxy that changes the scheme). Neither can be set by a page's script."""
+    return origin == f"{request.scheme}://{request.host}" or request.headers.get("Sec-Fetch-Site") == "same-origin"
+
+
 def middleware(policy: CorsPolicy) -> Middleware:
     """Answers preflights and refuses cross-origin POSTs from origins not allowed (see the
     module docstring); serving.middleware places it."""
@@ -85,8 +92,9 @@ def middleware(policy: CorsPolicy) -> Middleware:
     async def preflight(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         wanted = request.headers.get("Access-Control-Request-Method")
-        if origin is not None and request.method not in _SAFE_METHODS and not policy.allows_origin(origin):
-            message = f"cross-origin {request.method} from {origin[:64]!r} refused: allow the origin with --allowed_origins"
+        foreign = origin if origin is not None and not same_origin(request, origin) else None
+        if foreign is not None and request.method not in _SAFE_METHODS and not policy.allows_origin(foreign):
+            message = f"cross-origin {request.method} from {foreign[:64]!r} refused: allow the origin with --allowed_origins"
             return api_error(request, ForbiddenError(message, code="origin_not_allowed"))
         if request.method != "OPTIONS" or origin is None or wanted is None:
             return await handler(request)

@@ -153,6 +153,20 @@ async def test_cors_is_off_by_default(make_client: Make) -> None:
     assert (await client.post("/v3/completions", json=PROMPT)).status == 200  # no Origin: not a browser
 
 
+async def test_a_post_from_the_servers_own_origin_is_not_cross_origin(make_client: Make) -> None:
+    """The web console's calls: a browser sends Origin on a same-origin POST too."""
+    client = await make_client(Settings())
+    own = f"http://{client.host}:{client.port}"
+    assert (await client.post("/v3/completions", json=PROMPT, headers={"Origin": own})).status == 200
+    fetched = {"Origin": "http://localhost:1", "Sec-Fetch-Site": "same-origin"}  # as a browser says it behind a proxy
+    assert (await client.post("/v3/completions", json=PROMPT, headers=fetched)).status == 200
+    for origin in (f"https://{client.host}:{client.port}", f"http://{client.host}:1", "null"):
+        response = await client.post("/v3/completions", json=PROMPT, headers={"Origin": origin})
+        assert response.status == 403, origin
+    cross = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    assert (await client.post("/v3/completions", json=PROMPT, headers=cross)).status == 403
+
+
 async def test_cors_any_origin_only_when_asked(make_client: Make) -> None:
     client = await make_client(Settings(allowed_origins="*"))
     response = await client.post("/v3/completions", json=PROMPT, headers={"Origin": "https://app.example"})

@@ -73,9 +73,9 @@
     if (tFirst !== null) parts.push(`TTFT ${Math.round(tFirst - t0)} ms`);
     if (usage) {
       const n = usage.completion_tokens;
-      // decode speed: tokens after the first over the time after the first (all over all for one token)
-      const rate = n > 1 && tEnd > tFirst ? ((n - 1) * 1000) / (tEnd - tFirst) : (n * 1000) / Math.max(tEnd - t0, 1);
-      parts.push(`${rate.toFixed(1)} tokens/s`);
+      // over the whole answer, TTFT included: a small model's tokens arrive in bursts, so the
+      // time after the first token alone can be too short to divide by
+      parts.push(`${((n * 1000) / Math.max(tEnd - t0, 1)).toFixed(1)} tokens/s`);
       parts.push(`usage: ${usage.prompt_tokens} prompt + ${n} completion = ${usage.total_tokens} tokens`);
     }
     if (finish) parts.push(`finish: ${finish}`);
