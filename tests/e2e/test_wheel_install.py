@@ -103,5 +103,8 @@ def test_the_installed_wheel_serves_the_tiny_model(installed: Path, tiny_model_d
         with urllib.request.urlopen(request, timeout=120) as response:
             reply = json.load(response)
         assert reply["choices"][0]["message"]["content"] == TINY_PROMPTS["What is the capital of France?"]
+        for path in ("/console/", "/console/static/app.js", "/console/static/console.css"):  # the console is package data
+            with urllib.request.urlopen(server.base_url + path, timeout=30) as page:
+                assert page.status == 200 and page.read(), path
     finally:
         assert server.stop() == 0, "\n".join(server.output)
