@@ -3,9 +3,10 @@ server runs it (subgraphs expanded), as JSON for the console's Graph view.
 
 Node ids, edges and side packets are `ovserve graph show`'s (serving.graph_cli), so the page and
 the CLI's drawings name the same things; `name` is the node's name in the runner, the name its
-traces use. The route sits behind the API key like every path outside `--api_key_open_paths`; an
-unknown servable is a 404 in OpenAI's shape (graphs.errors.NotFoundError through the errors
-middleware). Traces need nothing here: the view reads `/debug/traces` (serving.trace_routes).
+traces use. The route sits behind the API key like every path outside `--api_key_open_paths`
+(and `--console off` leaves it out); an unknown servable is a 404 in OpenAI's shape
+(graphs.errors.NotFoundError through the errors middleware). Traces need nothing here: the view
+reads `/debug/traces` (serving.trace_routes).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from graphs.config import StreamRef
 from graphs.errors import NotFoundError
 from graphs.validate import ValidatedGraph
 from serving.graph_cli import edges, node_ids, side_packets
-from serving.state import SERVABLES
+from serving.state import SERVABLES, SETTINGS
 
 GRAPH_PATH = "/console/api/graphs/{servable}"
 
@@ -91,4 +92,6 @@ async def get_graph(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get(GRAPH_PATH, get_graph)
+    """The console's data routes, unless `--console off` (then no console route at all)."""
+    if app[SETTINGS].console:
+        app.router.add_get(GRAPH_PATH, get_graph)

@@ -1,5 +1,5 @@
 """`GET /console/api/graphs/{servable}`: the expanded graph as JSON (a stock graph, in process,
-lazy so that no model loads), its 404 in OpenAI's shape, and the API key."""
+lazy so that no model loads), its 404 in OpenAI's shape, the API key, and `--console off`."""
 
 from __future__ import annotations
 
@@ -74,3 +74,8 @@ async def test_route_unknown_servable_and_key(make: Make) -> None:
     unauthorized = await client.get("/console/api/graphs/chat")
     assert unauthorized.status == 401
     assert "nodes" not in await unauthorized.text()
+
+
+async def test_console_off_leaves_the_route_out(make: Make) -> None:
+    client = await make(Settings(console=False))
+    assert (await client.get("/console/api/graphs/chat")).status == 404

@@ -126,7 +126,7 @@
     return { lanes, total: total || 1 };
   }
 
-  function timeline(chrome) {
+  function timeline(chrome, ids) {
     const { lanes, total } = lanesOf(chrome);
     const scale = (us) => LABEL_W + (us / total) * PLOT_W;
     const height = TOP + lanes.length * LANE_H + 8;
@@ -140,12 +140,19 @@
     lanes.forEach((lane, i) => {
       const y = TOP + i * LANE_H;
       const g = svg("g", { class: "traces-lane", "data-lane": lane.name });
+      if (ids.has(lane.name)) g.setAttribute("data-node-id", ids.get(lane.name)); // the Graph view's id
+
       g.appendChild(svg("text", { x: 4, y: y + LANE_H / 2 + 4, "font-size": 12, fill: "#111" }, lane.name));
       g.appendChild(svg("title", {}, `${lane.name} (${lane.calculator})`));
       // The node's lifetime first (behind), then its tasks/spans, then open/process/close on top.
       const order = { node: 0, task: 1, span: 1 };
       const items = [...lane.items].sort((a, b) => (order[a.kind] ?? 2) - (order[b.kind] ?? 2));
+      let lastPixel = { kind: "", x: -1 };
       for (const item of items) {
+        // Thousands of sub-pixel calls (a long generation) draw as one mark per pixel.
+        const x = Math.floor(scale(item.ts));
+        if ((item.dur / total) * PLOT_W < 1 && lastPixel.kind === item.kind && lastPixel.x === x) continue;
+        lastPixel = { kind: item.kind, x };
         const inset = item.kind === "node" ? 3 : item.kind === "task" || item.kind === "span" ? 16 : 7;
         const bottom = item.kind === "task" || item.kind === "span" ? 3 : inset;
         const rect = svg("rect", {
@@ -159,7 +166,11 @@
         rect.appendChild(svg("title", {}, `${item.name}: ${(item.dur / 1000).toFixed(3)} ms at ${(item.ts / 1000).toFixed(3)} ms`));
         g.appendChild(rect);
       }
+      let lastMark = -1;
       for (const ts of lane.packets) {
+        const x = Math.floor(scale(ts));
+        if (x === lastMark) continue;
+        lastMark = x;
         g.appendChild(svg("line", { class: "traces-packet", x1: scale(ts), y1: y + 2, x2: scale(ts), y2: y + 8, stroke: COLORS.packet, "stroke-width": 1.5 }));
       }
       drawing.appendChild(g);
@@ -179,6 +190,16 @@
     return wrap;
   }
 
+  async function nodeIds(servable) {
+    // The Graph view's node ids by runner name (the names a trace uses), when the graph is known.
+    try {
+      const graph = await getJSON(`/console/api/graphs/${encodeURIComponent(servable)}`);
+      return new Map(graph.nodes.map((node) => [node.name, node.id]));
+    } catch (_) {
+      return new Map(); // the servable is gone (reloaded away): names only
+    }
+  }
+
   async function openTrace(trace) {
     detail.replaceChildren(html("p", {}, `Loading trace ${trace.id}…`));
     let chrome;
@@ -191,7 +212,7 @@
     for (const row of list.querySelectorAll("tr[aria-current]")) row.removeAttribute("aria-current");
     const row = list.querySelector(`tr[data-trace-id="${CSS.escape(trace.id)}"]`);
     if (row) row.setAttribute("aria-current", "true");
-    const { drawing, lanes } = timeline(chrome);
+    const { drawing, lanes } = timeline(chrome, await nodeIds(trace.servable));
     const heading = html("h3", { "data-open-trace": trace.id }, `Trace ${trace.id}: ${trace.endpoint || ""} on ${trace.servable || ""}`);
     const touched = lanes.filter((lane) => lane.items.length || lane.packets.length).map((lane) => lane.name);
     const onGraph = html("button", { type: "button", class: "traces-show-on-graph" }, "Show on graph");
