@@ -110,3 +110,14 @@ def test_traces_view_lists_a_traced_request_and_draws_its_lanes(page: Page, serv
     expect(page.locator("#view-graph")).to_be_visible()
     expect(page.locator("#view-graph .gnode-traced")).to_have_count(len(named))
     screenshot(page, "graph-traced.png")
+
+
+def test_a_trace_opens_from_its_address(page: Page, server: Server) -> None:
+    prompt, _ = next(iter(TINY_PROMPTS.items()))
+    status, headers, body = post(server, CHAT, {"model": "tiny", "messages": user(prompt), "max_tokens": 4}, TRACE)
+    assert status == 200, body
+    trace_id = headers["X-Ovserve-Trace-Id"]
+    wait_for(lambda: get_json(server, f"/debug/traces/{trace_id}/summary")["complete"], f"trace {trace_id} to complete")
+    page.goto(server.base_url + f"/console/#traces/{trace_id}")
+    expect(page.locator(f'#view-traces [data-open-trace="{trace_id}"]')).to_be_visible()
+    expect(page.locator("#view-traces [data-lane]")).to_have_count(len(get_json(server, f"/debug/traces/{trace_id}/summary")["nodes"]))

@@ -2,7 +2,8 @@
 // for the one selected, a timeline from its Chrome trace JSON (GET /debug/traces/{id}): one lane
 // per node (otherData.nodes names each node's thread), with bars for open, process and close, the
 // node's spawned tasks and spans, and a mark per packet it emitted. "Show on graph" marks the nodes
-// the trace touched in the Graph view. Everything from the server goes in as text, never markup.
+// the trace touched in the Graph view; #traces/<id> opens that trace. Everything from the server
+// goes in as text, never markup.
 "use strict";
 
 (function () {
@@ -95,6 +96,10 @@
       body.appendChild(row);
     }
     status.textContent = traces.length ? `${traces.length} trace(s) kept.` : "No traces yet: send a request (with X-Ovserve-Trace: 1 under --trace header).";
+    // #traces/<id> (e.g. from a chat answer's trace id) opens that trace.
+    const asked = decodeURIComponent(window.location.hash.split("/")[1] || "");
+    const named = asked && traces.find((t) => t.id === asked);
+    if (named) openTrace(named);
   }
 
   // --- the timeline -------------------------------------------------------------------------------
@@ -236,9 +241,8 @@
   function start() {
     if (!build() || !window.ovserveConsole) return;
     refreshList();
-    const shown = (name) => name === "traces" && refreshList();
-    if (window.ovserveConsole.onViewChange) window.ovserveConsole.onViewChange(shown);
-    else window.addEventListener("hashchange", () => shown(window.location.hash.slice(1)));
+    // Every time the view is shown (app.js's onViewChange), and for each #traces/<id> opened.
+    window.addEventListener("hashchange", () => window.location.hash.startsWith("#traces") && refreshList());
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
