@@ -3,6 +3,7 @@ models that validate the requests (so it cannot drift from what the server accep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from calculators.embeddings.protocol import EmbeddingsRequest
 from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
 from calculators.openai.tokenize import Detokenize, TokenizeChat, TokenizeCompletion
 from calculators.rerank.calculator import RerankRequest
+from serving.openapi_frontends import Route, routes
 
 _JSON = "application/json"
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -44,14 +46,16 @@ def _error_schema() -> dict[str, Any]:
     return {"type": "object", "properties": {"error": detail}, "required": ["error"]}
 
 
-def _responses(ok: dict[str, Any], error: dict[str, Any] = _ERROR, stream: bool = False) -> dict[str, Any]:
+def _responses(
+    ok: dict[str, Any], error: dict[str, Any] = _ERROR, stream: bool | str = False, own_refusals: bool = False
+) -> dict[str, Any]:
     content: dict[str, Any] = {_JSON: {"schema": ok}}
     if stream:
-        content["text/event-stream"] = {"schema": {"type": "string"}}
+        content["text/event-stream" if stream is True else stream] = {"schema": {"type": "string"}}
     responses: dict[str, Any] = {"200": {"description": "success", "content": content}}
     for status, what in _ERRORS.items():
-        # 401 and 405 come from the middlewares, in OpenAI's shape on every route
-        shape = _ERROR if status in ("401", "405") else error
+        # 401 and 405 come from the middlewares, in OpenAI's shape unless the path registered its own
+        shape = _ERROR if status in ("401", "405") and not own_refusals else error
         responses[status] = {"description": what, "content": {_JSON: {"schema": shape}}}
     return responses
 
@@ -65,6 +69,20 @@ def _operation(summary: str, body: dict[str, Any] | None = None, stream: bool = 
 
 def _path_parameter(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+
+
+def _route_operation(route: Route, ref: Callable[[type[BaseModel]], dict[str, Any]]) -> dict[str, Any]:
+    """Another API's operation (serving.openapi_frontends): its own error shape and stream type."""
+    operation: dict[str, Any] = {
+        "summary": route.summary,
+        "responses": _responses(_OBJECT, route.error, route.stream or False, route.own_refusals),
+    }
+    if route.parameters:
+        operation["parameters"] = route.parameters
+    if route.body is not None:
+        schema = ref(route.body) if isinstance(route.body, type) else route.body
+        operation["requestBody"] = {"required": True, "content": {_JSON: {"schema": schema}}}
+    return operation
 
 
 def build_document() -> dict[str, Any]:
@@ -110,9 +128,15 @@ def build_document() -> dict[str, Any]:
             },
         }
     )
+    for route in routes():
+        paths.setdefault(route.path, {})[route.method] = _route_operation(route, ref)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "ovserve", "version": "0.1.0", "description": "OpenAI-compatible (/v3, /v1) and KServe v2 (/v2) REST API"},
+        "info": {
+            "title": "ovserve",
+            "version": "0.1.0",
+            "description": "OpenAI (/v3, /v1), KServe v2 (/v2), Anthropic, Ollama, Cohere and llama.cpp REST APIs",
+        },
         "paths": paths,
         "components": {
             "schemas": schemas,

@@ -9,6 +9,7 @@ cores. Generation is kept short (max_tokens at most 4) or the engine would spend
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from typing import Any
 
@@ -24,9 +25,13 @@ from tests.helpers.server import Server
 from tests.models import TINY_PROMPTS
 
 EXAMPLES = 50
+# The other APIs' routes (serving/openapi_frontends.py): fewer cases each, so together they add
+# about as much as the OpenAI routes (their valid bodies run the graphs: see served_model).
+OTHER_API_EXAMPLES = 8
 MAX_TOKENS = 4
-# /v1 routes are aliases of /v3 (same handlers): fuzzing them too doubles the time for nothing.
-ALIASES = r"^/v1/(chat/completions|completions|embeddings|rerank|tokenize|detokenize|models)"
+# /v1 routes are aliases of /v3 (same handlers), as /v3/v1|v2/rerank are of Cohere's: fuzzing them
+# too doubles the time for nothing.
+ALIASES = r"^(/v1/(chat/completions|completions|embeddings|tokenize|detokenize|models|responses)|/v3/v[12]/rerank)"
 
 
 @pytest.fixture(scope="module")
@@ -45,33 +50,77 @@ def api_schema(server: Server) -> Any:
     return schema
 
 
+LLAMA_CPP = ("/health", "/props", "/tokenize", "/detokenize")
+
+
+def api_of(path: str) -> str:
+    """The API whose error shape a path's 4xx takes."""
+    if re.fullmatch(r"(/v3)?/v[12]/rerank", path):
+        return "cohere"
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if path.startswith("/api/"):
+        return "ollama"
+    if path in LLAMA_CPP:
+        return "llama.cpp"
+    return "kserve" if path.startswith("/v2") else "openai"
+
+
 def well_formed_error(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Every 4xx is a JSON error: OpenAI's {"error": {message, type, param, code}}, or KServe's
-    {"error": "..."} on /v2 (whose 401/405 come from the middlewares in OpenAI's shape)."""
+    """Every 4xx is a JSON error in its API's shape: OpenAI's {"error": {message, type, param,
+    code}}, KServe's {"error": "..."} on /v2 (whose 401/405 come from the middlewares in OpenAI's
+    shape), Anthropic's {"type": "error", "error": {type, message}}, Ollama's {"error": "..."},
+    Cohere's {"message": "..."}, llama.cpp's {"error": {code, message, type}}."""
     if not 400 <= response.status_code < 500:
         return None
     assert response.headers.get("content-type", [""])[0].startswith("application/json"), response.headers
     body = json.loads(response.content)
-    assert isinstance(body, dict) and set(body) == {"error"}, body
-    error = body["error"]
-    if isinstance(error, str):
-        assert case.path.startswith("/v2") and error, body
-        return None
-    assert set(error) == {"message", "type", "param", "code"}, body
-    assert isinstance(error["message"], str) and error["message"] and isinstance(error["type"], str), body
-    assert error["param"] is None or isinstance(error["param"], str), body
+    assert isinstance(body, dict), body
+    api, error = api_of(case.path), body.get("error")
+    if api == "anthropic":
+        assert set(body) == {"type", "error"} and body["type"] == "error", body
+        assert isinstance(error, dict) and set(error) == {"type", "message"} and error["message"], body
+    elif api == "cohere":
+        assert set(body) == {"message"} and isinstance(body["message"], str) and body["message"], body
+    elif api == "llama.cpp":
+        assert set(body) == {"error"} and isinstance(error, dict) and set(error) == {"code", "message", "type"}, body
+        assert error["code"] == response.status_code and error["message"], body
+    elif isinstance(error, str):  # Ollama's, and KServe's own
+        assert api in ("ollama", "kserve") and set(body) == {"error"} and error, body
+    else:
+        assert api != "ollama" and set(body) == {"error"} and isinstance(error, dict), body
+        assert set(error) == {"message", "type", "param", "code"}, body
+        assert isinstance(error["message"], str) and error["message"] and isinstance(error["type"], str), body
+        assert error["param"] is None or isinstance(error["param"], str), body
     return None
 
 
 def short_generation(case: Any) -> None:
     """Keep generation short: the fuzzer would otherwise ask for hundreds of tokens."""
-    if case.path.endswith(("/chat/completions", "/completions")) and isinstance(case.body, dict):
-        for key in ("max_tokens", "max_completion_tokens"):
-            value = case.body.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > MAX_TOKENS:
-                case.body[key] = MAX_TOKENS
-        if "max_tokens" not in case.body and "max_completion_tokens" not in case.body:
-            case.body["max_tokens"] = MAX_TOKENS
+    if not isinstance(case.body, dict):
+        return
+    limits: tuple[str, ...]
+    if case.path.endswith(("/chat/completions", "/completions")):
+        limits, default = ("max_tokens", "max_completion_tokens"), "max_tokens"
+    elif case.path.endswith("/responses"):
+        limits, default = ("max_output_tokens",), "max_output_tokens"
+    elif case.path == "/v1/messages":
+        limits, default = ("max_tokens",), "max_tokens"
+    elif case.path in ("/api/chat", "/api/generate"):
+        if not isinstance(case.body.get("options"), dict):
+            case.body["options"] = {}
+        num_predict = case.body["options"].get("num_predict")
+        if not isinstance(num_predict, int) or isinstance(num_predict, bool) or not 0 <= num_predict <= MAX_TOKENS:
+            case.body["options"]["num_predict"] = MAX_TOKENS  # a negative one means the server's bound
+        return
+    else:
+        return
+    for key in limits:
+        value = case.body.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > MAX_TOKENS:  # 1e7 passes as an int
+            case.body[key] = MAX_TOKENS
+    if not any(key in case.body for key in limits):
+        case.body[default] = MAX_TOKENS
 
 
 SETTINGS = settings(
@@ -85,10 +134,27 @@ SETTINGS = settings(
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
 
 
+# The servable each of the other APIs' routes serves (tests/helpers/servables.py): their valid
+# bodies name it, so they reach the graphs rather than stop at an unknown model's 404.
+SERVED = {"/api/embed": "minilm", "/v1/rerank": "rerank", "/v2/rerank": "rerank"}
+
+
+def served_model(case: Any) -> None:
+    if isinstance(case.body, dict) and "model" in case.body:
+        case.body["model"] = SERVED.get(case.path, "tiny")
+    if case.path == "/props" and case.query and "model" in case.query:
+        case.query["model"] = "tiny"
+
+
 def fuzz(operation: Any, mode: GenerationMode) -> None:
-    @SETTINGS
+    other_api = api_of(operation.path) not in ("openai", "kserve") or operation.path.startswith("/v3/responses")
+    examples = OTHER_API_EXAMPLES if other_api else EXAMPLES
+
+    @settings(SETTINGS, max_examples=examples)
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
+        if other_api and mode is GenerationMode.POSITIVE:
+            served_model(case)
         short_generation(case)
         response = case.call(timeout=60)
         case.validate_response(response, checks=CHECKS, additional_checks=[well_formed_error])
