@@ -14,7 +14,7 @@
   const COL_GAP = 48;
   const SIDE_W = 150;
   const MARGIN = 24;
-  const BACK_EDGE_ROOM = 160;
+  const LABEL_ROOM = 130; // right of the last detour, for its label
 
   let section = null;
   let canvas = null;
@@ -112,7 +112,7 @@
       }
       const rowWidth = row.length * NODE_W + (row.length - 1) * COL_GAP;
       row.forEach((id, i) => {
-        pos.set(id, { x: left + (width - rowWidth) / 2 + i * (NODE_W + COL_GAP), y: MARGIN + r * (NODE_H + LAYER_GAP) });
+        pos.set(id, { x: left + (width - rowWidth) / 2 + i * (NODE_W + COL_GAP), y: MARGIN + r * (NODE_H + LAYER_GAP), row: r, first: i === 0 });
       });
     });
     // Side packets: in the left column just above their first consumer (stacked when several
@@ -125,15 +125,29 @@
       taken.set(y, shift + 1);
       pos.set("side_" + name, { x: MARGIN, y: y - NODE_H / 2 - 10 - shift * (NODE_H / 2 + 8), index, side: true });
     });
-    return { pos, width: left + width + BACK_EDGE_ROOM + MARGIN, height: MARGIN * 2 + rows.length * (NODE_H + LAYER_GAP) - LAYER_GAP };
+    const row = (id) => (pos.get(id) || { row: 0 }).row;
+    const detours = graph.edges.filter((e) => e.back_edge || (!e.side_packet && row(e.target) - row(e.source) > 1)).length;
+    const right = left + width;
+    return { pos, right, width: right + 40 + 34 * detours + LABEL_ROOM + MARGIN, height: MARGIN * 2 + rows.length * (NODE_H + LAYER_GAP) - LAYER_GAP };
   }
 
   // --- drawing ------------------------------------------------------------------------------------
 
-  function drawEdges(graph, pos, into) {
+  function drawEdges(graph, pos, right, into) {
+    // Streams between adjacent layers go straight down; streams that skip layers and back edges
+    // detour to the right of every node (each on its own track); side packets run down their bus
+    // and enter a node from the left, or through the gap above it when another node is in the way.
     const parallel = new Map(); // source>target -> edges so far (spread them apart)
-    let backEdges = 0;
-    for (const e of graph.edges) {
+    const ends = new Map(); // node -> detours leaving or entering it so far (spread them apart)
+    const spread = (id) => {
+      const n = ends.get(id) || 0;
+      ends.set(id, n + 1);
+      return 20 + 12 * n;
+    };
+    let track = 0;
+    // Back edges last: they take the outermost tracks.
+    const ordered = [...graph.edges.filter((e) => !e.back_edge), ...graph.edges.filter((e) => e.back_edge)];
+    for (const e of ordered) {
       const from = pos.get(e.source);
       const to = pos.get(e.target);
       if (!from || !to) continue;
@@ -144,27 +158,45 @@
       let lx;
       let ly;
       if (e.side_packet) {
-        // A bus: down from the packet's box, then across into each node that takes it.
         const bus = from.x + 16 + 14 * from.index;
-        const ty = to.y + NODE_H / 2 + 6;
-        d = `M${bus},${from.y + NODE_H / 2} V${ty} H${to.x}`;
-        lx = bus + 8;
-        ly = ty - 5;
-      } else if (e.back_edge) {
-        const out = 60 + 30 * backEdges++;
-        const x1 = from.x + NODE_W;
-        const y1 = from.y + NODE_H / 2;
-        const x2 = to.x + NODE_W;
-        const y2 = to.y + NODE_H / 2;
-        const far = Math.max(x1, x2) + out;
-        d = `M${x1},${y1} C${far},${y1} ${far},${y2} ${x2},${y2}`;
-        lx = far - out / 4;
-        ly = (y1 + y2) / 2;
+        const top = from.y + NODE_H / 2;
+        if (to.first) {
+          const ty = to.y + NODE_H / 2 + 6;
+          d = `M${bus},${top} V${ty} H${to.x}`;
+          lx = bus + 8;
+          ly = ty - 5;
+        } else {
+          const gap = to.y - 16 - 8 * from.index;
+          d = `M${bus},${top} V${gap} H${to.x + 20} V${to.y}`;
+          lx = to.x + 26;
+          ly = to.y - 4;
+        }
+      } else if (e.back_edge || to.row - from.row > 1) {
+        const t = track++;
+        const far = right + 40 + 34 * t;
+        if (e.back_edge) {
+          // From the right side of the later node out to its track, up, and into the earlier one.
+          const x1 = from.x + NODE_W;
+          const y1 = from.y + NODE_H / 2;
+          const x2 = to.x + NODE_W;
+          const y2 = to.y + NODE_H / 2;
+          const dir = y2 < y1 ? -1 : 1;
+          d = `M${x1},${y1} C${far},${y1} ${far},${y1} ${far},${y1 + dir * 24} V${y2 - dir * 24} C${far},${y2} ${far},${y2} ${x2},${y2}`;
+          lx = far + 4;
+          ly = Math.min(Math.min(y1, y2) + 40 + 18 * t, Math.max(y1, y2) - 10);
+        } else {
+          const x1 = from.x + NODE_W / 2 + spread(e.source);
+          const y1 = from.y + NODE_H;
+          const x2 = to.x + NODE_W / 2 + spread(e.target);
+          const y2 = to.y;
+          d = `M${x1},${y1} C${x1},${y1 + 24} ${far},${y1 + 24} ${far},${y1 + 48} V${y2 - 48} C${far},${y2 - 24} ${x2},${y2 - 24} ${x2},${y2}`;
+          lx = far + 4;
+          ly = Math.min(y1 + 40 + 18 * t, y2 - 10);
+        }
       } else {
-        const spread = (k - 0) * 14;
-        const x1 = from.x + NODE_W / 2 + spread;
+        const x1 = from.x + NODE_W / 2 + k * 14;
         const y1 = from.y + NODE_H;
-        const x2 = to.x + NODE_W / 2 + spread;
+        const x2 = to.x + NODE_W / 2 + k * 14;
         const y2 = to.y;
         const bend = (y2 - y1) / 2;
         d = `M${x1},${y1} C${x1},${y1 + bend} ${x2},${y2 - bend} ${x2},${y2}`;
@@ -181,13 +213,18 @@
     }
   }
 
+  function fit(text, most) {
+    // Long names are cut to the box (the full name is in the node's title and the panel).
+    return text.length > most ? text.slice(0, most - 1) + "…" : text;
+  }
+
   function drawNode(node, p, into) {
     const label = `${node.name}: ${node.calculator}`;
     const g = el("g", { class: "gnode", "data-node-id": node.id, "data-node-name": node.name, tabindex: 0, role: "button", "aria-label": label, "aria-pressed": "false" });
     g.appendChild(el("title", {}, label));
     g.appendChild(el("rect", { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 6, fill: "#eef3fb", stroke: "#1f4e8c", "stroke-width": 1.5 }));
-    g.appendChild(el("text", { x: p.x + 10, y: p.y + 22, "font-size": 13, "font-weight": "bold", fill: "#0d1b2a" }, node.calculator));
-    g.appendChild(el("text", { x: p.x + 10, y: p.y + 42, "font-size": 12, fill: "#2b2b2b" }, node.name));
+    g.appendChild(el("text", { x: p.x + 10, y: p.y + 22, "font-size": 13, "font-weight": "bold", fill: "#0d1b2a" }, fit(node.calculator, 31)));
+    g.appendChild(el("text", { x: p.x + 10, y: p.y + 42, "font-size": 12, fill: "#2b2b2b" }, fit(node.name, 36)));
     const select = () => show(node, g);
     g.addEventListener("click", select);
     g.addEventListener("keydown", (event) => {
@@ -223,7 +260,7 @@
   function render(graph) {
     current = graph;
     canvas.replaceChildren();
-    const { pos, width, height } = place(graph);
+    const { pos, right, width, height } = place(graph);
     canvas.setAttribute("viewBox", `0 0 ${width} ${height}`);
     canvas.setAttribute("width", width);
     canvas.setAttribute("height", height);
@@ -234,7 +271,7 @@
     canvas.appendChild(defs);
     const edgeLayer = el("g", { class: "gedges" });
     canvas.appendChild(edgeLayer);
-    drawEdges(graph, pos, edgeLayer);
+    drawEdges(graph, pos, right, edgeLayer);
     drawEnds(pos, canvas);
     drawSidePackets(graph, pos, canvas);
     for (const node of graph.nodes) drawNode(node, pos.get(node.id), canvas);
