@@ -100,6 +100,9 @@ def test_chat_streams_the_exact_answer_with_its_figures(page: Page, server: Serv
     traces = keyed_json(server, "/debug/traces")
     assert trace_id.group(1) in json.dumps(traces)
     screenshot(page, "console-chat.png")
+    stats.get_by_role("link", name=f"trace {trace_id.group(1)}").click()  # its timeline in the Traces view
+    expect(page.locator("#view-traces")).to_be_visible()
+    assert page.url.endswith(f"#traces/{trace_id.group(1)}")
 
 
 def test_html_in_a_message_stays_text(page: Page, server: Server) -> None:

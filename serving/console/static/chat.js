@@ -68,7 +68,7 @@
     }
   }
 
-  function figures(t0, tFirst, tEnd, usage, finish, traceId) {
+  function figures(t0, tFirst, tEnd, usage, finish) {
     const parts = [];
     if (tFirst !== null) parts.push(`TTFT ${Math.round(tFirst - t0)} ms`);
     if (usage) {
@@ -79,8 +79,16 @@
       parts.push(`usage: ${usage.prompt_tokens} prompt + ${n} completion = ${usage.total_tokens} tokens`);
     }
     if (finish) parts.push(`finish: ${finish}`);
-    if (traceId) parts.push(`trace ${traceId}`);
     return parts.join(" · ");
+  }
+
+  // The figures, then the trace id as a link to its timeline in the Traces view.
+  function showFigures(stats, text, traceId) {
+    stats.textContent = text;
+    if (!traceId) return;
+    const link = element("a", "", `trace ${traceId}`);
+    link.href = "#traces/" + encodeURIComponent(traceId);
+    stats.append(" · ", link);
   }
 
   async function send(text) {
@@ -133,7 +141,7 @@
         }
         if (choice.finish_reason) finish = choice.finish_reason;
       }
-      stats.textContent = figures(t0, tFirst, performance.now(), usage, finish, traceId);
+      showFigures(stats, figures(t0, tFirst, performance.now(), usage, finish), traceId);
       history.push(user, { role: "assistant", content: textNode.data });
     } catch (exc) {
       const stopped = exc.name === "AbortError";
