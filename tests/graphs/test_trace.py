@@ -323,6 +323,10 @@ def check_chrome(trace: Trace) -> list[dict[str, Any]]:
     named = {e["tid"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
     assert {e["tid"] for e in events} == named
     assert {0, *(n * TID_STRIDE for n in range(1, len(trace.nodes) + 1))} <= named
+    # otherData.nodes says which thread is which node (the console's lanes)
+    listed = exported["otherData"]["nodes"]
+    assert [(n["node"], n["calculator"]) for n in listed] == [(n.name, n.calculator) for n in trace.nodes]
+    assert [n["tid"] for n in listed] == [n * TID_STRIDE for n in range(1, len(trace.nodes) + 1)]
     eps = 0.002  # µs: ts and dur are each rounded to the ns
     for tid in named:
         spans = sorted((e["ts"], -e["dur"], e["name"]) for e in events if e["ph"] == "X" and e["tid"] == tid)
