@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -24,7 +23,7 @@ from serving import errors, guards
 from serving.anthropic_encoder import MessageStream, error_body, event, message
 from serving.anthropic_protocol import CountTokensRequest, MessagesRequest, chat_body, parse
 from serving.errors import internal_error
-from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, bound_unsent, read_json_body
+from serving.frontend import CONTEXT, CORE, FrontEndCore, JsonAnswer, RequestContext, Sender, SendStalledError, bound_unsent, read_json_body
 
 log = logging.getLogger("ovserve.anthropic")
 
@@ -45,6 +44,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
             return await _answer(request, core, ctx)
     except OvserveError as exc:
         return error_response(exc)
+    except SendStalledError as stalled:
+        return stalled.response  # dropped already (serving.frontend.Sender)
 
 
 async def _answer(request: web.Request, core: FrontEndCore, ctx: RequestContext) -> web.StreamResponse:
@@ -53,6 +54,7 @@ async def _answer(request: web.Request, core: FrontEndCore, ctx: RequestContext)
     servable = await core.resolve(ctx, parsed.model)
     run = core.start(ctx, servable, "chat/completions", body)
     stops = tuple(parsed.stop_sequences or ())
+    send = Sender(request, core.admission, servable.name)  # every write within --send_timeout
     response: web.StreamResponse | None = None
     try:
         async with core.admission.within(ctx.deadline):
@@ -61,7 +63,7 @@ async def _answer(request: web.Request, core: FrontEndCore, ctx: RequestContext)
                     value = out.packet.value
                     if not isinstance(value, ResponseBody):
                         break
-                    return web.json_response(message(value.body, parsed.model, stops), dumps=_dumps)
+                    return JsonAnswer(_json.encode(message(value.body, parsed.model, stops)), send)
                 raise RuntimeError(f"graph of {servable.name!r} gave no chat completion")
             bound_unsent(run, request, core.admission, servable.name)
             stream = MessageStream(parsed.model, stops)
@@ -71,9 +73,9 @@ async def _answer(request: web.Request, core: FrontEndCore, ctx: RequestContext)
                     raise RuntimeError(f"graph of {servable.name!r} gave {type(chunks).__name__}, not chat chunks")
                 data = stream.encode(chunks.choices, chunks.usage, chunks.done)
                 if response is None:
-                    response = web.StreamResponse(headers=_SSE_HEADERS)
-                    await response.prepare(request)
-                await response.write(data)
+                    response = send.response = web.StreamResponse(headers=_SSE_HEADERS)
+                    await send(response.prepare(request))
+                await send(response.write(data))
                 if chunks.done:
                     break
         if response is None:
@@ -88,15 +90,11 @@ async def _answer(request: web.Request, core: FrontEndCore, ctx: RequestContext)
             log.exception("Messages request to %s failed", servable.name)
         if response is None:
             return error_response(error)
-        await response.write(event("error", {"error": error_body(error)["error"]}))  # headers are gone: in-band
+        await send(response.write(event("error", {"error": error_body(error)["error"]})))  # headers are gone: in-band
     finally:
         await asyncio.shield(servable.finish(run))  # a cancelled handler must not cut the nodes' close() short
-    await response.write_eof()
+    await send(response.write_eof())
     return response
-
-
-def _dumps(value: Any) -> str:
-    return _json.encode(value).decode()
 
 
 async def count_tokens(request: web.Request) -> web.Response:

@@ -10,9 +10,10 @@ server needs nothing from the aiohttp app.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -144,26 +145,79 @@ def weigh_chunks(out: OutputPacket) -> int:
     return 160 * max(1, len(choices)) + sum(len(str(c.get("delta") or c.get("text") or "")) for c in choices)
 
 
+def _drop(request: web.Request, admission: Admission, message: str, *args: object) -> None:
+    """A client that stopped reading: counted (ovserve_requests_rejected_total{reason="not_reading"}),
+    logged, and its connection dropped (which frees a handler stuck in a write)."""
+    admission.rejected[NOT_READING] += 1
+    log.warning(message, *args)
+    if (transport := request.transport) is not None:
+        transport.abort()
+
+
 def bound_unsent(
     run: GraphRun, request: web.Request, admission: Admission, who: str, weigh: Callable[[OutputPacket], int] = weigh_chunks
-) -> Callable[[], None]:
+) -> None:
     """Backpressure for every streaming front end: at most --max_unsent_bytes of output wait for
     the client in this process (the transport's buffer plus what the run queued behind it).
     Beyond that the client has stopped reading: the run is cancelled (the engine request dropped,
-    its KV cache freed), the connection dropped (which frees the handler stuck in its write), and
-    that is logged and counted (ovserve_requests_rejected_total{reason="not_reading"}). Returns
-    that drop, for a send that makes no progress within --send_timeout."""
+    its KV cache freed; the handler's iteration raises OutputOverflowError) and the client
+    dropped. A stream whose run has ended but whose last bytes do not fit is `Sender`'s."""
     limit = request.app[SETTINGS].max_unsent_bytes
     transport = request.transport
 
     def drop_client() -> None:
-        admission.rejected[NOT_READING] += 1
-        log.warning("a client of %s stopped reading (over %d bytes unsent): request cancelled, connection dropped", who, limit)
-        if transport is not None:
-            transport.abort()
+        message = "a client of %s stopped reading (over %d bytes unsent): request cancelled, connection dropped"
+        _drop(request, admission, message, who, limit)
 
     def unsent() -> int:
         return 0 if transport is None else transport.get_write_buffer_size()
 
     run.bound_outputs(limit, weigh, drop_client, unsent)
-    return drop_client
+
+
+class SendStalledError(ConnectionResetError):
+    """A send made no progress within --send_timeout; the client is dropped already. The handler
+    returns `response`: aiohttp then finds the connection closed as it ends it (an exception out
+    of the handler would be logged as an error)."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        super().__init__("the client stopped reading")
+        self.response = response
+
+
+class Sender:
+    """Every front end's writes to its client, each awaited within --send_timeout. A write waits
+    while the socket's buffers are full; one that waits that long means the client stopped
+    reading (e.g. a stream whose run has ended and whose last bytes do not fit, which
+    --max_unsent_bytes never sees grow): the client is dropped (the handler, and with it the
+    request's admission slot, is freed), counted as not_reading, and SendStalledError raised.
+    Set `response` to the stream once there is one."""
+
+    __slots__ = ("_request", "_admission", "_model", "_timeout", "response")
+
+    def __init__(self, request: web.Request, admission: Admission, model: str) -> None:
+        self._request = request
+        self._admission = admission
+        self._model = model
+        self._timeout = request.app[SETTINGS].send_timeout or None
+        self.response = web.StreamResponse()
+
+    async def __call__(self, write: Awaitable[object]) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await write
+        except TimeoutError:
+            message = "a client of %s took nothing for %g s (--send_timeout): connection dropped"
+            _drop(self._request, self._admission, message, self._model, self._timeout or 0)
+            raise SendStalledError(self.response) from None
+
+
+class JsonAnswer(web.Response):
+    """A whole JSON answer; aiohttp writes it after the handler returned, within --send_timeout."""
+
+    def __init__(self, body: bytes, send: Sender, headers: dict[str, str] | None = None) -> None:
+        super().__init__(body=body, content_type="application/json", headers=headers)
+        self._send = send
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await self._send(super().write_eof(data))

@@ -21,7 +21,7 @@ from aiohttp import web
 from graphs.errors import InvalidRequestError, NotFoundError, OvserveError
 from graphs.runner import GraphRun, OutputOverflowError
 from serving import errors, guards, ollama_models, ollama_request
-from serving.frontend import CONTEXT, CORE, FrontEndCore, bound_unsent
+from serving.frontend import CONTEXT, CORE, FrontEndCore, JsonAnswer, Sender, SendStalledError, bound_unsent
 from serving.ollama_encoder import OllamaAnswer, line, loaded, ns
 from serving.ollama_request import GraphRequest
 from serving.state import SERVABLES, SETTINGS
@@ -71,7 +71,7 @@ async def _answer(request: web.Request, translate: Callable[[dict[str, Any]], Gr
                         async for out in run:
                             answer.pieces(out.packet.value)
                             if answer.done:
-                                return _json(answer.whole())
+                                return JsonAnswer(line(answer.whole()), Sender(request, core.admission, servable.name))
                         raise RuntimeError(f"graph of {servable.name!r} ended without an answer")
                     return await _stream(request, core, run, answer)
             finally:
@@ -80,49 +80,42 @@ async def _answer(request: web.Request, translate: Callable[[dict[str, Any]], Gr
         return error_response(exc)
     except OutputOverflowError:
         raise ConnectionResetError("the client stopped reading") from None
+    except SendStalledError as stalled:
+        return stalled.response  # dropped already (serving.frontend.Sender)
 
 
 async def _stream(request: web.Request, core: FrontEndCore, run: GraphRun, answer: OllamaAnswer) -> web.StreamResponse:
     """NDJSON lines. Nothing is sent before the first piece, so a refused request keeps its
     status; an error after that is a last `{"error": ...}` line, as Ollama sends it."""
-    settings = request.app[SETTINGS]
-    drop_client = bound_unsent(run, request, core.admission, request[CONTEXT].model)
+    model = request[CONTEXT].model
+    bound_unsent(run, request, core.admission, model)
+    send = Sender(request, core.admission, model)
     response: web.StreamResponse | None = None
-    timeout = settings.send_timeout or None
-
-    async def send(data: bytes) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                await response.write(data)  # type: ignore[union-attr]
-        except TimeoutError:
-            drop_client()
-            raise ConnectionResetError("the client took nothing for --send_timeout") from None
-
     try:
         async for out in run:
             lines = b"".join(line(piece) for piece in answer.pieces(out.packet.value))
             if response is None and (lines or answer.done):
-                response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-cache"})
-                await response.prepare(request)
+                response = send.response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-cache"})
+                await send(response.prepare(request))
             if lines:
-                await send(lines)
+                await send(response.write(lines))  # type: ignore[union-attr]
             if answer.done:
                 break
         if response is None:
             raise RuntimeError("the graph ended without an answer")
-        await send(line(answer.final()))
+        await send(response.write(line(answer.final())))
     except OvserveError as exc:
         if response is None:
             raise
-        await send(line(_ollama_body(exc)))
+        await send(response.write(line(_ollama_body(exc))))
     except (ConnectionError, asyncio.CancelledError, OutputOverflowError):
         raise
     except Exception:
         log.exception("Ollama request to %s failed", answer.model)
         if response is None:
             raise
-        await send(line(_ollama_body(errors.internal_error())))
-    await response.write_eof()
+        await send(response.write(line(_ollama_body(errors.internal_error()))))
+    await send(response.write_eof())
     return response
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
@@ -15,9 +14,8 @@ from calculators.openai.tolerance import HEADER as IGNORED_HEADER
 from calculators.packets import Endpoint, HttpResponsePayload, ResponseBody, ResponsePayload, StreamChunks
 from graphs.errors import InvalidRequestError, OvserveError
 from graphs.runner import OutputOverflowError, OutputPacket
-from serving.admission import NOT_READING, Admission
 from serving.errors import error_body, error_response, internal_error
-from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, bound_unsent, read_json_body
+from serving.frontend import CONTEXT, CORE, FrontEndCore, JsonAnswer, RequestContext, Sender, SendStalledError, bound_unsent, read_json_body
 from serving.servable import Servable, ServableManager, State
 from serving.sse_sink import HIGH_WATER_BYTES, ChunkedSink
 from serving.state import SERVABLES, SETTINGS
@@ -120,7 +118,7 @@ async def _generate(request: web.Request, endpoint: Endpoint) -> web.StreamRespo
     async with core.admission.slot(ctx.deadline):
         try:
             return await _generate_admitted(request, endpoint, core, ctx)
-        except _SendStalledError as stalled:
+        except SendStalledError as stalled:
             # Dropped already: aiohttp finds the connection closed as it ends the response (an
             # exception would be logged as an error).
             return stalled.response
@@ -135,7 +133,7 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, core: Fro
     admission = core.admission
     encoder = OpenAIEncoder()
     bound_unsent(run, request, admission, servable.name, encoder.weigh)
-    send = _Sender(request, admission, servable.name)
+    send = Sender(request, admission, servable.name)
 
     response: web.StreamResponse | None = None
     sink: ChunkedSink | None = None
@@ -145,7 +143,7 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, core: Fro
             async for out in run:
                 value: ResponsePayload = out.packet.value
                 if not streaming(value):
-                    return _JsonAnswer(encoder.take(out), send, _ignored_header(ctx))
+                    return JsonAnswer(encoder.take(out), send, _ignored_header(ctx))
                 if response is None:
                     response = send.response = web.StreamResponse(headers={**_SSE_HEADERS, **_ignored_header(ctx)})
                     if request.version >= (1, 1) and request.transport is not None:
@@ -173,7 +171,7 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, core: Fro
             await asyncio.shield(run.settle(SETTLE_S))
         raise
     except OutputOverflowError:
-        raise ConnectionResetError("the client stopped reading") from None  # and was dropped: see _bound_unsent
+        raise ConnectionResetError("the client stopped reading") from None  # and was dropped: see bound_unsent
     except Exception as exc:
         error = exc if isinstance(exc, OvserveError) else internal_error()
         if not isinstance(exc, OvserveError):
@@ -191,56 +189,10 @@ async def _generate_admitted(request: web.Request, endpoint: Endpoint, core: Fro
     return response
 
 
-class _SendStalledError(ConnectionResetError):
-    def __init__(self, response: web.StreamResponse) -> None:
-        super().__init__("the client stopped reading")
-        self.response = response
-
-
-class _Sender:
-    """Awaits a write to the client within --send_timeout. A write waits while the socket's
-    buffers are full; one that waits that long means the client stopped reading (e.g. a stream
-    whose run has ended and whose last bytes do not fit, which --max_unsent_bytes never sees
-    grow): the connection is dropped (the handler, and with it the request's admission slot, is
-    freed), that is logged and counted as ovserve_requests_rejected_total{reason="not_reading"},
-    and _SendStalledError raised."""
-
-    __slots__ = ("_request", "_admission", "_model", "_timeout", "response")
-
-    def __init__(self, request: web.Request, admission: Admission, model: str) -> None:
-        self._request = request
-        self._admission = admission
-        self._model = model
-        self._timeout = request.app[SETTINGS].send_timeout or None
-        self.response = web.StreamResponse()  # what the handler returns when a send stalls: the stream, once there is one
-
-    async def __call__(self, write: Awaitable[object]) -> None:
-        try:
-            async with asyncio.timeout(self._timeout):
-                await write
-        except TimeoutError:
-            self._admission.rejected[NOT_READING] += 1
-            log.warning("a client of %s took nothing for %g s (--send_timeout): connection dropped", self._model, self._timeout or 0)
-            if (transport := self._request.transport) is not None:
-                transport.abort()
-            raise _SendStalledError(self.response) from None
-
-
 def _ignored_header(ctx: RequestContext) -> dict[str, str]:
     """The request fields that had no effect (calculators.openai.tolerance), as a header."""
     value = ctx.ignored.header()
     return {IGNORED_HEADER: value} if value else {}
-
-
-class _JsonAnswer(web.Response):
-    """A JSON answer; aiohttp writes it after the handler returned, within --send_timeout."""
-
-    def __init__(self, body: bytes, send: _Sender, headers: dict[str, str]) -> None:
-        super().__init__(body=body, content_type="application/json", headers=headers)
-        self._send = send
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        await self._send(super().write_eof(data))
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:

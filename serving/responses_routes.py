@@ -15,9 +15,19 @@ from aiohttp import web
 
 from calculators.packets import HttpResponsePayload, ResponseBody, StreamChunks
 from graphs.errors import InvalidRequestError, NotFoundError, OvserveError
-from graphs.runner import GraphRun
+from graphs.runner import GraphRun, OutputOverflowError
 from serving.errors import error_body, error_response, internal_error
-from serving.frontend import CONTEXT, CORE, read_json_body
+from serving.frontend import (
+    CONTEXT,
+    CORE,
+    FrontEndCore,
+    JsonAnswer,
+    RequestContext,
+    Sender,
+    SendStalledError,
+    bound_unsent,
+    read_json_body,
+)
 from serving.responses import output as out
 from serving.responses import request as rq
 from serving.responses.events import EventStream
@@ -40,35 +50,46 @@ def _not_found(response_id: str, param: str | None = None) -> NotFoundError:
 async def create(request: web.Request) -> web.StreamResponse:
     """Admission first, before the body is read (as every generation route)."""
     core, ctx = request.app[CORE], request[CONTEXT]
-    async with core.admission.slot(ctx.deadline):
-        try:
-            parsed = rq.parse(await read_json_body(request))
-            servable = await core.resolve(ctx, parsed.model)
-            history: list[dict[str, Any]] = []
-            if parsed.previous_response_id is not None:
-                stored = request.app[STORES].find(parsed.previous_response_id)
-                if stored is None:
-                    raise _not_found(parsed.previous_response_id, "previous_response_id")
-                history = stored.history
-            chat = rq.chat_body(parsed, history, parsed.model)
-            turn = history + rq.messages(parsed)  # the conversation so far, without instructions
-            response = out.envelope(parsed, out.new_id("resp"), parsed.model)
-            run = core.start(ctx, servable, "chat/completions", chat)
-        except OvserveError as exc:
-            return error_response(exc)
-        try:
-            async with core.admission.within(ctx.deadline):
-                if parsed.stream:
-                    return await _stream(request, run, parsed, response, turn, servable)
-                answer = await _whole(run, servable)
-                out.from_chat(parsed, response, answer)
-                _keep(request, parsed, servable, response, turn)
-                return web.Response(body=_json.encode(response), content_type="application/json")
-        except OvserveError as exc:
-            return error_response(exc)
-        finally:
-            # shielded: a second cancellation (client gone) must not cut the nodes' close() short
-            await asyncio.shield(servable.finish(run))
+    try:
+        async with core.admission.slot(ctx.deadline):
+            return await _create(request, core, ctx)
+    except OutputOverflowError:
+        raise ConnectionResetError("the client stopped reading") from None  # and was dropped: see bound_unsent
+    except SendStalledError as stalled:
+        return stalled.response  # dropped already (serving.frontend.Sender)
+
+
+async def _create(request: web.Request, core: FrontEndCore, ctx: RequestContext) -> web.StreamResponse:
+    try:
+        parsed = rq.parse(await read_json_body(request))
+        servable = await core.resolve(ctx, parsed.model)
+        history: list[dict[str, Any]] = []
+        if parsed.previous_response_id is not None:
+            stored = request.app[STORES].find(parsed.previous_response_id)
+            if stored is None:
+                raise _not_found(parsed.previous_response_id, "previous_response_id")
+            history = stored.history
+        chat = rq.chat_body(parsed, history, parsed.model)
+        turn = history + rq.messages(parsed)  # the conversation so far, without instructions
+        response = out.envelope(parsed, out.new_id("resp"), parsed.model)
+        run = core.start(ctx, servable, "chat/completions", chat)
+    except OvserveError as exc:
+        return error_response(exc)
+    send = Sender(request, core.admission, servable.name)  # every write within --send_timeout
+    try:
+        async with core.admission.within(ctx.deadline):
+            if parsed.stream:
+                bound_unsent(run, request, core.admission, servable.name)
+                return await _stream(request, send, run, parsed, response, turn, servable)
+            answer = await _whole(run, servable)
+            out.from_chat(parsed, response, answer)
+            _keep(request, parsed, servable, response, turn)
+            return JsonAnswer(_json.encode(response), send)
+    except OvserveError as exc:
+        return error_response(exc)
+    finally:
+        # shielded: a second cancellation (client gone) must not cut the nodes' close() short
+        await asyncio.shield(servable.finish(run))
 
 
 def _keep(
@@ -99,6 +120,7 @@ async def _whole(run: GraphRun, servable: Servable) -> dict[str, Any]:
 
 async def _stream(
     request: web.Request,
+    send: Sender,
     run: GraphRun,
     parsed: rq.ResponsesRequest,
     response: dict[str, Any],
@@ -116,8 +138,8 @@ async def _stream(
                 raise _unsupported_graph(servable)
             data = b""
             if stream is None:
-                stream = web.StreamResponse(headers=_SSE_HEADERS)
-                await stream.prepare(request)
+                stream = send.response = web.StreamResponse(headers=_SSE_HEADERS)
+                await send(stream.prepare(request))
                 data = events.start()
             for choice in value.choices:
                 data += events.delta(choice)
@@ -126,12 +148,12 @@ async def _stream(
                 data += events.end()
                 _keep(request, parsed, servable, response, turn)
             if data:
-                await stream.write(data)
+                await send(stream.write(data))
             if value.done:
                 break
         if stream is None:
             raise RuntimeError(f"graph of {servable.name!r} produced no response")
-    except (ConnectionError, asyncio.CancelledError):
+    except (ConnectionError, asyncio.CancelledError, OutputOverflowError):
         raise
     except Exception as exc:
         error = exc if isinstance(exc, OvserveError) else internal_error()
@@ -139,8 +161,8 @@ async def _stream(
             log.exception("request to %s failed", servable.name)
         if stream is None:
             raise error from None
-        await stream.write(events.error(error_body(error)))
-    await stream.write_eof()
+        await send(stream.write(events.error(error_body(error))))
+    await send(stream.write_eof())
     return stream
 
 

@@ -8,7 +8,7 @@ backpressure and the proper error when the client has left).
 
 So the transport's buffer holds at most the high-water mark plus one packet from the sink, and
 aiohttp's own limit (64 KiB) more from the handler before it waits for the client; what the run
-produces meanwhile queues in the run, bounded by --max_unsent_bytes (serving.openai_routes).
+produces meanwhile queues in the run, bounded by --max_unsent_bytes (serving.frontend.bound_unsent).
 """
 
 from __future__ import annotations

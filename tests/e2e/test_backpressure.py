@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.backpressure import BOUND_S, engine, metric, poll, request_bytes
+from tests.helpers.backpressure import BOUND_S, FRONT_END_STREAMS, engine, metric, poll, request_bytes
 from tests.helpers.http import CHAT, assert_openai_error, post, user
 from tests.helpers.server import Server, assert_responsive, start_server
 from tests.models import TINY_PROMPTS
@@ -32,6 +32,8 @@ from tests.models import TINY_PROMPTS
 MAX_UNSENT = 1024  # far below one logprobs stream of the tiny model (~180 KB): the stream that finds the buffers full overflows
 PIPELINED = 40  # streams on one connection: far more output than loopback's buffers hold
 STREAM = {"model": "tiny", "messages": user("Tell me a story."), "stream": True, "max_tokens": 480, "ignore_eos": True}
+NOT_READING = 'ovserve_requests_rejected_total{reason="not_reading"}'
+SAY = "Say this is a test"
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +86,41 @@ def test_a_client_that_stops_reading_has_its_request_cancelled(server: Server) -
         sock.close()
     assert answers and set(answers) == {TINY_PROMPTS["Say this is a test"]}, answers[:3]
     warnings = [line for line in server.output if "stopped reading" in line]
+    assert len(warnings) == 1 and "WARNING" in warnings[0], warnings
+
+
+@pytest.mark.parametrize("front_end", FRONT_END_STREAMS)
+def test_a_front_end_stream_that_is_not_read_is_cancelled(server: Server, front_end: str) -> None:
+    """As above, on the Responses and Anthropic streams: the stuck stream is cut and counted;
+    a bystander on the same front end gets its exact answer all along."""
+    path, stream, pipelined, ask, text_of = FRONT_END_STREAMS[front_end]
+    rejected = metric(server, NOT_READING)
+    warned = len([line for line in server.output if "stopped reading" in line])
+    answers: list[str] = []
+    stop = threading.Event()
+
+    def bystander() -> None:
+        while not stop.is_set():
+            status, _, body = post(server, path, ask)
+            answers.append(text_of(json.loads(body)) if status == 200 else f"{status}: {body!r}")
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    thread = threading.Thread(target=bystander, daemon=True)
+    try:
+        sock.sendall(request_bytes(path, stream) * pipelined)  # and never read
+        thread.start()
+        poll("the stuck stream cancelled", lambda: metric(server, NOT_READING) == rejected + 1)
+        # No engine request is left running. (Not asserted: that it was cancelled; an Anthropic
+        # stream whose buffers fill in its last tokens is cut after its engine request ended.)
+        poll("the engine idle", lambda: engine(server)["running"] == 0 and engine(server)["active_requests"] == 0)
+    finally:
+        stop.set()
+        thread.join(BOUND_S)
+        sock.close()
+    assert answers and set(answers) == {TINY_PROMPTS[SAY]}, answers[:3]
+    warnings = [line for line in server.output if "stopped reading" in line][warned:]
     assert len(warnings) == 1 and "WARNING" in warnings[0], warnings
 
 
@@ -157,5 +194,5 @@ def test_tokenize_waits_for_admission_like_chat(server: Server) -> None:
             while sock.recv(65536):
                 pass
             sock.close()
-    status, _, body = post(server, "/v3/tokenize", {"model": "tiny", "prompt": "Say this is a test"})
-    assert status == 200 and json.loads(body)["count"] > 0
+    status, _, counted = post(server, "/v3/tokenize", {"model": "tiny", "prompt": "Say this is a test"})
+    assert status == 200 and json.loads(counted)["count"] > 0

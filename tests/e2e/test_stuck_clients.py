@@ -29,7 +29,7 @@ import grpc
 import pytest
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from tests.helpers.backpressure import engine, metric, poll, request_bytes
+from tests.helpers.backpressure import FRONT_END_STREAMS, engine, metric, poll, request_bytes
 from tests.helpers.http import CHAT, post, user
 from tests.helpers.server import Server, start_server
 from tests.models import TINY_PROMPTS
@@ -82,12 +82,12 @@ def warnings(server: Server, text: str) -> list[str]:
     return [line for line in server.output if text in line]
 
 
-def stuck_connection(server: Server, body: dict[str, Any], count: int) -> socket.socket:
+def stuck_connection(server: Server, body: dict[str, Any], count: int, path: str = CHAT) -> socket.socket:
     """`count` requests pipelined on one connection whose client never reads."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: the buffers fill sooner
     sock.connect(("127.0.0.1", server.port))
-    sock.sendall(request_bytes(CHAT, body) * count)
+    sock.sendall(request_bytes(path, body) * count)
     return sock
 
 
@@ -120,6 +120,36 @@ def test_a_stream_stuck_at_its_end_frees_its_slot(server: Server) -> None:
     new = warnings(server, "--send_timeout")[cut:]
     assert len(new) == 1 and "WARNING" in new[0], new
     assert not warnings(server, "stopped reading (over"), "cut by --max_unsent_bytes, not by the send bound"
+
+
+@pytest.mark.parametrize("front_end", FRONT_END_STREAMS)
+def test_a_front_end_stream_stuck_is_cut_by_the_send_timeout(server: Server, front_end: str) -> None:
+    """As above, on the Responses and Anthropic streams: the stuck one is cut after
+    --send_timeout, counted once, and the freed slot answers the same front end exactly."""
+    path, stream, pipelined, ask, text_of = FRONT_END_STREAMS[front_end]
+
+    def served() -> bool:
+        status, _, body = post(server, path, ask)
+        if status == 429:
+            return False
+        assert status == 200, body
+        assert text_of(json.loads(body)) == TINY_PROMPTS[SAY]
+        return True
+
+    before, cut = metric(server, NOT_READING), len(warnings(server, "--send_timeout"))
+    overs = len(warnings(server, "stopped reading (over"))
+    sock = stuck_connection(server, stream, pipelined, path)
+    try:
+        poll("the stuck stream cut", lambda: metric(server, NOT_READING) == before + 1)
+        poll("a later request served", served)
+        poll("the engine idle", lambda: engine(server)["running"] == 0 and engine(server)["active_requests"] == 0)
+        received = received_until_closed(sock)
+    finally:
+        sock.close()
+    assert received.count(b"HTTP/1.1 200") < pipelined and not received.endswith(b"0\r\n\r\n")  # cut short
+    new = warnings(server, "--send_timeout")[cut:]
+    assert len(new) == 1 and "WARNING" in new[0], new
+    assert len(warnings(server, "stopped reading (over")) == overs, "cut by --max_unsent_bytes, not by the send bound"
 
 
 def test_a_json_answer_that_does_not_fit_is_cut(server: Server) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
+from tests.helpers.http import user
 from tests.helpers.server import Server
 
 BOUND_S = 120  # guards against a hang only
@@ -40,3 +42,35 @@ def poll(what: str, condition: Any) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"never happened: {what}"
         time.sleep(0.05)
+
+
+class FrontEndStream(NamedTuple):
+    """A front end's long stream for the stuck-client tests, and a short unary question on it."""
+
+    path: str
+    stream: dict[str, Any]  # the stream nobody reads
+    pipelined: int  # how many on one connection: more output than loopback's buffers hold (~3 MB)
+    ask: dict[str, Any]  # a bystander's question ("Say this is a test")
+    text_of: Callable[[Any], str]  # the answer's text in its JSON body
+
+
+# The Responses and Anthropic streams take no logprobs: a Responses stream is made big by
+# `metadata`, which its response.created, .in_progress and .completed events echo (~240 KB a
+# stream); an Anthropic story is ~20 KB, so many more are pipelined (those after the stuck one
+# never run: its connection is cut).
+FRONT_END_STREAMS = {
+    "responses": FrontEndStream(
+        "/v3/responses",
+        {"model": "tiny", "input": "Tell me a story.", "stream": True, "metadata": {f"k{i}": "x" * 4000 for i in range(16)}},
+        40,
+        {"model": "tiny", "input": "Say this is a test"},
+        lambda answer: str(answer["output"][0]["content"][0]["text"]),
+    ),
+    "anthropic": FrontEndStream(
+        "/v1/messages",
+        {"model": "tiny", "max_tokens": 480, "messages": user("Tell me a story."), "stream": True},
+        400,
+        {"model": "tiny", "max_tokens": 64, "messages": user("Say this is a test")},
+        lambda answer: str(answer["content"][0]["text"]),
+    ),
+}
