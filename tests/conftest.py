@@ -42,6 +42,14 @@ def tiny_vlm_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_whisper_dir() -> Path:
+    """The toy Whisper (tests/models/whisper.py: WHISPER_CASES' pure-tone words), cached like the tiny model."""
+    from tests.models import build_tiny_whisper
+
+    return build_tiny_whisper()
+
+
+@pytest.fixture(scope="session")
 def smollm2_cache_dir() -> Path:
     """A `--cache_dir` folder in which SmolLM2's GGUF (from the pinned wheel) is already converted
     (calculators/llm/gguf.py, ~8 s once), kept across sessions under the repository's .cache/."""
@@ -64,7 +72,9 @@ def client(server: Server) -> Iterator[openai.OpenAI]:
 TESTS = Path(__file__).resolve().parent
 #: Fixtures that build or load a model (or start a server on one): a test that uses any of them,
 #: directly or through its fixtures, is `e2e`, so the fast tier neither builds nor loads a model.
-MODEL_FIXTURES = frozenset({"tiny_model_dir", "minilm_model_dir", "tiny_reranker_dir", "tiny_vlm_dir", "smollm2_cache_dir", "server"})
+MODEL_FIXTURES = frozenset(
+    {"tiny_model_dir", "minilm_model_dir", "tiny_reranker_dir", "tiny_vlm_dir", "tiny_whisper_dir", "smollm2_cache_dir", "server"}
+)
 
 
 def is_e2e(item: pytest.Item) -> bool:

@@ -12,12 +12,14 @@ part of the wheel.
 * ``tiny-vlm`` (:mod:`.vlm`): a tiny LLaVA trained to name the colour of an image, a shape, two
   images' colours and a shape's colour a turn later (:data:`VLM_CASES`); how openvino-genai
   takes its prompts is written down in :mod:`.vlm`.
+* ``tiny-whisper`` (:mod:`.whisper`): a TOY Whisper trained to transcribe (and "translate") pure-tone
+  "words" synthesized with numpy (:data:`WHISPER_CASES`); what WhisperPipeline needs is in :mod:`.whisper`.
 
 The Qwen2 family shares :mod:`.chat` (tokens, chat template, tokenizer training, export) and
 :mod:`.training`; every model shares :mod:`.common` (the recipe-hash cache). Every export goes
 through the product's own :func:`serving.repository.export.optimum_export`.
 
-CLI: ``python -m tests.models tiny|tiny-draft|tiny-lora|synthetic|minilm|tiny-reranker|tiny-vlm
+CLI: ``python -m tests.models tiny|tiny-draft|tiny-lora|synthetic|minilm|tiny-reranker|tiny-vlm|tiny-whisper
 [--cache-dir DIR] [--hidden-size N] [--layers N]`` prints the model folder on the last line of
 stdout (``ovserve build-model`` runs it from a source checkout).
 """
@@ -52,6 +54,8 @@ from tests.models.synthetic import build_synthetic_model, synthetic_recipe
 from tests.models.tiny import build_tiny_model, tiny_recipe
 from tests.models.vlm import build_tiny_vlm, tiny_vlm_recipe
 from tests.models.vlm_data import VLM_ANSWERS, VLM_CASES, VLM_CHAT_TEMPLATE, VlmCase
+from tests.models.whisper import build_tiny_whisper, tiny_whisper_recipe
+from tests.models.whisper_data import WHISPER_CASES, WhisperCase
 
 __all__ = [
     "ADDED_TOKENS",
@@ -81,7 +85,9 @@ __all__ = [
     "VLM_ANSWERS",
     "VLM_CASES",
     "VLM_CHAT_TEMPLATE",
+    "WHISPER_CASES",
     "VlmCase",
+    "WhisperCase",
     "build_minilm_model",
     "build_synthetic_model",
     "build_tiny_draft_model",
@@ -89,6 +95,7 @@ __all__ = [
     "build_tiny_model",
     "build_tiny_reranker",
     "build_tiny_vlm",
+    "build_tiny_whisper",
     "cached_build",
     "default_cache_root",
     "recipe_hash",
@@ -99,4 +106,5 @@ __all__ = [
     "tiny_recipe",
     "tiny_tool_followup_messages",
     "tiny_vlm_recipe",
+    "tiny_whisper_recipe",
 ]

@@ -16,6 +16,7 @@ from tests.models import (
     build_tiny_model,
     build_tiny_reranker,
     build_tiny_vlm,
+    build_tiny_whisper,
 )
 from tests.models.common import CACHE_ENV
 
@@ -26,6 +27,7 @@ BUILDERS = {
     "minilm": build_minilm_model,
     "tiny-reranker": build_tiny_reranker,
     "tiny-vlm": build_tiny_vlm,
+    "tiny-whisper": build_tiny_whisper,
 }
 
 
