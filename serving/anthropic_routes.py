@@ -117,6 +117,6 @@ async def count_tokens(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.setdefault(guards.ERROR_SHAPES, {})[PREFIX] = error_body
+    guards.register_shape(app, error_body, PREFIX)
     app.router.add_post(PREFIX, messages)
     app.router.add_post(f"{PREFIX}/count_tokens", count_tokens)

@@ -84,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     ops.add_argument("--metrics_list", help="comma-separated metric families to serve (default: all); see the README")
     ops.add_argument(
         "--api_key_open_paths",
-        default="/v2/health/,/metrics,/openapi.json",
-        help="comma-separated paths that need no API key, each with everything below it [/v2/health/,/metrics,/openapi.json]",
+        default="/v2/health/,/health,/metrics,/openapi.json",
+        help="comma-separated paths that need no API key, each with everything below it [/v2/health/,/health,/metrics,/openapi.json]",
     )
     ops.add_argument(
         "--allowed_origins", default="", help="CORS: comma-separated origins allowed to call from a browser, '*' for any [none: CORS off]"

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from calculators.packets import HttpResponsePayload, ResponseBody
 from graphs.errors import InvalidRequestError, OvserveError
-from serving import errors
+from serving import errors, guards
 from serving.errors import internal_error
 from serving.frontend import CONTEXT, CORE, FrontEndCore, RequestContext, read_json_body
 from serving.servable import Servable
@@ -121,3 +121,5 @@ def add_routes(app: web.Application) -> None:
     for prefix in ("", "/v3"):  # "/v3": the SDK given OVMS's base_url (".../v3")
         app.router.add_post(f"{prefix}/v1/rerank", rerank_v1)
         app.router.add_post(f"{prefix}/v2/rerank", rerank_v2)
+        # the key's, media type's, 404/405 and 413 refusals in Cohere's shape too
+        guards.register_shape(app, _cohere_body, f"{prefix}/v1/rerank", f"{prefix}/v2/rerank")

@@ -47,23 +47,36 @@ class UnsupportedMediaTypeError(OvserveError):
     status = 415
 
 
-# Front ends with their own error shape register it for their path prefix (e.g. Anthropic's
-# /v1/messages), so middleware errors on their paths (key, media type, Host) take it too.
+# Front ends with their own error shape register it for their path prefixes (Anthropic's
+# /v1/messages, Ollama's /api, Cohere's rerank paths, llama.cpp's /props …), so middleware errors
+# on their paths (key, media type, Host, 404/405, 413) take it too.
 ERROR_SHAPES = web.AppKey("error_shapes", dict[str, Callable[[OvserveError], object]])
+
+
+def register_shape(app: web.Application, shape: Callable[[OvserveError], object], *prefixes: str) -> None:
+    """`shape` for the errors on `prefixes` (each path itself and below it)."""
+    shapes = app.setdefault(ERROR_SHAPES, {})
+    for prefix in prefixes:
+        shapes[prefix] = shape
+
+
+def _registered_shape(request: web.Request) -> Callable[[OvserveError], object] | None:
+    for prefix, shape in request.app.get(ERROR_SHAPES, {}).items():
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return shape
+    return None
 
 
 def front_end_error(request: web.Request, error: OvserveError) -> web.Response:
     """The error in the shape of the front end registered for the path, else OpenAI's."""
-    for prefix, shape in request.app.get(ERROR_SHAPES, {}).items():
-        if request.path == prefix or request.path.startswith(prefix + "/"):
-            return errors.error_response(error, shape)
-    return errors.error_response(error)
+    shape = _registered_shape(request)
+    return errors.error_response(error) if shape is None else errors.error_response(error, shape)
 
 
 def api_error(request: web.Request, error: OvserveError) -> web.Response:
-    """The error in the shape of the API the path belongs to: KServe's on /v2, else as
-    `front_end_error`."""
-    if request.path == "/v2" or request.path.startswith("/v2/"):
+    """The error in the shape of the API the path belongs to: a registered front end's (Cohere's
+    /v2/rerank is not KServe's), else KServe's on /v2, else OpenAI's."""
+    if _registered_shape(request) is None and (request.path == "/v2" or request.path.startswith("/v2/")):
         return errors.error_response(error, lambda e: {"error": e.message})
     return front_end_error(request, error)
 

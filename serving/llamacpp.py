@@ -20,19 +20,32 @@ from aiohttp import web
 
 from calculators.openai.tokenize import check_detokenize_size, check_token_ids
 from graphs.errors import InvalidRequestError, NotFoundError, OvserveError
-from serving import errors
+from serving import errors, guards
 from serving.frontend import CONTEXT, CORE, RequestContext, read_json_body
 from serving.kserve.inference import kind_of
 from serving.servable import Servable
 from serving.state import SERVABLES
 
-_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error", 413: "invalid_request_error"}
+# llama-server's error types by status (its format_error_response); it has none for 405, 413, 415
+# or 429, which take the nearest.
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "unavailable_error",
+    501: "not_supported_error",
+    503: "unavailable_error",
+}
 _json = msgspec.json.Encoder()
 
 
 def _llama_body(error: OvserveError) -> dict[str, object]:
     status = errors.status_of(error)
-    kind = _TYPES.get(status, "unavailable_error" if status == 503 else "server_error")
+    kind = _TYPES.get(status, "server_error")
     return {"error": {"code": status, "message": error.message, "type": kind}}
 
 
@@ -177,6 +190,8 @@ async def detokenize_route(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    # the key's, media type's, 404/405 and 413 refusals in llama-server's shape too
+    guards.register_shape(app, _llama_body, "/health", "/props", "/tokenize", "/detokenize")
     app.router.add_get("/health", health)
     app.router.add_get("/props", props)
     app.router.add_post("/tokenize", tokenize_route)

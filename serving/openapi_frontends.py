@@ -202,14 +202,14 @@ def routes() -> list[Route]:
         Route("/api/version", "get", "Ollama API version", OLLAMA_ERROR, own_refusals=True),
     ]
     cohere = [
-        Route(f"{prefix}/v{v}/rerank", "post", f"Cohere rerank v{v}", COHERE_ERROR, body)
+        Route(f"{prefix}/v{v}/rerank", "post", f"Cohere rerank v{v}", COHERE_ERROR, body, own_refusals=True)
         for prefix in ("", "/v3")
         for v, body in (("1", COHERE_V1), ("2", COHERE_V2))
     ]
     llama = [
-        Route("/health", "get", "llama.cpp health: 200 once every servable has loaded", LLAMA_ERROR),
-        Route("/props", "get", "llama.cpp model properties", LLAMA_ERROR, parameters=[_MODEL_QUERY]),
-        Route("/tokenize", "post", "llama.cpp tokenize", LLAMA_ERROR, LLAMA_TOKENIZE),
-        Route("/detokenize", "post", "llama.cpp detokenize", LLAMA_ERROR, LLAMA_DETOKENIZE),
+        Route("/health", "get", "llama.cpp health: 200 once every servable has loaded", LLAMA_ERROR, own_refusals=True),
+        Route("/props", "get", "llama.cpp model properties", LLAMA_ERROR, parameters=[_MODEL_QUERY], own_refusals=True),
+        Route("/tokenize", "post", "llama.cpp tokenize", LLAMA_ERROR, LLAMA_TOKENIZE, own_refusals=True),
+        Route("/detokenize", "post", "llama.cpp detokenize", LLAMA_ERROR, LLAMA_DETOKENIZE, own_refusals=True),
     ]
     return [*responses, *anthropic, *ollama, *cohere, *llama]

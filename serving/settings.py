@@ -68,7 +68,7 @@ class Settings:
     log_path: Path | None = None
     task: str | None = None  # single-model mode: text_generation (default) or embeddings
     api_key: str | None = None  # every /v3, /v1 request must bring it (see serving.auth)
-    api_key_open_paths: tuple[str, ...] = ("/v2/health/", "/metrics", "/openapi.json")  # paths (and below) that need no key
+    api_key_open_paths: tuple[str, ...] = ("/v2/health/", "/health", "/metrics", "/openapi.json")  # paths (and below) that need no key
     llm: LLMFlags = field(default_factory=LLMFlags)
     # KServe v2 gRPC (OVMS --port / --grpc_bind_address): None = no gRPC front end.
     grpc_port: int | None = None

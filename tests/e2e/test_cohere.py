@@ -4,6 +4,7 @@ errors, the key, the per-route metric label; raw HTTP for what the SDK does not 
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -125,14 +126,43 @@ def test_hostile_bodies_get_cohere_errors(server: Server, path: str, body: Any, 
     assert set(error) == {"message"} and error["message"], error
 
 
-def test_the_api_key_is_required(server: Server) -> None:
+def test_the_api_key_is_required_and_refused_in_cohere_shape(server: Server) -> None:
     query = "Who wrote Hamlet?"
     _, documents = ranking(query)
-    with cohere.ClientV2(base_url=server.base_url, api_key="wrong") as client, pytest.raises(cohere.UnauthorizedError):
-        client.rerank(model="rr", query=query, documents=documents)
-    for path in ("/v1/rerank", "/v2/rerank", "/v3/v1/rerank"):
-        status, _, _ = post(server, path, {"model": "rr", "query": query, "documents": documents})
-        assert status == 401
+    with cohere.ClientV2(base_url=server.base_url, api_key="wrong") as v2, pytest.raises(cohere.UnauthorizedError) as refused:
+        v2.rerank(model="rr", query=query, documents=documents)
+    assert refused.value.status_code == 401 and set(refused.value.body) == {"message"}, refused.value.body
+    with cohere.Client(base_url=server.base_url + "/v3", api_key="wrong") as v1, pytest.raises(cohere.UnauthorizedError) as refused:
+        v1.rerank(model="rr", query=query, documents=documents)
+    assert refused.value.status_code == 401 and "API key" in refused.value.body["message"], refused.value.body
+    for path in ("/v1/rerank", "/v2/rerank", "/v3/v1/rerank", "/v3/v2/rerank"):
+        status, _, reply = post(server, path, {"model": "rr", "query": query, "documents": documents})
+        assert status == 401 and set(json.loads(reply)) == {"message"}, reply
+
+
+def raw(server: Server, method: str, path: str, body: bytes = b"", content_type: str = "application/json") -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request(method, path, body=body or None, headers={**AUTH, "Content-Type": content_type})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "status"),
+    [
+        ("GET", "/v2/rerank", "application/json", 405),  # /v2 is KServe's elsewhere: not its shape here
+        ("GET", "/v3/v1/rerank", "application/json", 405),
+        ("POST", "/v1/rerank/more", "application/json", 404),
+        ("POST", "/v2/rerank", "text/plain", 415),
+        ("POST", "/v3/v2/rerank", "text/plain", 415),
+    ],
+)
+def test_the_middlewares_refusals_in_cohere_shape(server: Server, method: str, path: str, content_type: str, status: int) -> None:
+    got, error = raw(server, method, path, b'{"model": "rr"}' if method == "POST" else b"", content_type)
+    assert got == status and set(error) == {"message"} and error["message"], error
 
 
 def test_metrics_label_each_route(server: Server, v1: cohere.Client, v2: cohere.ClientV2) -> None:

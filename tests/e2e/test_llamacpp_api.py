@@ -116,11 +116,35 @@ def test_hostile_bodies_get_llama_errors(server: Server, path: str, body: Any, s
     assert set(error) == {"error"} and error["error"]["code"] == status and error["error"]["message"], error
 
 
-def test_the_api_key_is_required(server: Server) -> None:
-    assert get(server, "/props", headers={})[0] == 401
-    assert get(server, "/health", headers={})[0] == 401  # open it with --api_key_open_paths /health
-    status, _, _ = post(server, "/tokenize", {"content": "a"})
-    assert status == 401
+def assert_llama_error(status: int, error: Any, expected: int, kind: str) -> None:
+    """llama-server's error object (its format_error_response): code, message and type only."""
+    assert status == expected, error
+    assert set(error) == {"error"} and set(error["error"]) == {"code", "message", "type"}, error
+    assert error["error"]["code"] == expected and error["error"]["type"] == kind and error["error"]["message"], error
+
+
+def test_the_api_key_is_required_and_refused_in_llama_servers_shape(server: Server) -> None:
+    assert_llama_error(*get(server, "/props", headers={}), 401, "authentication_error")
+    assert_llama_error(*get(server, "/props", headers={"Authorization": "Bearer wrong"}), 401, "authentication_error")
+    for path in ("/tokenize", "/detokenize"):
+        status, _, reply = post(server, path, {"content": "a"})
+        assert_llama_error(status, json.loads(reply), 401, "authentication_error")
+
+
+def test_health_is_open_as_in_llama_server(server: Server) -> None:
+    """llama-server leaves /health open with a key, and so does ovserve by default
+    (--api_key_open_paths): probes written for it need no key."""
+    assert get(server, "/health", headers={}) == (200, {"status": "ok"})
+
+
+def test_the_middlewares_refusals_in_llama_servers_shape(server: Server) -> None:
+    """404, 405, 413 and 415 on llama.cpp's paths, raised before any handler, in its shape."""
+    assert_llama_error(*get(server, "/props/more"), 404, "not_found_error")
+    assert_llama_error(*get(server, "/tokenize"), 405, "invalid_request_error")
+    status, _, reply = post(server, "/tokenize", b"content=a", {**AUTH, "Content-Type": "text/plain"})
+    assert_llama_error(status, json.loads(reply), 415, "invalid_request_error")
+    status, _, reply = post(server, "/detokenize", b'{"tokens": [' + b"1," * (9 * 1024 * 1024) + b"1]}", AUTH)
+    assert_llama_error(status, json.loads(reply), 413, "invalid_request_error")
 
 
 def test_metrics_label_each_route(server: Server) -> None:
