@@ -1,6 +1,7 @@
 """The stock calculators. Importing this package registers them in `graphs.default_registry`."""
 
 from calculators import detokenizer_calculator, http_llm, tokenizer_calculator  # noqa: F401
+from calculators.audio import calculator as _audio_calculator  # noqa: F401
 from calculators.embeddings import calculator as _embeddings_calculator  # noqa: F401
 from calculators.llm import calculator as _llm_calculator  # noqa: F401
 from calculators.openai import request_calculator, response_calculator  # noqa: F401

@@ -10,7 +10,7 @@ from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
 if TYPE_CHECKING:
     import numpy
 
-Endpoint = Literal["chat/completions", "completions", "embeddings", "rerank"]
+Endpoint = Literal["chat/completions", "completions", "embeddings", "rerank", "audio/transcriptions", "audio/translations"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,15 +125,23 @@ def declare_options_message(calculator_name: str, options: type[BaseModel]) -> s
     that name exists already (our .proto files, or an earlier registration). Returns its name.
     So every registered calculator with options has a `ovserve.<Name>Options` type in graph.pbtxt
     (OVMS's names, e.g. mediapipe.LLMCalculatorOptions, stay valid beside it)."""
-    full_name = options_type_name(calculator_name)
+    return declare_message(options_type_name(calculator_name), options)
+
+
+def declare_message(full_name: str, options: type[BaseModel]) -> str:
+    """Add the message `full_name` (`package.Name`) made from `options` to the default pool,
+    unless one of that name exists already. For an OVMS calculator's options type that no
+    .proto here declares (e.g. `mediapipe.S2tCalculatorOptions`): only field names matter in
+    graph.pbtxt's text format, so the message need not match OVMS's field numbers."""
     pool = descriptor_pool.Default()
     try:
         pool.FindMessageTypeByName(full_name)
         return full_name
     except KeyError:
         pass
-    message = _Builder(f"calculator {calculator_name!r}").message(f"{calculator_name}Options", options, f".{full_name}")
-    file = descriptor_pb2.FileDescriptorProto(name=f"ovserve_options/{calculator_name}.proto", package=PACKAGE, syntax="proto2")
+    package, _, name = full_name.rpartition(".")
+    message = _Builder(f"options type {full_name!r}").message(name, options, f".{full_name}")
+    file = descriptor_pb2.FileDescriptorProto(name=f"ovserve_options/{full_name}.proto", package=package, syntax="proto2")
     file.message_type.append(message)
     pool.AddSerializedFile(file.SerializeToString())
     DECLARED.append(full_name)

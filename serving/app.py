@@ -11,6 +11,7 @@ from calculators.media import MediaLoader, MediaPolicy
 from calculators.media.access import MediaAccess
 from serving import (
     admission,
+    audio_routes,
     cohere,
     console_data,
     console_routes,
@@ -65,6 +66,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     kserve_rest.add_routes(app)  # KServe v2: /v2, /v2/models/...
     add_responses_routes(app)  # OpenAI Responses: /v3/responses, /v1/responses
     add_anthropic_routes(app)  # Anthropic Messages: /v1/messages, /v1/messages/count_tokens
+    audio_routes.add_routes(app)  # OpenAI audio: /v3/audio/transcriptions, /v3/audio/translations (and /v1)
     cohere.add_routes(app)  # Cohere rerank: /v1/rerank, /v2/rerank (and under /v3)
     llamacpp.add_routes(app)  # llama-server's /health, /props, /tokenize, /detokenize
     console_routes.install(app, settings)  # the web console: /console/, and / for browsers (before Ollama's /)

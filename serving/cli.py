@@ -29,6 +29,7 @@ from serving.cli_types import (
     raising_argument_errors,
 )
 from serving.config_file import ConfigFileError
+from serving.audio_flags import add_audio_flags
 from serving.media_flags import add_media_flags, media_policy
 from serving.ovms_flags import LOG_LEVELS, accept_ovms_flags, add_ovms_flags
 from serving.ovms_flags import warning as ovms_warning
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ops.add_argument("--trace_keep", type=positive_int, default=256, help="traces kept in memory for /debug/traces [256]")
     add_media_flags(parser)
+    add_audio_flags(parser)
     add_responses_flags(parser)
     add_ovms_flags(parser)
     add_llm_flags(parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)"))
@@ -272,6 +274,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         trace_dir_max_files=args.trace_dir_max_files,
         media=media_policy(args),
         max_images_per_request=args.max_images_per_request,
+        max_audio_bytes=args.max_audio_bytes,
+        max_audio_seconds=args.max_audio_seconds,
         responses_store_size=args.responses_store_size,
         responses_store_ttl=args.responses_store_ttl,
         console=args.console == "on",

@@ -11,7 +11,8 @@ point elsewhere. A refused Host is a 403 (Ollama, Vite and Jupyter answer 403 to
 
 Media type: a POST with a body must send `Content-Type: application/json` (parameters such as
 charset allowed), else 415. KServe inference also takes `application/octet-stream` and no
-Content-Type at all, which tritonclient sends (the aio and the plain client respectively). A
+Content-Type at all, which tritonclient sends (the aio and the plain client respectively); the
+audio routes take `multipart/form-data` (their file upload), and only that. A
 POST without a body (`/v1/config/reload`) needs none; cross-origin POSTs are refused by
 serving.cors whatever their type.
 """
@@ -34,6 +35,10 @@ from serving.cli_types import comma_list
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 JSON = "application/json"
 _KSERVE_INFER_TYPES = frozenset({JSON, "application/octet-stream", ""})
+FORM = "multipart/form-data"
+_FORM_TYPES = frozenset({FORM})
+# OpenAI routes whose bodies are forms with a file (the audio front end, serving/audio_routes.py)
+FORM_PATHS = frozenset(f"{prefix}/audio/{what}" for prefix in ("/v3", "/v1") for what in ("transcriptions", "translations"))
 _SHOWN = 64  # characters of a refused header value quoted back
 
 
@@ -159,6 +164,8 @@ def media_type(content_type: str | None) -> str:
 def accepted_types(path: str) -> frozenset[str]:
     if path.startswith("/v2/models/") and path.endswith("/infer"):
         return _KSERVE_INFER_TYPES
+    if path in FORM_PATHS:
+        return _FORM_TYPES
     return frozenset({JSON})
 
 
@@ -168,6 +175,7 @@ async def media_type_middleware(request: web.Request, handler: Handler) -> web.S
         given = request.headers.get("Content-Type")
         if media_type(given) not in accepted_types(request.path):
             what = f"Content-Type {_shown(given)}" if given else "no Content-Type"
-            message = f"request body sent with {what}; send it as JSON with Content-Type: {JSON}"
+            wanted = f"as {FORM} (a file upload)" if request.path in FORM_PATHS else f"as JSON with Content-Type: {JSON}"
+            message = f"request body sent with {what}; send it {wanted}"
             return api_error(request, UnsupportedMediaTypeError(message, code="unsupported_media_type"))
     return await handler(request)

@@ -108,6 +108,8 @@ class Settings:
     # how many images a request may bring.
     media: MediaPolicy | None = None  # None: MediaPolicy()'s defaults (no URL, no file)
     max_images_per_request: int = 8  # calculators.media.access.DEFAULT_MAX_IMAGES_PER_REQUEST
+    max_audio_bytes: int = 25 * 1024 * 1024  # audio uploads (serving/audio_flags.py): 413 above
+    max_audio_seconds: float = 1500.0  # and 400 above
     # Stored responses per servable (serving/responses/store.py): how many, and for how long (s).
     responses_store_size: int = 1000
     responses_store_ttl: float = 3600.0
