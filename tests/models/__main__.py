@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.models import (
     build_minilm_model,
     build_synthetic_model,
+    build_tiny_diffusion,
     build_tiny_draft_model,
     build_tiny_lora_adapters,
     build_tiny_model,
@@ -28,6 +29,7 @@ BUILDERS = {
     "tiny-reranker": build_tiny_reranker,
     "tiny-vlm": build_tiny_vlm,
     "tiny-whisper": build_tiny_whisper,
+    "tiny-diffusion": build_tiny_diffusion,
 }
 
 
