@@ -53,6 +53,7 @@ class RequestContext:
     traces: TraceStore | None = None  # traced: where its traces are kept (None: not traced)
     trace_ids: list[str] = field(default_factory=list)  # the traces it started, for the response
     model: str = ""  # the servable serving it: the metrics' model label
+    route: str = ""  # the API route it came by ("POST /v1/messages", "gRPC ModelInfer"): its traces' label
     ignored: IgnoredFields = field(default_factory=IgnoredFields)  # request fields without effect, for the response header
 
 
@@ -75,11 +76,11 @@ class FrontEndCore:
         self.traces = traces
         self.media = media  # the server's image loader, for vision servables' runs (None: data URLs only)
 
-    def context(self, trace_asked: bool = False) -> RequestContext:
+    def context(self, trace_asked: bool = False, route: str = "") -> RequestContext:
         """A new request's context: its deadline, its telemetry (when metrics want per-request
         figures) and its trace store (with --trace, or --trace header when the client asked)."""
         arrived = time.perf_counter()
-        ctx = RequestContext(arrived, self.admission.deadline())
+        ctx = RequestContext(arrived, self.admission.deadline(), route=route)
         metrics = self.metrics
         if metrics is not None and (metrics.per_request or metrics.per_step):
             ctx.telemetry = RequestTelemetry(metrics, arrived)
@@ -105,7 +106,7 @@ class FrontEndCore:
         if tag is None:
             raise InvalidRequestError(f"model {servable.name!r} does not serve {endpoint}", param="model")
         traces = ctx.traces
-        trace = Trace(servable=servable.name, endpoint=endpoint) if traces is not None else None
+        trace = Trace(servable=servable.name, endpoint=endpoint, route=ctx.route) if traces is not None else None
         # What the run's calculators read from `ctx.request`: the metrics sink, the image loader, where
         # ignored request fields go.
         request: dict[str, object] = {IGNORED_FIELDS: ctx.ignored}

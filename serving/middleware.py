@@ -46,7 +46,9 @@ def context_middleware(core: FrontEndCore) -> Middleware:
     @web.middleware
     async def attach(request: web.Request, handler: Handler) -> web.StreamResponse:
         asked = core.traces is not None and trace_routes.asked(request.headers.get(trace_routes.TRACE_HEADER))
-        request[CONTEXT] = core.context(asked)
+        resource = request.match_info.route.resource  # None when no route matched
+        route = f"{request.method} {resource.canonical if resource is not None else request.path}"
+        request[CONTEXT] = core.context(asked, route)
         return await handler(request)
 
     return attach

@@ -132,10 +132,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     @contextlib.asynccontextmanager
-    async def _serving(self, trace_asked: bool) -> AsyncIterator[RequestContext]:
+    async def _serving(self, trace_asked: bool, method: str) -> AsyncIterator[RequestContext]:
         """What every inference request runs in, as on REST: its context (metrics telemetry, a
         trace with --trace, or --trace header when the call's metadata asks) and admission."""
-        ctx = self._core.context(trace_asked)
+        ctx = self._core.context(trace_asked, f"gRPC {method}")
         async with self._core.admission.limits(ctx.deadline):
             yield ctx
 
@@ -147,7 +147,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         await self._authorize(context, f"/v2/models/{request.model_name}/infer")
         try:
-            async with self._serving(self._trace_asked(context)) as ctx:
+            async with self._serving(self._trace_asked(context), "ModelInfer") as ctx:
                 result = await inference.infer(self._core, ctx, await decoded(request))
         except OvserveError as exc:
             await context.abort(status_code(exc), exc.message)
@@ -195,7 +195,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             try:
                 request = await decoded(message)
                 pieces = _Pieces(request)
-                async with self._serving(trace_asked) as ctx:
+                async with self._serving(trace_asked, "ModelStreamInfer") as ctx:
                     finish = await inference.infer_stream(self._core, ctx, request, lambda text: outbox.put(pieces.response(text)))
                 empty = request.parameters.get(EMPTY_FINAL_RESPONSE) is True
                 outbox.put(_stream_response(request, final=True, finish=finish, empty=empty, trace_ids=ctx.trace_ids))

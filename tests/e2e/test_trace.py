@@ -184,7 +184,30 @@ def test_grpc_calls_are_traced_when_their_metadata_asks(traced_server: Server) -
     stream_id = final.parameters["ovserve_trace_id"].string_param
     # KServe returns at the stream's end, like a unary answer: the LLM node may still be ending
     check_stock_flow(summary_nodes(traced_server, stream_id), unary=True)
-    assert [t["id"] for t in get_json(traced_server, "/debug/traces")["data"]][:2] == [stream_id, unary_id]
+    listed = get_json(traced_server, "/debug/traces")["data"]
+    assert [t["id"] for t in listed][:2] == [stream_id, unary_id]
+    assert [t["route"] for t in listed][:2] == ["gRPC ModelStreamInfer", "gRPC ModelInfer"]
+
+
+#: One chat per API, and the route each trace is labelled with (the graph's endpoint is the same).
+API_CHATS = [
+    ("/v3/chat/completions", {"model": "tiny", "messages": user("Say this is a test")}),
+    ("/v3/completions", {"model": "tiny", "prompt": "Say this is a test", "max_tokens": 4}),
+    ("/v1/messages", {"model": "tiny", "max_tokens": 64, "messages": user("Say this is a test")}),
+    ("/v3/responses", {"model": "tiny", "input": "Say this is a test"}),
+    ("/api/chat", {"model": "tiny", "messages": user("Say this is a test"), "stream": False}),
+    ("/api/generate", {"model": "tiny", "prompt": "Say this is a test", "stream": False}),
+    ("/v2/models/tiny/infer", {"inputs": [{"name": "text_input", "datatype": "BYTES", "shape": [1], "data": ["hi"]}]}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), API_CHATS, ids=[path for path, _ in API_CHATS])
+def test_traces_are_labelled_with_their_api_route(traced_server: Server, path: str, body: dict[str, Any]) -> None:
+    status, headers, raw = post(traced_server, path, body, TRACE)
+    assert status == 200, raw
+    listed = {t["id"]: t for t in get_json(traced_server, "/debug/traces")["data"]}
+    route = "POST /v2/models/{name}/infer" if path.startswith("/v2") else f"POST {path}"
+    assert listed[headers["X-Ovserve-Trace-Id"]]["route"] == route
 
 
 def test_requests_without_the_header_are_not_traced(traced_server: Server) -> None:
@@ -204,7 +227,7 @@ def test_listing_and_unknown_ids(traced_server: Server) -> None:
     _, headers, _ = post(traced_server, CHAT, {"model": "tiny", "messages": user("Say this is a test")}, TRACE)
     newest = get_json(traced_server, "/debug/traces")["data"][0]
     assert newest["id"] == headers["X-Ovserve-Trace-Id"]
-    assert newest["servable"] == "tiny" and newest["endpoint"] == "chat/completions"
+    assert newest["servable"] == "tiny" and newest["endpoint"] == "chat/completions" and newest["route"] == "POST /v3/chat/completions"
     assert newest["complete"] and newest["duration_ms"] > 0 and newest["error"] is None
     status, body = get(traced_server, "/debug/traces/0123456789abcdef")
     error = assert_openai_error(status, body, 404, param="trace_id")

@@ -60,7 +60,7 @@
     const caption = html("caption", {}, "Traced requests, newest first");
     const head = html("thead");
     const row = html("tr");
-    for (const title of ["time", "endpoint", "servable", "duration", "trace"]) row.appendChild(html("th", { scope: "col" }, title));
+    for (const title of ["time", "route", "servable", "duration", "trace"]) row.appendChild(html("th", { scope: "col" }, title));
     head.appendChild(row);
     list.append(caption, head, html("tbody"));
     detail = html("div", { class: "traces-detail", "aria-live": "polite" });
@@ -87,7 +87,7 @@
     for (const trace of traces.slice(0, SHOWN)) {
       const row = html("tr", { "data-trace-id": trace.id });
       const duration = trace.duration_ms === null ? "running" : `${trace.duration_ms.toFixed(1)} ms`;
-      row.append(html("td", {}, when(trace.started_at)), html("td", {}, trace.endpoint || ""), html("td", {}, trace.servable || ""), html("td", {}, duration));
+      row.append(html("td", {}, when(trace.started_at)), html("td", {}, trace.route || trace.endpoint || ""), html("td", {}, trace.servable || ""), html("td", {}, duration));
       const cell = html("td");
       const open = html("button", { type: "button", "aria-label": `open trace ${trace.id}` }, trace.error ? `${trace.id} (${trace.error})` : trace.id);
       open.addEventListener("click", () => openTrace(trace));
@@ -218,7 +218,7 @@
     const row = list.querySelector(`tr[data-trace-id="${CSS.escape(trace.id)}"]`);
     if (row) row.setAttribute("aria-current", "true");
     const { drawing, lanes } = timeline(chrome, await nodeIds(trace.servable));
-    const heading = html("h3", { "data-open-trace": trace.id }, `Trace ${trace.id}: ${trace.endpoint || ""} on ${trace.servable || ""}`);
+    const heading = html("h3", { "data-open-trace": trace.id }, `Trace ${trace.id}: ${trace.route || trace.endpoint || ""} on ${trace.servable || ""}`);
     const touched = lanes.filter((lane) => lane.items.length || lane.packets.length).map((lane) => lane.name);
     const onGraph = html("button", { type: "button", class: "traces-show-on-graph" }, "Show on graph");
     onGraph.addEventListener("click", () => showOnGraph(trace.servable, touched));
