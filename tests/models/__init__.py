@@ -15,13 +15,14 @@ part of the wheel.
 * ``tiny-whisper`` (:mod:`.whisper`): a TOY Whisper trained to transcribe (and "translate") pure-tone
   "words" synthesized with numpy (:data:`WHISPER_CASES`); what WhisperPipeline needs is in :mod:`.whisper`.
 * ``tiny-diffusion`` (:mod:`.diffusion`): a TOY Stable Diffusion with random weights (64×64 noise-like
-  images, deterministic under a seed) for genai's image pipelines.
+  images, deterministic under a seed) for genai's image pipelines; ``tiny-tts`` (:mod:`.tts`): a TOY
+  SpeechT5 + HiFi-GAN with random weights (noise of a predictable length) for Text2SpeechPipeline.
 
 The Qwen2 family shares :mod:`.chat` (tokens, chat template, tokenizer training, export) and
 :mod:`.training`; every model shares :mod:`.common` (the recipe-hash cache). Every export goes
 through the product's own :func:`serving.repository.export.optimum_export`.
 
-CLI: ``python -m tests.models tiny|tiny-draft|tiny-lora|synthetic|minilm|tiny-reranker|tiny-vlm|tiny-whisper|tiny-diffusion
+CLI: ``python -m tests.models tiny|tiny-draft|tiny-lora|synthetic|minilm|tiny-reranker|tiny-vlm|tiny-whisper|tiny-diffusion|tiny-tts
 [--cache-dir DIR] [--hidden-size N] [--layers N]`` prints the model folder on the last line of
 stdout (``ovserve build-model`` runs it from a source checkout).
 """
@@ -55,6 +56,7 @@ from tests.models.minilm import build_minilm_model
 from tests.models.reranker import RERANK_QUERIES, build_tiny_reranker
 from tests.models.synthetic import build_synthetic_model, synthetic_recipe
 from tests.models.tiny import build_tiny_model, tiny_recipe
+from tests.models.tts import build_tiny_tts, tiny_tts_recipe
 from tests.models.vlm import build_tiny_vlm, tiny_vlm_recipe
 from tests.models.vlm_data import VLM_ANSWERS, VLM_CASES, VLM_CHAT_TEMPLATE, VlmCase
 from tests.models.whisper import build_tiny_whisper, tiny_whisper_recipe
@@ -98,6 +100,7 @@ __all__ = [
     "build_tiny_lora_adapters",
     "build_tiny_model",
     "build_tiny_reranker",
+    "build_tiny_tts",
     "build_tiny_vlm",
     "build_tiny_whisper",
     "cached_build",
@@ -110,6 +113,7 @@ __all__ = [
     "tiny_lora_recipe",
     "tiny_recipe",
     "tiny_tool_followup_messages",
+    "tiny_tts_recipe",
     "tiny_vlm_recipe",
     "tiny_whisper_recipe",
 ]

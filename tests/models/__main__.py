@@ -16,6 +16,7 @@ from tests.models import (
     build_tiny_lora_adapters,
     build_tiny_model,
     build_tiny_reranker,
+    build_tiny_tts,
     build_tiny_vlm,
     build_tiny_whisper,
 )
@@ -30,6 +31,7 @@ BUILDERS = {
     "tiny-vlm": build_tiny_vlm,
     "tiny-whisper": build_tiny_whisper,
     "tiny-diffusion": build_tiny_diffusion,
+    "tiny-tts": build_tiny_tts,
 }
 
 
