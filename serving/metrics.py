@@ -153,6 +153,7 @@ class Metrics:
         self.step: Histogram | None = make("ovserve_engine_step_seconds", buckets=_STEP)
         self.image_seconds: Histogram | None = make("ovserve_image_preprocess_seconds", buckets=_IMAGE)
         self.images: Histogram | None = make("ovserve_images_per_request", buckets=_IMAGES)
+        self.speech: Histogram | None = make("ovserve_speech_to_text_seconds", buckets=_LATENCY)
         self.ovms = OvmsMetrics(self.registry, wanted)
         self.vllm = VllmMetrics(self.registry)
         # vLLM's names are always served: every request and step is recorded with metrics on.
@@ -179,6 +180,11 @@ class Metrics:
                 histogram.observe(value)
         if self.images is not None:
             self.images.labels(model).observe(len(seconds))
+
+    def speech_transcribed(self, model: str, seconds: float) -> None:
+        """One speech-to-text generation (calculators/audio): the engine's time."""
+        if self.speech is not None:
+            self.speech.labels(model).observe(seconds)
 
     def engine_steps(self, model: str, step_seconds: Sequence[float], queue_seconds: Sequence[float]) -> None:
         if self.step is not None and step_seconds:

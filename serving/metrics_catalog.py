@@ -81,6 +81,12 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("ovserve_images_per_request", "histogram", ("model",), "images in each chat request that brought any, once all were loaded"),
     Family(
+        "ovserve_speech_to_text_seconds",
+        "histogram",
+        ("model",),
+        "per transcription or translation: the engine's time (WhisperPipeline.generate; decoding the upload excluded)",
+    ),
+    Family(
         "ovserve_admission_requests_running",
         "gauge",
         (),
