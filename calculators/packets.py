@@ -10,7 +10,16 @@ from calculators.openai.protocol import ChatCompletionRequest, CompletionRequest
 if TYPE_CHECKING:
     import numpy
 
-Endpoint = Literal["chat/completions", "completions", "embeddings", "rerank", "audio/transcriptions", "audio/translations"]
+Endpoint = Literal[
+    "chat/completions",
+    "completions",
+    "embeddings",
+    "rerank",
+    "audio/transcriptions",
+    "audio/translations",
+    "images/generations",
+    "images/edits",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from serving import (
     console_routes,
     cors,
     health,
+    image_routes,
     llamacpp,
     loop_lag,
     metrics,
@@ -69,6 +70,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     audio_routes.add_routes(app)  # OpenAI audio: /v3/audio/transcriptions, /v3/audio/translations (and /v1)
     cohere.add_routes(app)  # Cohere rerank: /v1/rerank, /v2/rerank (and under /v3)
     llamacpp.add_routes(app)  # llama-server's /health, /props, /tokenize, /detokenize
+    image_routes.add_routes(app)  # OpenAI images: /v3/images/generations, /v3/images/edits (and /v1)
     console_routes.install(app, settings)  # the web console: /console/, and / for browsers (before Ollama's /)
     add_ollama_routes(app)  # Ollama: /api/chat, /api/generate, /api/embed, /api/tags, ..., / (also on --ollama_port)
     console_data.add_routes(app)  # GET /console/api/graphs/{servable}: the console's Graph view

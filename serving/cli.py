@@ -19,6 +19,7 @@ from serving.admission import (
     DEFAULT_REQUEST_TIMEOUT_S,
     DEFAULT_SEND_TIMEOUT_S,
 )
+from serving.audio_flags import add_audio_flags
 from serving.cli_types import (
     boolean,
     comma_list,
@@ -29,7 +30,7 @@ from serving.cli_types import (
     raising_argument_errors,
 )
 from serving.config_file import ConfigFileError
-from serving.audio_flags import add_audio_flags
+from serving.image_flags import add_image_flags, image_node_options
 from serving.media_flags import add_media_flags, media_policy
 from serving.ovms_flags import LOG_LEVELS, accept_ovms_flags, add_ovms_flags
 from serving.ovms_flags import warning as ovms_warning
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ops.add_argument("--trace_keep", type=positive_int, default=256, help="traces kept in memory for /debug/traces [256]")
     add_media_flags(parser)
+    add_image_flags(parser)
     add_audio_flags(parser)
     add_responses_flags(parser)
     add_ovms_flags(parser)
@@ -274,6 +276,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         trace_dir_max_files=args.trace_dir_max_files,
         media=media_policy(args),
         max_images_per_request=args.max_images_per_request,
+        image_options=image_node_options(args),
         max_audio_bytes=args.max_audio_bytes,
         max_audio_seconds=args.max_audio_seconds,
         responses_store_size=args.responses_store_size,

@@ -37,8 +37,10 @@ JSON = "application/json"
 _KSERVE_INFER_TYPES = frozenset({JSON, "application/octet-stream", ""})
 FORM = "multipart/form-data"
 _FORM_TYPES = frozenset({FORM})
-# OpenAI routes whose bodies are forms with a file (the audio front end, serving/audio_routes.py)
-FORM_PATHS = frozenset(f"{prefix}/audio/{what}" for prefix in ("/v3", "/v1") for what in ("transcriptions", "translations"))
+# OpenAI routes whose bodies are forms with a file (serving/audio_routes.py, serving/image_routes.py)
+FORM_PATHS = frozenset(
+    f"{prefix}/{what}" for prefix in ("/v3", "/v1") for what in ("audio/transcriptions", "audio/translations", "images/edits")
+)
 _SHOWN = 64  # characters of a refused header value quoted back
 
 

@@ -153,7 +153,8 @@ class Metrics:
         self.step: Histogram | None = make("ovserve_engine_step_seconds", buckets=_STEP)
         self.image_seconds: Histogram | None = make("ovserve_image_preprocess_seconds", buckets=_IMAGE)
         self.images: Histogram | None = make("ovserve_images_per_request", buckets=_IMAGES)
-        self.speech: Histogram | None = make("ovserve_speech_to_text_seconds", buckets=_LATENCY)
+        self.image_generation: Histogram | None = make("ovserve_image_generation_seconds", buckets=_LATENCY)
+        self.image_step: Histogram | None = make("ovserve_image_generation_step_seconds", buckets=_STEP)
         self.ovms = OvmsMetrics(self.registry, wanted)
         self.vllm = VllmMetrics(self.registry)
         # vLLM's names are always served: every request and step is recorded with metrics on.
@@ -181,10 +182,14 @@ class Metrics:
         if self.images is not None:
             self.images.labels(model).observe(len(seconds))
 
-    def speech_transcribed(self, model: str, seconds: float) -> None:
-        """One speech-to-text generation (calculators/audio): the engine's time."""
-        if self.speech is not None:
-            self.speech.labels(model).observe(seconds)
+    def images_generated(self, model: str, seconds: float, step_seconds: Sequence[float]) -> None:
+        """An image request's engine time and each of its denoising steps (calculators/image)."""
+        if self.image_generation is not None:
+            self.image_generation.labels(model).observe(seconds)
+        if self.image_step is not None:
+            histogram = self.image_step.labels(model)
+            for step in step_seconds:
+                histogram.observe(step)
 
     def engine_steps(self, model: str, step_seconds: Sequence[float], queue_seconds: Sequence[float]) -> None:
         if self.step is not None and step_seconds:

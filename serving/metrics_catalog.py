@@ -81,10 +81,16 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("ovserve_images_per_request", "histogram", ("model",), "images in each chat request that brought any, once all were loaded"),
     Family(
-        "ovserve_speech_to_text_seconds",
+        "ovserve_image_generation_seconds",
         "histogram",
         ("model",),
-        "per transcription or translation: the engine's time (WhisperPipeline.generate; decoding the upload excluded)",
+        "per image generation or edit request: the engine's time (denoising, decoding, PNG encoding), without the wait for the engine",
+    ),
+    Family(
+        "ovserve_image_generation_step_seconds",
+        "histogram",
+        ("model",),
+        "each denoising step of an image request (steps per second: 1/this)",
     ),
     Family(
         "ovserve_admission_requests_running",

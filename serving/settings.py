@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from serving.admission import (
     DEFAULT_MAX_CONCURRENT,
@@ -108,6 +108,7 @@ class Settings:
     # how many images a request may bring.
     media: MediaPolicy | None = None  # None: MediaPolicy()'s defaults (no URL, no file)
     max_images_per_request: int = 8  # calculators.media.access.DEFAULT_MAX_IMAGES_PER_REQUEST
+    image_options: dict[str, Any] = field(default_factory=dict)  # --task image_generation's node options (serving/image_flags.py)
     max_audio_bytes: int = 25 * 1024 * 1024  # audio uploads (serving/audio_flags.py): 413 above
     max_audio_seconds: float = 1500.0  # and 400 above
     # Stored responses per servable (serving/responses/store.py): how many, and for how long (s).

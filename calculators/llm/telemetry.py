@@ -60,6 +60,9 @@ class TelemetrySink(Protocol):
     def images_loaded(self, model: str, seconds: Sequence[float]) -> None:
         """A request's images were loaded (fetched or read, and decoded): each one's time."""
 
+    def images_generated(self, model: str, seconds: float, step_seconds: Sequence[float]) -> None:
+        """An image generation or edit ran: the engine's time and each denoising step's."""
+
 
 @dataclass(frozen=True, slots=True)
 class RequestTelemetry:

@@ -104,6 +104,8 @@ def prepare_model(
         raise UsageError(f"--weight-format must be one of {', '.join(WEIGHT_FORMATS)}")
     if task is not None and task not in TASKS:
         raise UsageError(f"--task must be one of {', '.join(TASKS)}")
+    if task == "image_generation":  # served from a folder (optimum-cli export openvino --task text-to-image), not pulled yet
+        raise UsageError("--task image_generation is served from an exported folder (--model_path); --source_model cannot prepare it yet")
     name = name or servable_name(source)
     _check_name(name)
     target = repository / name
@@ -112,11 +114,6 @@ def prepare_model(
             raise ModelRepositoryError(f"{target} exists but is not a servable (no {GRAPH_FILE}): remove it or give --overwrite_models")
         progress(f"{target} exists: reusing it (give --overwrite_models to prepare it again)")
         return PreparedModel(name, target, reused=True)
-    if task == "speech2text":  # (not exported here yet: docs/audio.md)
-        raise ModelRepositoryError(
-            "--task speech2text is served from a Whisper folder (--model_path, or a graph.pbtxt), not pulled: export it with "
-            "`optimum-cli export openvino --model <id> --task automatic-speech-recognition-with-past <folder>`"
-        )
     local = Path(source).expanduser()
     if local.exists() and not local.is_dir():
         raise ModelRepositoryError(f"--source_model {source}: not a folder")

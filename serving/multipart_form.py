@@ -1,0 +1,87 @@
+"""A `multipart/form-data` body read with aiohttp's multipart reader, under --max_body_bytes: text
+fields as `str`, file parts as `UploadedFile`, repeated names (`image`, `image[]`) as lists.
+
+aiohttp's `request.post()` would spool files to disk; here every part is read in chunks into
+memory and the whole body counted against the limit as it arrives (413 past it, before the rest
+is read). A body that is not multipart is a 415; a broken one a 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from calculators.image.request import UploadedFile
+from graphs.errors import InvalidRequestError
+from serving.errors import RequestTooLargeError
+from serving.guards import UnsupportedMediaTypeError
+from serving.state import SETTINGS
+
+MAX_PARTS = 64  # fields and files together: a form with more is not a client of ours
+_CHUNK = 64 * 1024
+
+
+async def read_form(request: web.Request) -> dict[str, Any]:
+    """The form's fields by name (`name[]` is `name`; a repeated name gives a list)."""
+    if request.content_type != "multipart/form-data":
+        raise UnsupportedMediaTypeError(
+            f"expected a multipart/form-data body, got {request.content_type or 'none'}", code="unsupported_media_type"
+        )
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large(limit)
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError) as exc:
+        raise InvalidRequestError(f"the multipart body cannot be read: {exc}") from None
+    form: dict[str, Any] = {}
+    total = parts = 0
+    while True:
+        try:
+            part = await reader.next()
+        except (ValueError, AssertionError, RuntimeError) as exc:
+            raise InvalidRequestError(f"the multipart body is malformed: {exc}") from None
+        if part is None:
+            return form
+        if not isinstance(part, BodyPartReader):
+            raise InvalidRequestError("nested multipart bodies are not accepted")
+        parts += 1
+        if parts > MAX_PARTS:
+            raise InvalidRequestError(f"the form has more than {MAX_PARTS} parts")
+        name = part.name
+        if not name:
+            raise InvalidRequestError("a form part has no name")
+        data = bytearray()
+        while chunk := await _chunk(part):
+            total += len(chunk)
+            if total > limit:
+                raise _too_large(limit)
+            data += chunk
+        value: Any = _field(name, part, bytes(data))
+        key = name.removesuffix("[]")
+        if key in form:
+            previous = form[key]
+            form[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            form[key] = [value] if name.endswith("[]") else value
+
+
+async def _chunk(part: BodyPartReader) -> bytes:
+    try:
+        return await part.read_chunk(_CHUNK)
+    except (ValueError, AssertionError, RuntimeError) as exc:
+        raise InvalidRequestError(f"the multipart body is malformed: {exc}") from None
+
+
+def _field(name: str, part: BodyPartReader, data: bytes) -> str | UploadedFile:
+    if part.filename is not None:
+        return UploadedFile(part.filename, part.headers.get("Content-Type", "application/octet-stream"), data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequestError(f"form field {name!r} is not UTF-8 text", param=name.removesuffix("[]")) from None
+
+
+def _too_large(limit: int) -> RequestTooLargeError:
+    return RequestTooLargeError(f"request body is larger than the limit of {limit} bytes")
