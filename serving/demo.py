@@ -12,6 +12,8 @@ config of its own (below).
   answers, call a tool and think in `<think>` (the README's exact-answer examples).
 * `vlm` (config/ only): the locally built tiny LLaVA, trained to name an image's colour or shape
   (docs/vision.md), on OVMS's VLM graph.
+* `whisper` (config/ only): the locally built toy Whisper, trained to transcribe pure-tone
+  "words" (docs/audio.md), on OVMS's speech-to-text graph.
 
 Writes `<output>/config.json` (OVMS format) and `<output>/<name>/graph.pbtxt` (the stock graph
 with `models_path` pointing at the model), then prints the config path.
@@ -68,6 +70,12 @@ def _vlm() -> Path:
     return Path(models().build_tiny_vlm())
 
 
+def _whisper() -> Path:
+    from serving.dev_models import models
+
+    return Path(models().build_tiny_whisper())
+
+
 #: servable folder in config/ -> (the link its graph.pbtxt names as models_path, what it links to)
 CONFIG_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     REAL_NAME: ("model.gguf", smollm2_gguf),  # a .gguf file: served directly (calculators/llm/gguf.py)
@@ -75,6 +83,7 @@ CONFIG_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     "minilm": ("model", _minilm),  # all-MiniLM-L6-v2 exported to OpenVINO IR
     "reranker": ("model", _reranker),  # the toy cross-encoder
     "vlm": ("model", _vlm),  # the tiny trained LLaVA (image-text-to-text IR)
+    "whisper": ("model", _whisper),  # the toy Whisper (speech-to-text IR, docs/audio.md)
 }
 
 

@@ -13,6 +13,7 @@ from graphs import GraphConfig, GraphConfigError
 from graphs.pbtxt import load_graph, parse_graph
 from graphs.plugins import PluginError, load_entry_points
 from graphs.plugins import load_calculator_modules as load_plugin_modules
+from serving.audio_flags import speech_to_text_graph
 from serving.config_file import ConfigFileError, load_calculator_modules, load_config_file, load_monitoring
 from serving.image_flags import image_generation_graph
 from serving.metrics_catalog import check_names
@@ -38,6 +39,8 @@ def single_model_graph(model_path: Path, settings: Settings) -> GraphConfig:
         if flags.plugin_config:
             options["plugin_config"] = flags.plugin_config
         return dataclasses.replace(graph, nodes=tuple(dataclasses.replace(n, options={**n.options, **options}) for n in graph.nodes))
+    if settings.task == "speech2text":
+        return speech_to_text_graph(stock_graph("speech_to_text.pbtxt"), model_path, settings)
     if settings.task == "image_generation":
         return image_generation_graph(stock_graph("image_generation.pbtxt"), model_path, settings)
     if settings.task not in (None, "text_generation"):

@@ -155,6 +155,7 @@ class Metrics:
         self.images: Histogram | None = make("ovserve_images_per_request", buckets=_IMAGES)
         self.image_generation: Histogram | None = make("ovserve_image_generation_seconds", buckets=_LATENCY)
         self.image_step: Histogram | None = make("ovserve_image_generation_step_seconds", buckets=_STEP)
+        self.speech: Histogram | None = make("ovserve_speech_to_text_seconds", buckets=_LATENCY)
         self.ovms = OvmsMetrics(self.registry, wanted)
         self.vllm = VllmMetrics(self.registry)
         # vLLM's names are always served: every request and step is recorded with metrics on.
@@ -181,6 +182,11 @@ class Metrics:
                 histogram.observe(value)
         if self.images is not None:
             self.images.labels(model).observe(len(seconds))
+
+    def speech_transcribed(self, model: str, seconds: float) -> None:
+        """One speech-to-text generation (calculators/audio): the engine's time."""
+        if self.speech is not None:
+            self.speech.labels(model).observe(seconds)
 
     def images_generated(self, model: str, seconds: float, step_seconds: Sequence[float]) -> None:
         """An image request's engine time and each of its denoising steps (calculators/image)."""

@@ -93,6 +93,12 @@ FAMILIES: tuple[Family, ...] = (
         "each denoising step of an image request (steps per second: 1/this)",
     ),
     Family(
+        "ovserve_speech_to_text_seconds",
+        "histogram",
+        ("model",),
+        "per transcription or translation: the engine's time (WhisperPipeline.generate; decoding the upload excluded)",
+    ),
+    Family(
         "ovserve_admission_requests_running",
         "gauge",
         (),

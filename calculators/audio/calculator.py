@@ -25,6 +25,7 @@ from calculators.audio.formats import StreamEvent, delta_event, done_event, rend
 from calculators.audio.options_type import declare_s2t_options
 from calculators.audio.protocol import SpeechRequest, parse_request
 from calculators.audio.resource import S2tOptions, SpeechResource, Transcript, create_speech_resource
+from calculators.llm.telemetry import TELEMETRY, RequestTelemetry
 from calculators.packets import HttpRequestPayload, ResponseBody
 from graphs import Calculator, Contract, InputSet, default_registry
 
@@ -61,8 +62,14 @@ class S2tCalculator(Calculator):
             transcript = await resource.transcribe(audio, request)
             answer = render(transcript, request)
             self.ctx.emit(OUT, ResponseBody(answer) if isinstance(answer, dict) else answer, inputs.timestamp)
-        span = {"tokens": transcript.tokens, "audio_s": round(transcript.duration, 3)}
-        self.ctx.record_span("generate", decoded, time.perf_counter_ns(), span)
+        ended = time.perf_counter_ns()
+        span = {"tokens": transcript.tokens, "audio_s": round(transcript.duration, 3), "engine_s": round(transcript.engine_seconds, 4)}
+        self.ctx.record_span("generate", decoded, ended, span)
+        # the server's metrics (ovserve_speech_to_text_seconds), when on: a method the LLM's sink protocol lacks
+        telemetry: RequestTelemetry | None = self.ctx.request.get(TELEMETRY)
+        observe = getattr(telemetry.sink, "speech_transcribed", None) if telemetry is not None else None
+        if observe is not None:
+            observe(resource.servable_name, transcript.engine_seconds)
 
     async def _stream(self, resource: SpeechResource, audio: np.ndarray, request: SpeechRequest) -> Transcript:
         """Each piece of text as a delta event as the engine gives it, then the done event. The

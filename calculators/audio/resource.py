@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ class Transcript:
     segments: list[Span] = field(default_factory=list)
     words: list[Span] = field(default_factory=list)
     tokens: int = 0
+    engine_seconds: float = 0.0  # generate() alone (not the wait for the servable's turn)
 
 
 @dataclass
@@ -67,6 +69,7 @@ class SpeechResource:
     pipeline: Any  # openvino_genai.WhisperPipeline
     languages: frozenset[str]  # codes the model knows ("en"), from generation_config.json's lang_to_id
     multilingual: bool
+    servable_name: str = ""  # the metrics' model label
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def check(self, request: SpeechRequest) -> None:
@@ -99,7 +102,9 @@ class SpeechResource:
                 on_text(piece)
             return stop.is_set()  # True: genai stops generating
 
+        started = time.perf_counter()
         result = self.pipeline.generate(audio, streamer=streamer, **config)
+        engine_seconds = time.perf_counter() - started
         chunks = result.chunks or []
         words = result.words or []
         metrics = result.perf_metrics
@@ -110,6 +115,7 @@ class SpeechResource:
             segments=[Span(float(c.start_ts), float(c.end_ts), c.text) for c in chunks],
             words=[Span(float(w.start_ts), float(w.end_ts), w.word) for w in words],
             tokens=int(metrics.get_num_generated_tokens()),
+            engine_seconds=engine_seconds,
         )
 
     async def transcribe(self, audio: np.ndarray, request: SpeechRequest, on_text: OnText = None) -> Transcript:
@@ -155,6 +161,6 @@ async def create_speech_resource(options: S2tOptions, ctx: ResourceContext) -> S
     def load() -> SpeechResource:
         pipeline = ov_genai.WhisperPipeline(str(model_dir), options.target_device, **properties)
         languages, multilingual = _languages(model_dir)
-        return SpeechResource(options, pipeline, languages, multilingual)
+        return SpeechResource(options, pipeline, languages, multilingual, ctx.servable_name)
 
     return await asyncio.to_thread(load)

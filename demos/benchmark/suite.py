@@ -25,7 +25,10 @@ of each figure, and bench.json keeps every run. Steps:
 9. the tiny VLM (demos/benchmark/vlm.py): requests/s of 1-image chats at concurrency 4, ovserve
    against the engine in process (same images, same prompts), alternating rounds; the `vlm_*` keys
 
-Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace|real|vlm]
+`--only audio`: the toy Whisper's transcription latency through the server against WhisperPipeline
+in process (demos/benchmark/audio.py; not in the full run).
+
+Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace|real|vlm|audio]
 (--skip-peer leaves out both peers: openvino-openai-api and llama-server)
 """
 
@@ -44,6 +47,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
 
+import audio  # noqa: E402
 import real_model  # noqa: E402
 import real_model_report  # noqa: E402
 import vlm  # noqa: E402
@@ -227,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "bench.json")
     parser.add_argument("--skip-peer", action="store_true", help="leave out the peers (openvino-openai-api, llama-server)")
     parser.add_argument(
-        "--only", choices=["speculative", "trace", "real", "vlm"], help="run this step alone (its figures only in the JSON)"
+        "--only", choices=["speculative", "trace", "real", "vlm", "audio"], help="run this step alone (its figures only in the JSON)"
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -248,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only == "vlm":
         vlm.run(args.json)
+        return 0
+    if args.only == "audio":  # the toy Whisper's latency, server vs engine (demos/benchmark/audio.py)
+        audio.run(args.json)
         return 0
     synthetic, tiny = build_synthetic_model(), build_tiny_model()
     runs: dict[str, Any] = {}

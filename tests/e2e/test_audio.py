@@ -5,13 +5,16 @@ mp3 (encoded here with soundfile, at other rates, in stereo), and OVMS's plain g
 
 from __future__ import annotations
 
+import json
+import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
-from tests.helpers.audio import CONTAINERS, encode, speech_graph
+from tests.helpers.audio import CONTAINERS, encode, post_form, speech_graph
 from tests.helpers.servables import write_config
 from tests.helpers.server import Server, start_server
 from tests.models.whisper_data import WHISPER_CASES
@@ -24,7 +27,9 @@ WAV = ("speech.wav", encode(CASE))
 @pytest.fixture(scope="module")
 def server(tiny_whisper_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     graphs = {"whisper": speech_graph(tiny_whisper_dir), "whisper-ovms": speech_graph(tiny_whisper_dir, plain=True)}
-    srv = start_server("--config_path", str(write_config(tmp_path_factory.mktemp("audio"), graphs)), "--trace", "header")
+    srv = start_server(
+        "--config_path", str(write_config(tmp_path_factory.mktemp("audio"), graphs)), "--trace", "header", "--metrics_enable"
+    )
     yield srv
     assert srv.stop() == 0, "\n".join(srv.output)
 
@@ -87,3 +92,26 @@ def test_v1_alias_and_ovms_plain_graph(server: Server) -> None:
         assert v1.audio.transcriptions.create(model="whisper-ovms", file=WAV).text == TEXT
         with pytest.raises(openai.BadRequestError, match="enable_word_timestamps"):
             v1.audio.transcriptions.create(model="whisper-ovms", file=WAV, response_format="verbose_json", timestamp_granularities=["word"])
+
+
+def test_engine_time_metric_and_trace_spans(server: Server) -> None:
+    status, headers, _ = post_form(server, "/v3/audio/transcriptions", {"model": "whisper"}, WAV, headers={"X-Ovserve-Trace": "1"})
+    assert status == 200
+    with urllib.request.urlopen(server.base_url + "/metrics", timeout=30) as response:
+        metrics = response.read().decode()
+    count = re.search(r'^ovserve_speech_to_text_seconds_count\{model="whisper"\} (\S+)$', metrics, re.MULTILINE)
+    assert count is not None and float(count.group(1)) >= 1
+    with urllib.request.urlopen(f"{server.base_url}/debug/traces/{headers['X-Ovserve-Trace-Id']}", timeout=30) as response:
+        names = {e.get("name") for e in json.load(response)["traceEvents"]}
+    assert {"decode audio", "generate"} <= names
+
+
+def test_task_speech2text_serves_a_whisper_folder(tiny_whisper_dir: Path) -> None:
+    """Single-model mode: `--task speech2text` on the folder (OVMS's stock graph, no graph.pbtxt)."""
+    srv = start_server("--model_path", str(tiny_whisper_dir), "--model_name", "w", "--task", "speech2text")
+    try:
+        with openai.OpenAI(base_url=srv.base_url + "/v3", api_key="unused", max_retries=0) as sdk:
+            case = WHISPER_CASES[1]
+            assert sdk.audio.transcriptions.create(model="w", file=("s.ogg", encode(case, "ogg"))).text == case.text.strip()
+    finally:
+        assert srv.stop() == 0, "\n".join(srv.output)

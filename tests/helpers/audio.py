@@ -69,7 +69,12 @@ def speech_graph(model_dir: Path, plain: bool = False) -> str:
 
 
 def post_form(
-    server: Server, path: str, fields: dict[str, str], file: tuple[str, bytes] | None, content_type: str | None = None
+    server: Server,
+    path: str,
+    fields: dict[str, str],
+    file: tuple[str, bytes] | None,
+    content_type: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """A multipart/form-data POST built by hand (the hostile cases need malformed ones too)."""
     boundary = uuid.uuid4().hex
@@ -82,7 +87,12 @@ def post_form(
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     try:
-        conn.request("POST", path, body=body, headers={"Content-Type": content_type or f"multipart/form-data; boundary={boundary}"})
+        conn.request(
+            "POST",
+            path,
+            body=body,
+            headers={"Content-Type": content_type or f"multipart/form-data; boundary={boundary}", **(headers or {})},
+        )
         response = conn.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:

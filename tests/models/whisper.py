@@ -21,13 +21,16 @@ What openvino-genai 2026.4 needs and does (checked by test_whisper.py):
   ``language`` ("en", detected when not given), ``chunks`` (``return_timestamps=True``: segments
   with ``start_ts``/``end_ts`` in seconds and ``text``; None otherwise), ``words`` (word timestamps),
   ``perf_metrics``.
-* ``task="translate"|"transcribe"``; ``language="<|en|>"`` or ``"en"`` (unknown: RuntimeError);
-  ``initial_prompt`` / ``hotwords`` go in after ``<|startofprev|>`` (the toy was not trained on them:
+* ``task="translate"|"transcribe"`` (the toy "translates" into French number words);
+  ``language="<|en|>"`` or ``"en"`` (unknown: RuntimeError; ``<|fr|>`` is in ``lang_to_id`` but the
+  toy only ever saw ``<|en|>``); ``initial_prompt`` / ``hotwords`` go in after ``<|startofprev|>`` (the toy was not trained on them:
   its answer changes); ``do_sample``/``temperature``/``rng_seed`` are accepted.
 * Word timestamps need the pipeline built with ``WhisperPipeline(folder, "CPU", word_timestamps=True)``
   (genai then decomposes the cross attention) AND ``generate(..., word_timestamps=True)``; on a
   pipeline built without it generate raises RuntimeError. Each word: ``word``, ``start_ts``,
   ``end_ts``, ``token_ids`` (the toy's times come from untrained alignment heads: ordered, not accurate).
+* Export logs "openvino.frontend.pytorch.utils ERROR Failed to build model wrapper." and then
+  succeeds (optimum-intel's first tracing attempt; harmless).
 * Streaming: ``streamer=callable(str) -> bool`` gets text pieces (a word each here); with
   ``return_timestamps=True`` it gets each segment's text at once.
 """
@@ -341,21 +344,31 @@ def _export(hf_dir: Path, out: Path, hf_tok: Any, recipe: dict[str, Any]) -> Non
 # --------------------------------------------------------------------------- openvino-genai
 
 
-def transcribe(model_dir: Path, cases: tuple[WhisperCase, ...] = WHISPER_CASES, **config: Any) -> list[Any]:
-    """genai's results (``WhisperDecodedResults``) for each case, ``config`` as generate's keywords."""
+def transcribe(model_dir: Path, cases: tuple[WhisperCase, ...] = WHISPER_CASES, precision: str | None = None, **config: Any) -> list[Any]:
+    """genai's results (``WhisperDecodedResults``) for each case, ``config`` as generate's keywords;
+    ``precision`` ("f32", "bf16") overrides the CPU's default inference precision."""
     import openvino_genai
 
-    pipe = openvino_genai.WhisperPipeline(str(model_dir), "CPU")
+    properties = {"INFERENCE_PRECISION_HINT": precision} if precision else {}
+    pipe = openvino_genai.WhisperPipeline(str(model_dir), "CPU", **properties)
     return [pipe.generate(case.audio().tolist(), **config) for case in cases]
 
 
 def verify_tiny_whisper(model_dir: Path) -> None:
-    """Raise RuntimeError unless genai transcribes and "translates" every WHISPER_CASES case exactly."""
+    """Raise RuntimeError unless genai transcribes and "translates" every WHISPER_CASES case
+    exactly, with and without timestamps (one segment, 0 s to the last tone's end), at the CPU's
+    default precision and in f32."""
     failures = []
-    for task in ("transcribe", "translate"):
-        for case, result in zip(WHISPER_CASES, transcribe(model_dir, task=task, language=LANGUAGES[0]), strict=True):
-            expected = case.text if task == "transcribe" else case.translation
-            if result.texts[0] != expected:
-                failures.append(f"{task} {case.words}: expected {expected!r}, got {result.texts[0]!r}")
+    for precision in (None, "f32"):
+        for task in ("transcribe", "translate"):
+            results = transcribe(model_dir, precision=precision, task=task, return_timestamps=True)
+            for case, result in zip(WHISPER_CASES, results, strict=True):
+                expected = case.text if task == "transcribe" else case.translation
+                got = [(round(c.start_ts, 2), round(c.end_ts, 2), c.text) for c in result.chunks]
+                if result.texts[0] != expected or got != [(0.0, case.end_seconds, expected)]:
+                    failures.append(f"{task} {case.words} ({precision or 'default precision'}): expected {expected!r}, got {got}")
+        for case, result in zip(WHISPER_CASES, transcribe(model_dir, precision=precision), strict=True):
+            if result.texts[0] != case.text:
+                failures.append(f"{case.words} ({precision or 'default precision'}): expected {case.text!r}, got {result.texts[0]!r}")
     if failures:
         raise RuntimeError("tiny Whisper verification failed:\n  " + "\n  ".join(failures))
