@@ -17,6 +17,7 @@ Endpoint = Literal[
     "rerank",
     "audio/transcriptions",
     "audio/translations",
+    "audio/speech",
     "images/generations",
     "images/edits",
 ]

@@ -32,6 +32,7 @@ from serving.frontend import CORE, FrontEndCore
 from serving.kserve import rest as kserve_rest
 from serving.ollama_routes import add_routes as add_ollama_routes
 from serving.responses_routes import add_routes as add_responses_routes
+from serving.speech_routes import add_routes as add_speech_routes
 from serving.servable import ServableManager
 from serving.settings import Settings
 from serving.state import SERVABLES, SETTINGS
@@ -68,6 +69,7 @@ def create_app(settings: Settings, servables: ServableManager) -> web.Applicatio
     add_responses_routes(app)  # OpenAI Responses: /v3/responses, /v1/responses
     add_anthropic_routes(app)  # Anthropic Messages: /v1/messages, /v1/messages/count_tokens
     audio_routes.add_routes(app)  # OpenAI audio: /v3/audio/transcriptions, /v3/audio/translations (and /v1)
+    add_speech_routes(app)  # OpenAI text to speech: /v3/audio/speech (and /v1)
     cohere.add_routes(app)  # Cohere rerank: /v1/rerank, /v2/rerank (and under /v3)
     llamacpp.add_routes(app)  # llama-server's /health, /props, /tokenize, /detokenize
     image_routes.add_routes(app)  # OpenAI images: /v3/images/generations, /v3/images/edits (and /v1)

@@ -36,6 +36,7 @@ from serving.ovms_flags import LOG_LEVELS, accept_ovms_flags, add_ovms_flags
 from serving.ovms_flags import warning as ovms_warning
 from serving.responses.flags import add_responses_flags
 from serving.settings import LLMFlags, Settings
+from serving.speech_flags import add_speech_flags
 
 if TYPE_CHECKING:
     from calculators.llm.flags import LLMFlag
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_media_flags(parser)
     add_image_flags(parser)
     add_audio_flags(parser)
+    add_speech_flags(parser)
     add_responses_flags(parser)
     add_ovms_flags(parser)
     add_llm_flags(parser.add_argument_group("text generation (single-model mode; as the graph's LLM node options)"))
@@ -279,6 +281,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         image_options=image_node_options(args),
         max_audio_bytes=args.max_audio_bytes,
         max_audio_seconds=args.max_audio_seconds,
+        max_speech_input_chars=args.max_speech_input_chars,
         responses_store_size=args.responses_store_size,
         responses_store_ttl=args.responses_store_ttl,
         console=args.console == "on",

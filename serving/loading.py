@@ -19,6 +19,7 @@ from serving.image_flags import image_generation_graph
 from serving.metrics_catalog import check_names
 from serving.servable import Servable, make_servable
 from serving.settings import Settings
+from serving.speech_flags import text_to_speech_graph
 
 STOCK_LLM_GRAPH = "llm.pbtxt"
 
@@ -43,6 +44,8 @@ def single_model_graph(model_path: Path, settings: Settings) -> GraphConfig:
         return speech_to_text_graph(stock_graph("speech_to_text.pbtxt"), model_path, settings)
     if settings.task == "image_generation":
         return image_generation_graph(stock_graph("image_generation.pbtxt"), model_path, settings)
+    if settings.task == "text2speech":
+        return text_to_speech_graph(stock_graph("text_to_speech.pbtxt"), model_path, settings)
     if settings.task not in (None, "text_generation"):
         raise ValueError(f"--task {settings.task} is not served yet")
     graph = stock_graph(STOCK_LLM_GRAPH)

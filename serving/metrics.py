@@ -155,6 +155,7 @@ class Metrics:
         self.images: Histogram | None = make("ovserve_images_per_request", buckets=_IMAGES)
         self.image_generation: Histogram | None = make("ovserve_image_generation_seconds", buckets=_LATENCY)
         self.image_step: Histogram | None = make("ovserve_image_generation_step_seconds", buckets=_STEP)
+        self.speech_synthesis: Histogram | None = make("ovserve_text_to_speech_seconds", buckets=_LATENCY)
         self.speech: Histogram | None = make("ovserve_speech_to_text_seconds", buckets=_LATENCY)
         self.ovms = OvmsMetrics(self.registry, wanted)
         self.vllm = VllmMetrics(self.registry)
@@ -196,6 +197,11 @@ class Metrics:
             histogram = self.image_step.labels(model)
             for step in step_seconds:
                 histogram.observe(step)
+
+    def speech_generated(self, model: str, seconds: float) -> None:
+        """One text-to-speech generation (calculators/audio/speech_calculator.py): the engine's time."""
+        if self.speech_synthesis is not None:
+            self.speech_synthesis.labels(model).observe(seconds)
 
     def engine_steps(self, model: str, step_seconds: Sequence[float], queue_seconds: Sequence[float]) -> None:
         if self.step is not None and step_seconds:

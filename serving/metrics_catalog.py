@@ -81,6 +81,12 @@ FAMILIES: tuple[Family, ...] = (
     ),
     Family("ovserve_images_per_request", "histogram", ("model",), "images in each chat request that brought any, once all were loaded"),
     Family(
+        "ovserve_text_to_speech_seconds",
+        "histogram",
+        ("model",),
+        "per /v3/audio/speech request: the engine's time (Text2SpeechPipeline.generate; encoding and the wait for the engine excluded)",
+    ),
+    Family(
         "ovserve_image_generation_seconds",
         "histogram",
         ("model",),

@@ -111,6 +111,7 @@ class Settings:
     image_options: dict[str, Any] = field(default_factory=dict)  # --task image_generation's node options (serving/image_flags.py)
     max_audio_bytes: int = 25 * 1024 * 1024  # audio uploads (serving/audio_flags.py): 413 above
     max_audio_seconds: float = 1500.0  # and 400 above
+    max_speech_input_chars: int = 4096  # /v3/audio/speech's `input` (serving/speech_flags.py): 400 above
     # Stored responses per servable (serving/responses/store.py): how many, and for how long (s).
     responses_store_size: int = 1000
     responses_store_ttl: float = 3600.0

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-TASKS = ("text_generation", "embeddings", "rerank", "speech2text", "image_generation")
+TASKS = ("text_generation", "embeddings", "rerank", "speech2text", "image_generation", "text2speech")
 WEIGHT_FORMATS = ("fp32", "fp16", "int8", "int4")
 DEFAULT_WEIGHT_FORMAT = "int8"  # as OVMS's pull with conversion
 REPOSITORY_ENV = "OVMS_MODEL_REPOSITORY_PATH"  # OVMS's default for --model_repository_path

@@ -1,0 +1,74 @@
+"""The text-to-speech front end: `POST /v3/audio/speech` (and `/v1`), OpenAI's create-speech JSON,
+over a servable whose graph is OVMS's text-to-speech one (calculators/audio/speech_calculator.py).
+
+A thin layer: the body is read, `input` checked against --max_speech_input_chars (a server
+limit the graph cannot know), the model resolved and the graph run under admission; the audio
+is sent whole with its media type (audio/wav, audio/pcm) within --send_timeout. A client that
+hangs up cancels the run (the engine's generation cannot be stopped: it ends, and its audio is
+dropped)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from calculators.audio.speech_encode import SpeechAudio
+from calculators.audio.speech_protocol import SPEECH
+from graphs.errors import InvalidRequestError, OvserveError
+from serving.errors import error_response, internal_error
+from serving.frontend import CONTEXT, CORE, Sender, read_json_body
+from serving.state import SETTINGS
+
+log = logging.getLogger("ovserve.http")
+
+
+class AudioAnswer(web.Response):
+    """The whole audio; aiohttp writes it after the handler returned, within --send_timeout."""
+
+    def __init__(self, audio: SpeechAudio, send: Sender) -> None:
+        super().__init__(body=audio.data, content_type=audio.media_type)
+        self._send = send
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        await self._send(super().write_eof(data))
+
+
+def check_input_length(body: dict[str, object], limit: int) -> None:
+    text = body.get("input")
+    if isinstance(text, str) and len(text) > limit:
+        raise InvalidRequestError(f"input has {len(text)} characters; the limit is {limit} (--max_speech_input_chars)", param="input")
+
+
+async def speech(request: web.Request) -> web.StreamResponse:
+    core, ctx = request.app[CORE], request[CONTEXT]
+    async with core.admission.slot(ctx.deadline):
+        try:
+            body = await read_json_body(request)
+            check_input_length(body, request.app[SETTINGS].max_speech_input_chars)
+            servable = await core.resolve(ctx, body.get("model"))
+            run = core.start(ctx, servable, SPEECH, body)
+        except OvserveError as exc:
+            return error_response(exc)
+        send = Sender(request, core.admission, servable.name)
+        try:
+            async with core.admission.within(ctx.deadline):
+                async for out in run:
+                    value = out.packet.value
+                    if not isinstance(value, SpeechAudio):
+                        raise TypeError(f"graph of {servable.name!r} answered {type(value).__name__}, not audio")
+                    return AudioAnswer(value, send)
+            raise RuntimeError(f"graph of {servable.name!r} produced no audio")
+        except OvserveError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("request to %s failed", servable.name)
+            return error_response(internal_error())
+        finally:
+            await asyncio.shield(servable.finish(run))
+
+
+def add_routes(app: web.Application) -> None:
+    for prefix in ("/v3", "/v1"):
+        app.router.add_post(f"{prefix}/audio/speech", speech)
