@@ -12,6 +12,8 @@ config of its own (below).
   answers, call a tool and think in `<think>` (the README's exact-answer examples).
 * `vlm` (config/ only): the locally built tiny LLaVA, trained to name an image's colour or shape
   (docs/vision.md), on OVMS's VLM graph.
+* `sd` (config/ only): the locally built toy Stable Diffusion (random weights: noise pictures;
+  docs/images.md), on OVMS's image generation graph.
 * `whisper` (config/ only): the locally built toy Whisper, trained to transcribe pure-tone
   "words" (docs/audio.md), on OVMS's speech-to-text graph.
 
@@ -70,6 +72,12 @@ def _vlm() -> Path:
     return Path(models().build_tiny_vlm())
 
 
+def _diffusion() -> Path:
+    from serving.dev_models import models
+
+    return Path(models().build_tiny_diffusion())
+
+
 def _whisper() -> Path:
     from serving.dev_models import models
 
@@ -84,6 +92,7 @@ CONFIG_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     "reranker": ("model", _reranker),  # the toy cross-encoder
     "vlm": ("model", _vlm),  # the tiny trained LLaVA (image-text-to-text IR)
     "whisper": ("model", _whisper),  # the toy Whisper (speech-to-text IR, docs/audio.md)
+    "sd": ("model", _diffusion),  # the toy Stable Diffusion (text-to-image IR, docs/images.md)
 }
 
 

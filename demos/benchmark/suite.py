@@ -27,8 +27,10 @@ of each figure, and bench.json keeps every run. Steps:
 
 `--only audio`: the toy Whisper's transcription latency through the server against WhisperPipeline
 in process (demos/benchmark/audio.py; not in the full run).
+`--only images`: the toy Stable Diffusion's generation latency through the server against
+Text2ImagePipeline in process (demos/benchmark/images.py; not in the full run).
 
-Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace|real|vlm|audio]
+Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace|real|vlm|audio|images]
 (--skip-peer leaves out both peers: openvino-openai-api and llama-server)
 """
 
@@ -48,6 +50,7 @@ ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 import audio  # noqa: E402
+import images  # noqa: E402
 import real_model  # noqa: E402
 import real_model_report  # noqa: E402
 import vlm  # noqa: E402
@@ -231,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "bench.json")
     parser.add_argument("--skip-peer", action="store_true", help="leave out the peers (openvino-openai-api, llama-server)")
     parser.add_argument(
-        "--only", choices=["speculative", "trace", "real", "vlm", "audio"], help="run this step alone (its figures only in the JSON)"
+        "--only",
+        choices=["speculative", "trace", "real", "vlm", "audio", "images"],
+        help="run this step alone (its figures only in the JSON)",
     )
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -252,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only == "vlm":
         vlm.run(args.json)
+        return 0
+    if args.only == "images":  # the toy Stable Diffusion's latency, server vs engine (demos/benchmark/images.py)
+        images.run(args.json)
         return 0
     if args.only == "audio":  # the toy Whisper's latency, server vs engine (demos/benchmark/audio.py)
         audio.run(args.json)
