@@ -32,9 +32,9 @@ from serving.frontend import CORE, FrontEndCore
 from serving.kserve import rest as kserve_rest
 from serving.ollama_routes import add_routes as add_ollama_routes
 from serving.responses_routes import add_routes as add_responses_routes
-from serving.speech_routes import add_routes as add_speech_routes
 from serving.servable import ServableManager
 from serving.settings import Settings
+from serving.speech_routes import add_routes as add_speech_routes
 from serving.state import SERVABLES, SETTINGS
 
 
