@@ -10,7 +10,9 @@ a missing or wrong-sized file fails the load), which wins over a file of the sam
 generate left the event loop's 1 ms timer at most 6 ms late), so it runs in a thread. It is not
 safe to call from two threads and does not batch different voices: one generation at a time per
 servable (an asyncio lock). It takes no callback, so a cancelled run cannot stop it: the
-generation finishes in its thread, holding the servable, and its audio is dropped.
+generation finishes in its thread, holding the servable, and its audio is dropped. A generate()
+that fails (an input longer than the model's positions) leaves the pipeline broken (on the toy,
+every later call failed alike), so a fresh one is loaded before the lock is released.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,7 @@ class SpeechSynthesisResource:
     voices: dict[str, np.ndarray]  # name -> float32 speaker embedding of the pipeline's shape
     model_type: str  # config.json's ("speecht5"): SpeechT5 has no speed control
     servable_name: str = ""
+    reload: Callable[[], Any] | None = None  # a fresh pipeline, after one failed
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def check(self, request: SynthesisRequest) -> None:
@@ -112,7 +116,25 @@ class SpeechSynthesisResource:
                 raise
             except RuntimeError as exc:  # genai refused the input (e.g. longer than the model's positions)
                 reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+                if self.reload is not None:
+                    log.warning("servable %s: generate failed (%s); loading the pipeline afresh", self.servable_name, reason)
+                    await self._reload()
                 raise InvalidRequestError(f"the engine could not speak this input: {reason}", param="input") from None
+
+    async def _reload(self) -> None:
+        """A fresh pipeline, under the lock; a cancelled caller still waits for it."""
+        assert self.reload is not None
+        reload = self.reload
+
+        def load() -> None:
+            self.pipeline = reload()
+
+        loading = asyncio.ensure_future(asyncio.to_thread(load))
+        try:
+            await asyncio.shield(loading)
+        except asyncio.CancelledError:
+            await asyncio.gather(loading, return_exceptions=True)
+            raise
 
     async def aclose(self) -> None:
         async with self.lock:
@@ -168,10 +190,13 @@ async def create_speech_synthesis_resource(options: T2sOptions, ctx: ResourceCon
     check_device(options.target_device)
     properties = plugin_properties(options.plugin_config)
 
+    def pipeline() -> Any:
+        return ov_genai.Text2SpeechPipeline(str(model_dir), options.target_device, **properties)
+
     def load() -> SpeechSynthesisResource:
-        pipeline = ov_genai.Text2SpeechPipeline(str(model_dir), options.target_device, **properties)
-        shape = tuple(int(d) for d in pipeline.get_speaker_embedding_shape())
+        first = pipeline()
+        shape = tuple(int(d) for d in first.get_speaker_embedding_shape())
         voices = load_voices(model_dir, ctx.base_path, options.voices, shape)
-        return SpeechSynthesisResource(options, pipeline, voices, _model_type(model_dir), ctx.servable_name)
+        return SpeechSynthesisResource(options, first, voices, _model_type(model_dir), ctx.servable_name, reload=pipeline)
 
     return await asyncio.to_thread(load)
