@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from graphs.errors import InvalidRequestError, UnavailableError
 
 OnText = Callable[[str], object] | None  # called in the engine's thread with each piece of text
 WHISPER_FILES = ("openvino_encoder_model.xml", "openvino_decoder_model.xml", "openvino_tokenizer.xml", "openvino_detokenizer.xml")
+
+log = logging.getLogger("ovserve.calculators.audio")
 
 
 class S2tOptions(Options):
@@ -129,7 +132,9 @@ class SpeechResource:
                 return await asyncio.shield(future)
             except asyncio.CancelledError:
                 stop.set()  # and wait for the engine to stop, so the next request finds it free
-                await asyncio.gather(future, return_exceptions=True)
+                (done,) = await asyncio.gather(future, return_exceptions=True)
+                if isinstance(done, Transcript):
+                    log.info("servable %s: transcription cancelled, the engine stopped after %d tokens", self.servable_name, done.tokens)
                 raise
             except RuntimeError as exc:  # genai refused the input (e.g. a prompt longer than the model takes)
                 raise InvalidRequestError(f"the engine could not transcribe this audio: {str(exc).splitlines()[-1][:200]}") from None

@@ -11,6 +11,7 @@ A cancelled job stops at its next denoising step (genai's step callback answers 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from calculators.llm.resource import check_device
 from calculators.ov_infer import plugin_properties
 from graphs import ResourceContext
 from graphs.errors import UnavailableError
+
+log = logging.getLogger("ovserve.calculators.image")
 
 
 @dataclass
@@ -72,6 +75,12 @@ class ImageGenResource:
             except asyncio.CancelledError:
                 stop.set()
                 await asyncio.wait([future])  # the engine is free again before the next job starts
+                if not future.exception():
+                    steps = len(future.result().step_seconds)
+                    wanted = config.get("num_inference_steps")
+                    log.info(
+                        "servable %s: generation cancelled, the engine stopped after %d of %s steps", self.servable_name, steps, wanted
+                    )
                 raise
         finally:
             self._turn.release()
