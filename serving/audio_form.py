@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from calculators.audio.protocol import AudioUpload
 from graphs.errors import InvalidRequestError
@@ -66,4 +67,6 @@ async def read_audio_form(request: web.Request, max_audio_bytes: int, max_audio_
                 body[name] = value
     except ValueError as exc:  # aiohttp: a malformed part
         raise InvalidRequestError(f"unreadable {MULTIPART} body: {exc}") from None
+    except BadHttpMessage:  # aiohttp: a line over its limit where a boundary should be (its message quotes the body)
+        raise InvalidRequestError(f"unreadable {MULTIPART} body: a line is too long where a boundary is expected") from None
     return body

@@ -2,7 +2,12 @@
 llama.cpp's extras), against a real server: each answer is a success or a 4xx in that API's own
 error shape (never a 5xx, never another API's shape), and afterwards every route still answers a
 good request and the chat route its exact answer. tests/e2e/test_hostile_input.py does the same
-for the OpenAI and KServe routes."""
+for the OpenAI and KServe routes.
+
+The image and audio routes get the hostile bodies refused before any model is looked up (this
+server serves none of theirs: unparsable JSON, a JSON body to a form route, 413, 415, 405, an
+unknown model); what reaches their engines is in test_images_hostile.py, test_audio_hostile.py and
+test_speech_hostile.py."""
 
 from __future__ import annotations
 
@@ -118,6 +123,26 @@ def hostile_bodies(route: Route) -> list[tuple[str, bytes]]:
 CASES = [(route, name, body) for route in ROUTES for name, body in hostile_bodies(route)]
 
 
+# The image and audio routes: JSON bodies (their good ones name models this server lacks) and forms.
+MEDIA_JSON = [
+    Route("/v3/images/generations", {"model": "sd", "prompt": "a cat"}, "prompt", ("n",), openai_shape),
+    Route("/v3/audio/speech", {"model": "speech", "input": "hi"}, "input", ("speed",), openai_shape),
+]
+MEDIA_FORMS = ("/v3/images/edits", "/v3/audio/transcriptions", "/v3/audio/translations")
+MEDIA_PATHS = (*[route.path for route in MEDIA_JSON], *MEDIA_FORMS)
+# hostile_bodies' cases that fail before the model is looked up: a 400 each
+UNPARSABLE = ("truncated json", "not an object", "null", "nan literal", "invalid utf-8", "100k nested arrays", "100k nested in a field")
+MEDIA_CASES = [(route, name, body) for route in MEDIA_JSON for name, body in hostile_bodies(route) if name in UNPARSABLE]
+
+
+def multipart(fields: dict[str, str], file: tuple[str, bytes]) -> tuple[bytes, dict[str, str]]:
+    boundary = "hostile-boundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    name, data = file
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="x"\r\n\r\n'.encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
 @pytest.fixture(scope="module")
 def server(three_servable_server: Server) -> Server:
     """tiny, minilm and rerank (tests/e2e/conftest.py), as the OpenAI hostile tests use."""
@@ -183,6 +208,63 @@ def test_every_route_still_answers(server: Server, route: Route) -> None:
     assert server.process.poll() is None
     status, _, reply = post(server, route.path, route.good)
     assert status == 200, reply[:500]
+
+
+@pytest.mark.parametrize(("route", "body"), [(r, b) for r, _, b in MEDIA_CASES], ids=[f"{r.path} {n}" for r, n, _ in MEDIA_CASES])
+def test_media_json_route_refuses_an_unparsable_body(server: Server, route: Route, body: bytes) -> None:
+    status, headers, reply = post(server, route.path, body)
+    assert status == 400, reply[:300]
+    check_answer(route, status, headers, reply)
+
+
+@pytest.mark.parametrize("path", MEDIA_FORMS)
+def test_media_form_route_refuses_json_as_415(server: Server, path: str) -> None:
+    status, headers, reply = post(server, path, {"model": "whisper", "file": "speech.wav"})
+    assert status == 415 and b"multipart/form-data" in reply, reply
+    check_answer(MEDIA_JSON[0], status, headers, reply)
+
+
+def chunked(server: Server, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """POST `body` without a Content-Length (chunked), so the server learns its size only by reading."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        pieces = iter([body[i : i + 65536] for i in range(0, len(body), 65536)])
+        conn.request("POST", path, body=pieces, headers=headers, encode_chunked=True)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+# A 20 MB body with no form in it: over --max_request_size (16 MB) a 413 where that bounds the body,
+# a 400 on the audio routes (their bound is the file's, --max_audio_bytes 25 MB, and there is no file).
+BIG_BODY_STATUS = {"/v3/audio/transcriptions": 400, "/v3/audio/translations": 400}
+
+
+@pytest.mark.parametrize("path", MEDIA_PATHS)
+def test_media_route_refusals_before_the_engine(server: Server, path: str) -> None:
+    """An unknown model 404, a 20 MB body 413 (or 400), a urlencoded body 415, PUT 405; a form
+    route's 20 MB chunked body without a boundary 400: OpenAI's shape each."""
+    big = b'{"model": "nope", "prompt": "' + b"a" * (20 * 1024 * 1024) + b'"}'
+    if path in MEDIA_FORMS:
+        body, headers = multipart({"model": "nope", "prompt": "a cat"}, ("image" if "images" in path else "file", b"\x00" * 64))
+    else:
+        body, headers = json.dumps({"model": "nope", "prompt": "a cat", "input": "hi"}).encode(), {}
+    answers = [(404, post(server, path, body, headers))]
+    answers.append((BIG_BODY_STATUS.get(path, 413), post(server, path, big, headers)))
+    if path in MEDIA_FORMS:
+        answers.append((400, chunked(server, path, big, headers)))
+    answers.append((415, post(server, path, b"model=nope", headers={"Content-Type": "application/x-www-form-urlencoded"})))
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("PUT", path, body=b"{}")
+        response = conn.getresponse()
+        answers.append((405, (response.status, dict(response.getheaders()), response.read())))
+    finally:
+        conn.close()
+    for expected, (status, reply_headers, reply) in answers:
+        assert status == expected, (expected, reply[:300])
+        check_answer(MEDIA_JSON[0], status, reply_headers, reply)
 
 
 def test_chat_still_answers_exactly(server: Server) -> None:
