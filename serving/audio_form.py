@@ -16,6 +16,7 @@ from aiohttp.http_exceptions import BadHttpMessage
 from calculators.audio.protocol import AudioUpload
 from graphs.errors import InvalidRequestError
 from serving.errors import RequestTooLargeError
+from serving.multipart_form import part_error
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 64
@@ -67,6 +68,6 @@ async def read_audio_form(request: web.Request, max_audio_bytes: int, max_audio_
                 body[name] = value
     except ValueError as exc:  # aiohttp: a malformed part
         raise InvalidRequestError(f"unreadable {MULTIPART} body: {exc}") from None
-    except BadHttpMessage:  # aiohttp: a line over its limit where a boundary should be (its message quotes the body)
-        raise InvalidRequestError(f"unreadable {MULTIPART} body: a line is too long where a boundary is expected") from None
+    except BadHttpMessage as exc:  # aiohttp: a part header with control characters, a line over its limit
+        raise InvalidRequestError(f"unreadable {MULTIPART} body: {part_error(exc)}") from None
     return body

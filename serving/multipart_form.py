@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 
 from calculators.image.request import UploadedFile
 from graphs.errors import InvalidRequestError
@@ -43,8 +43,8 @@ async def read_form(request: web.Request) -> dict[str, Any]:
             part = await reader.next()
         except (ValueError, AssertionError, RuntimeError) as exc:
             raise InvalidRequestError(f"the multipart body is malformed: {exc}") from None
-        except BadHttpMessage:  # aiohttp: a line over its limit where a boundary should be (its message quotes the body)
-            raise InvalidRequestError("the multipart body is malformed: a line is too long where a boundary is expected") from None
+        except BadHttpMessage as exc:
+            raise InvalidRequestError(f"the multipart body is malformed: {part_error(exc)}") from None
         if part is None:
             return form
         if not isinstance(part, BodyPartReader):
@@ -75,8 +75,14 @@ async def _chunk(part: BodyPartReader) -> bytes:
         return await part.read_chunk(_CHUNK)
     except (ValueError, AssertionError, RuntimeError) as exc:
         raise InvalidRequestError(f"the multipart body is malformed: {exc}") from None
-    except BadHttpMessage:
-        raise InvalidRequestError("the multipart body is malformed: a line is too long") from None
+    except BadHttpMessage as exc:
+        raise InvalidRequestError(f"the multipart body is malformed: {part_error(exc)}") from None
+
+
+def part_error(exc: BadHttpMessage) -> str:
+    """aiohttp's reason for refusing a part (a header with control characters, a line over its
+    limit where a boundary should be), without the body bytes a too-long line's message quotes."""
+    return "a line is too long where a boundary is expected" if isinstance(exc, LineTooLong) else exc.message
 
 
 def _field(name: str, part: BodyPartReader, data: bytes) -> str | UploadedFile:

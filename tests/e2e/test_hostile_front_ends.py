@@ -244,7 +244,8 @@ BIG_BODY_STATUS = {"/v3/audio/transcriptions": 400, "/v3/audio/translations": 40
 @pytest.mark.parametrize("path", MEDIA_PATHS)
 def test_media_route_refusals_before_the_engine(server: Server, path: str) -> None:
     """An unknown model 404, a 20 MB body 413 (or 400), a urlencoded body 415, PUT 405; a form
-    route's 20 MB chunked body without a boundary 400: OpenAI's shape each."""
+    route's 20 MB chunked body without a boundary or a field name with a control character 400:
+    OpenAI's shape each."""
     big = b'{"model": "nope", "prompt": "' + b"a" * (20 * 1024 * 1024) + b'"}'
     if path in MEDIA_FORMS:
         body, headers = multipart({"model": "nope", "prompt": "a cat"}, ("image" if "images" in path else "file", b"\x00" * 64))
@@ -254,6 +255,8 @@ def test_media_route_refusals_before_the_engine(server: Server, path: str) -> No
     answers.append((BIG_BODY_STATUS.get(path, 413), post(server, path, big, headers)))
     if path in MEDIA_FORMS:
         answers.append((400, chunked(server, path, big, headers)))
+        control = multipart({"\x19~": "x", "model": "nope"}, ("file", b"\x00"))  # a part header aiohttp refuses
+        answers.append((400, post(server, path, *control)))
     answers.append((415, post(server, path, b"model=nope", headers={"Content-Type": "application/x-www-form-urlencoded"})))
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
     try:
