@@ -16,6 +16,8 @@ config of its own (below).
   docs/images.md), on OVMS's image generation graph.
 * `whisper` (config/ only): the locally built toy Whisper, trained to transcribe pure-tone
   "words" (docs/audio.md), on OVMS's speech-to-text graph.
+* `speech` (config/ only): the locally built toy SpeechT5 (random weights: noise of a known
+  length; docs/speech.md), on OVMS's text-to-speech graph with two voices.
 
 Writes `<output>/config.json` (OVMS format) and `<output>/<name>/graph.pbtxt` (the stock graph
 with `models_path` pointing at the model), then prints the config path.
@@ -84,6 +86,12 @@ def _whisper() -> Path:
     return Path(models().build_tiny_whisper())
 
 
+def _speech() -> Path:
+    from serving.dev_models import models
+
+    return Path(models().build_tiny_tts())
+
+
 #: servable folder in config/ -> (the link its graph.pbtxt names as models_path, what it links to)
 CONFIG_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     REAL_NAME: ("model.gguf", smollm2_gguf),  # a .gguf file: served directly (calculators/llm/gguf.py)
@@ -93,6 +101,7 @@ CONFIG_MODELS: dict[str, tuple[str, Callable[[], Path]]] = {
     "vlm": ("model", _vlm),  # the tiny trained LLaVA (image-text-to-text IR)
     "whisper": ("model", _whisper),  # the toy Whisper (speech-to-text IR, docs/audio.md)
     "sd": ("model", _diffusion),  # the toy Stable Diffusion (text-to-image IR, docs/images.md)
+    "speech": ("model", _speech),  # the toy SpeechT5 (text-to-audio IR, docs/speech.md)
 }
 
 

@@ -74,3 +74,11 @@ def test_reranker_ranks_the_relevant_document_first(server: Server) -> None:
     documents = ["Plants make food by photosynthesis.", "Paris is the capital of France.", "Hamlet was written by Shakespeare."]
     reply = post_json(server, "/v3/rerank", {"model": "reranker", "query": "What is the capital of France?", "documents": documents})
     assert reply["results"][0]["index"] == 1
+
+
+def test_speech_speaks_in_its_two_voices(client: openai.OpenAI) -> None:
+    from tests.helpers.speech import read_wav
+
+    alloy = read_wav(client.audio.speech.create(model="speech", voice="alloy", input="hello").content)[0]
+    echo = read_wav(client.audio.speech.create(model="speech", voice="echo", input="hello").content)[0]
+    assert alloy.shape == echo.shape == (6 * 5120,) and (alloy != echo).any()  # config/speech's voices differ

@@ -50,16 +50,17 @@ def test_every_example_is_run_or_says_why() -> None:
     """The examples found are the ones this module runs: the README's two curl commands and its
     python blocks (every printing statement states its output), docs/ovms.md's tritonclient block,
     docs/operations.md's trace commands; a fenced python block elsewhere is the calculator guide's."""
-    assert [page for page, _ in CURLS] == ["README.md", "README.md", *["docs/audio.md"] * 4, *["docs/images.md"] * 4]
+    media = [*["docs/audio.md"] * 4, *["docs/images.md"] * 4, *["docs/speech.md"] * 2]
+    assert [page for page, _ in CURLS] == ["README.md", "README.md", *media]
     assert PYTHON_PAGES == [
         "README.md", "docs/anthropic.md", "docs/audio.md", "docs/cohere.md", "docs/images.md", "docs/llamacpp.md", "docs/ollama.md",
-        "docs/ovms.md", "docs/responses.md",
+        "docs/ovms.md", "docs/responses.md", "docs/speech.md",
     ]  # fmt: skip
     assert TRACE_EXAMPLE is not None
     not_run = [(page, m.group(0)) for page, text in PAGES.items() for m in re.finditer(r"<!-- example: not run.*?-->", text)]
     assert not_run == []
     unmarked_curls = [page for page, text in PAGES.items() for _ in re.finditer(r"^    curl ", FENCE.sub("", text), re.MULTILINE)]
-    assert sorted(set(unmarked_curls)) == ["README.md", "docs/audio.md", "docs/images.md", "docs/operations.md"]
+    assert sorted(set(unmarked_curls)) == ["README.md", "docs/audio.md", "docs/images.md", "docs/operations.md", "docs/speech.md"]
 
 
 @pytest.fixture(scope="module")
