@@ -29,8 +29,10 @@ of each figure, and bench.json keeps every run. Steps:
 in process (demos/benchmark/audio.py; not in the full run).
 `--only images`: the toy Stable Diffusion's generation latency through the server against
 Text2ImagePipeline in process (demos/benchmark/images.py; not in the full run).
+`--only speech`: the toy SpeechT5's speech latency through the server against Text2SpeechPipeline
+in process (demos/benchmark/speech.py; not in the full run).
 
-Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace|real|vlm|audio|images]
+Usage: python demos/benchmark/suite.py [--json bench.json] [--skip-peer] [--only speculative|trace|real|vlm|audio|images|speech]
 (--skip-peer leaves out both peers: openvino-openai-api and llama-server)
 """
 
@@ -53,6 +55,7 @@ import audio  # noqa: E402
 import images  # noqa: E402
 import real_model  # noqa: E402
 import real_model_report  # noqa: E402
+import speech  # noqa: E402
 import vlm  # noqa: E402
 from real_model_report import REAL_TARGETS  # noqa: E402
 
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-peer", action="store_true", help="leave out the peers (openvino-openai-api, llama-server)")
     parser.add_argument(
         "--only",
-        choices=["speculative", "trace", "real", "vlm", "audio", "images"],
+        choices=["speculative", "trace", "real", "vlm", "audio", "images", "speech"],
         help="run this step alone (its figures only in the JSON)",
     )
     args = parser.parse_args(argv)
@@ -263,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.only == "audio":  # the toy Whisper's latency, server vs engine (demos/benchmark/audio.py)
         audio.run(args.json)
+        return 0
+    if args.only == "speech":  # the toy SpeechT5's latency, server vs engine (demos/benchmark/speech.py)
+        speech.run(args.json)
         return 0
     synthetic, tiny = build_synthetic_model(), build_tiny_model()
     runs: dict[str, Any] = {}
