@@ -60,9 +60,15 @@ def _entry(servable: Servable, name: str) -> dict[str, Any]:
     }
 
 
+def usable(servable: Servable) -> bool:
+    """Can Ollama's API use it (chat/generate or embed)? Ollama lists no other kind of model, so
+    rerank, image and audio servables stay off its lists (they are on /v3/models)."""
+    return kind_of(servable) in ("text_generation", "embeddings")
+
+
 def tags(servables: ServableManager) -> dict[str, Any]:
-    """Every model that can serve (loaded, or lazy/idle: the next request loads it)."""
-    served = (s for s in servables if s.state in (State.AVAILABLE, State.IDLE))
+    """Every model Ollama's API can use that can serve (loaded, or lazy/idle: the next request loads it)."""
+    served = (s for s in servables if s.state in (State.AVAILABLE, State.IDLE) and usable(s))
     return {"models": [_entry(s, name) for s in served for name in s.served_names()]}
 
 
@@ -81,7 +87,7 @@ def running(servables: ServableManager) -> dict[str, Any]:
     when configured, is the server's."""
     models = []
     for servable in servables:
-        if servable.state is not State.AVAILABLE:
+        if servable.state is not State.AVAILABLE or not usable(servable):
             continue
         for name in servable.served_names():
             entry = _entry(servable, name)

@@ -73,15 +73,17 @@ def _path_parameter(name: str) -> dict[str, Any]:
 
 def _route_operation(route: Route, ref: Callable[[type[BaseModel]], dict[str, Any]]) -> dict[str, Any]:
     """Another API's operation (serving.openapi_frontends): its own error shape and stream type."""
-    operation: dict[str, Any] = {
-        "summary": route.summary,
-        "responses": _responses(_OBJECT, route.error, route.stream or False, route.own_refusals),
-    }
+    responses = _responses(_OBJECT, route.error, route.stream or False, route.own_refusals)
+    ok = responses["200"]["content"]
+    ok.update({media: {"schema": {"type": "string"}} for media in route.answers})  # text or audio
+    if not route.json_answer:
+        del ok[_JSON]
+    operation: dict[str, Any] = {"summary": route.summary, "responses": responses}
     if route.parameters:
         operation["parameters"] = route.parameters
     if route.body is not None:
         schema = ref(route.body) if isinstance(route.body, type) else route.body
-        operation["requestBody"] = {"required": True, "content": {_JSON: {"schema": schema}}}
+        operation["requestBody"] = {"required": True, "content": {route.body_type: {"schema": schema}}}
     return operation
 
 
@@ -135,7 +137,7 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": "ovserve",
             "version": "0.1.0",
-            "description": "OpenAI (/v3, /v1), KServe v2 (/v2), Anthropic, Ollama, Cohere and llama.cpp REST APIs",
+            "description": "OpenAI (/v3, /v1; images and audio too), KServe v2 (/v2), Anthropic, Ollama, Cohere and llama.cpp REST APIs",
         },
         "paths": paths,
         "components": {

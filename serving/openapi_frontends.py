@@ -1,10 +1,12 @@
 """The other APIs' routes in `/openapi.json` (serving.openapi builds the document from these):
-OpenAI's Responses API, Anthropic's Messages, Ollama's native API, Cohere's rerank and llama.cpp's
-extras, each with its own error shape and streaming media type.
+OpenAI's Responses API, images and audio, Anthropic's Messages, Ollama's native API, Cohere's
+rerank and llama.cpp's extras, each with its own error shape, body and answer media types.
 
 Request bodies come from the pydantic models that validate them where the front end has one
-(Responses, Anthropic); the others check their bodies by hand (Ollama, Cohere, llama.cpp), so
-their schemas here are written out, with the fields and types those checks accept.
+(Responses, Anthropic, images, transcriptions); the others check their bodies by hand (Ollama,
+Cohere, llama.cpp, speech), so their schemas here are written out, with the fields and types those
+checks accept. Multipart forms carry text fields and file parts (`contentMediaType`
+application/octet-stream, as OpenAPI 3.1 spells a file).
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from calculators.audio.protocol import TranscriptionForm, TranslationForm
+from calculators.audio.speech_encode import MEDIA_TYPES as SPEECH_MEDIA_TYPES
+from calculators.audio.speech_protocol import FORMATS as SPEECH_FORMATS
+from calculators.image.request import ImageRequest
 from serving.anthropic_protocol import CountTokensRequest, MessagesRequest
 from serving.responses.request import ResponsesRequest
 
 Schema = dict[str, Any]
 SSE = "text/event-stream"
 NDJSON = "application/x-ndjson"
+JSON = "application/json"
+FORM = "multipart/form-data"
 
 _STRING: Schema = {"type": "string"}
 _INT: Schema = {"type": "integer"}
@@ -137,6 +145,56 @@ COHERE_V2 = _object(
     ("model", "query", "documents"),
 )
 
+_FILE: Schema = {"type": "string", "contentMediaType": "application/octet-stream"}
+
+
+def _form_field(schema: Schema) -> Schema:
+    """A pydantic field's schema as a form field: no null alternative (a form cannot send null)."""
+    alternatives = [a for a in schema.get("anyOf", ()) if a != {"type": "null"}]
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return {k: v for k, v in schema.items() if k not in ("default", "title")}
+
+
+def _model_schema(model: type[BaseModel], files: tuple[str, ...], form: bool) -> Schema:
+    """`model`'s schema with its file fields (arbitrary types) as file parts, or without them in JSON."""
+    schema = model.model_json_schema(by_alias=True)
+    properties = {}
+    for name, field_schema in schema["properties"].items():
+        if name in files:
+            if form:
+                properties[name] = _FILE
+        else:
+            properties[name] = _form_field(field_schema) if form else field_schema
+    required = [name for name in schema.get("required", ()) if name in properties]
+    body: Schema = {"type": "object", "properties": properties, "required": required}
+    if schema.get("additionalProperties"):
+        body["additionalProperties"] = True
+    return body
+
+
+IMAGE_GENERATION = _model_schema(ImageRequest, ("image", "mask"), form=False)
+IMAGE_EDIT = _model_schema(ImageRequest, ("image", "mask"), form=True)
+IMAGE_EDIT["required"] = [*IMAGE_EDIT["required"], "image"]
+TRANSCRIPTION = _model_schema(TranscriptionForm, ("file",), form=True)
+TRANSLATION = _model_schema(TranslationForm, ("file",), form=True)
+# What calculators/audio/speech_protocol.py checks by hand.
+SPEECH = _object(
+    {
+        "model": _MODEL,
+        "input": {"type": "string", "minLength": 1},
+        "voice": _STRING,
+        "response_format": {"enum": list(SPEECH_FORMATS)},
+        "speed": _NUMBER,
+        "instructions": _STRING,
+        "stream_format": {"enum": ["audio"]},
+        "language": _STRING,
+    },
+    ("model", "input"),
+)
+# A transcript answers as JSON (json, verbose_json), text (text, srt), WebVTT or SSE (stream: true).
+TRANSCRIPT_TYPES = ("text/plain", "text/vtt")
+
 LLAMA_TOKENIZE = _object({"content": _STRING, "add_special": _BOOL, "with_pieces": _BOOL, "model": _MODEL})
 LLAMA_DETOKENIZE = _object({"tokens": {"type": "array", "items": {"type": "integer", "minimum": 0}}, "model": _MODEL})
 
@@ -154,6 +212,9 @@ class Route:
     parameters: list[Schema] = field(default_factory=list)
     # whether the middlewares' refusals (401, 405, 415) take the route's shape (serving.guards.ERROR_SHAPES)
     own_refusals: bool = False
+    body_type: str = JSON  # the request body's media type
+    answers: tuple[str, ...] = ()  # the 200's media types besides JSON and the stream's (text, audio)
+    json_answer: bool = True  # whether the 200 can be JSON
 
 
 def _path_parameter(name: str) -> Schema:
@@ -172,6 +233,41 @@ def routes() -> list[Route]:
     for prefix in ("/v3", "/v1"):
         responses.append(Route(f"{prefix}/responses/{{response_id}}", "get", "A stored response", OPENAI_ERROR, parameters=by_id))
         responses.append(Route(f"{prefix}/responses/{{response_id}}", "delete", "Delete a stored response", OPENAI_ERROR, parameters=by_id))
+    media: list[Route] = []
+    for prefix in ("/v3", "/v1"):
+        media += [
+            Route(f"{prefix}/images/generations", "post", "Image generation (JSON: b64_json images)", OPENAI_ERROR, IMAGE_GENERATION),
+            Route(f"{prefix}/images/edits", "post", "Image edit or inpainting (multipart form)", OPENAI_ERROR, IMAGE_EDIT, body_type=FORM),
+            Route(
+                f"{prefix}/audio/transcriptions",
+                "post",
+                "Speech to text (multipart form; JSON, text, srt or vtt, or SSE with stream: true)",
+                OPENAI_ERROR,
+                TRANSCRIPTION,
+                SSE,
+                body_type=FORM,
+                answers=TRANSCRIPT_TYPES,
+            ),
+            Route(
+                f"{prefix}/audio/translations",
+                "post",
+                "Speech to English text (multipart form; JSON, text, srt or vtt, or SSE with stream: true)",
+                OPENAI_ERROR,
+                TRANSLATION,
+                SSE,
+                body_type=FORM,
+                answers=TRANSCRIPT_TYPES,
+            ),
+            Route(
+                f"{prefix}/audio/speech",
+                "post",
+                "Text to speech (the audio, sent whole)",
+                OPENAI_ERROR,
+                SPEECH,
+                answers=tuple(SPEECH_MEDIA_TYPES.values()),
+                json_answer=False,
+            ),
+        ]
     anthropic = [
         Route(
             "/v1/messages",
@@ -212,4 +308,4 @@ def routes() -> list[Route]:
         Route("/tokenize", "post", "llama.cpp tokenize", LLAMA_ERROR, LLAMA_TOKENIZE, own_refusals=True),
         Route("/detokenize", "post", "llama.cpp detokenize", LLAMA_ERROR, LLAMA_DETOKENIZE, own_refusals=True),
     ]
-    return [*responses, *anthropic, *ollama, *cohere, *llama]
+    return [*responses, *media, *anthropic, *ollama, *cohere, *llama]

@@ -40,7 +40,17 @@ IGNORED_PREFIX = "triton_"
 SHOWN_NAMES = SHOWN_DIMS  # input names a message lists before it elides the rest
 
 Parameter = bool | int | float | str
-Kind = Literal["text_generation", "embeddings", "rerank", "other"]
+Kind = Literal["text_generation", "embeddings", "rerank", "image_generation", "speech_to_text", "text_to_speech", "other"]
+
+# Graphs known by their calculator (OVMS's names). The media ones take HTTP_REQUEST_PAYLOAD like an
+# LLM, so the calculator, not the input tag, tells them apart.
+_KIND_BY_CALCULATOR: dict[str, Kind] = {
+    "EmbeddingsCalculatorOV": "embeddings",
+    "RerankCalculatorOV": "rerank",
+    "ImageGenCalculator": "image_generation",
+    "S2tCalculator": "speech_to_text",
+    "T2sCalculator": "text_to_speech",
+}
 
 _json_decode = msgspec.json.Decoder().decode
 
@@ -58,11 +68,9 @@ def server_metadata() -> dict[str, Any]:
 
 
 def kind_of(servable: Servable) -> Kind:
-    calculators = {node.config.calculator for node in servable.graph.nodes}
-    if "EmbeddingsCalculatorOV" in calculators:
-        return "embeddings"
-    if "RerankCalculatorOV" in calculators:
-        return "rerank"
+    for node in servable.graph.nodes:
+        if node.config.calculator in _KIND_BY_CALCULATOR:
+            return _KIND_BY_CALCULATOR[node.config.calculator]
     if "HTTP_REQUEST_PAYLOAD" in servable.input_tags:
         return "text_generation"
     return "other"
@@ -238,7 +246,7 @@ async def _loaded(core: FrontEndCore, ctx: RequestContext, request: InferRequest
 
 
 def _unsupported(servable: Servable, kind: Kind) -> InvalidRequestError:
-    what = "rerank" if kind == "rerank" else "this graph"
+    what = "this graph" if kind == "other" else kind.replace("_", " ")
     return InvalidRequestError(f"model {servable.name!r}: KServe inference is not supported for {what}; use the /v3 REST API")
 
 

@@ -8,10 +8,13 @@ import schemathesis
 from schemathesis.core.result import Ok
 
 from serving.openapi import build_document
-from serving.openapi_frontends import ANTHROPIC_ERROR, COHERE_ERROR, LLAMA_ERROR, NDJSON, OLLAMA_ERROR, SSE
+from serving.openapi_frontends import ANTHROPIC_ERROR, COHERE_ERROR, FORM, LLAMA_ERROR, NDJSON, OLLAMA_ERROR, SSE
 
 DOCUMENT = build_document()
 PATHS = DOCUMENT["paths"]
+
+
+MEDIA_ROUTES = ("images/generations", "images/edits", "audio/transcriptions", "audio/translations", "audio/speech")
 
 
 def test_every_front_ends_routes_are_described() -> None:
@@ -29,6 +32,7 @@ def test_every_front_ends_routes_are_described() -> None:
         "/props": {"get"},
         "/tokenize": {"post"},
         "/detokenize": {"post"},
+        **{f"{prefix}/{path}": {"post"} for prefix in ("/v3", "/v1") for path in MEDIA_ROUTES},
     }
     for path, methods in expected.items():
         assert set(PATHS[path]) == methods, path
@@ -59,3 +63,32 @@ def test_streams_and_request_models() -> None:
     body = PATHS["/v3/responses"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/ResponsesRequest"}
     assert "max_tokens" in DOCUMENT["components"]["schemas"]["MessagesRequest"]["required"]
+
+
+def body_schema(path: str, media_type: str) -> dict:
+    content = PATHS[path]["post"]["requestBody"]["content"]
+    assert list(content) == [media_type], content
+    return content[media_type]["schema"]
+
+
+def answer_types(path: str) -> set[str]:
+    return set(PATHS[path]["post"]["responses"]["200"]["content"])
+
+
+def test_image_and_audio_routes_bodies_and_answers() -> None:
+    generation = body_schema("/v3/images/generations", "application/json")
+    assert {"model", "prompt"} <= set(generation["required"]) and "image" not in generation["properties"]
+    edit = body_schema("/v3/images/edits", FORM)
+    assert {"prompt", "image"} <= set(edit["required"])
+    assert edit["properties"]["image"] == edit["properties"]["mask"] == {"type": "string", "contentMediaType": "application/octet-stream"}
+    assert edit["properties"]["n"] == {"minimum": 1, "type": "integer"}  # a form sends no null: that alternative is gone
+    for path in ("/v3/audio/transcriptions", "/v3/audio/translations"):
+        form = body_schema(path, FORM)
+        assert set(form["required"]) == {"model", "file"} and form["properties"]["file"]["contentMediaType"] == "application/octet-stream"
+        assert answer_types(path) == {"application/json", "text/plain", "text/vtt", SSE}
+    assert "timestamp_granularities[]" in body_schema("/v3/audio/transcriptions", FORM)["properties"]
+    speech = body_schema("/v3/audio/speech", "application/json")
+    assert set(speech["required"]) == {"model", "input"} and speech["properties"]["response_format"] == {"enum": ["wav", "pcm"]}
+    assert answer_types("/v3/audio/speech") == {"audio/wav", "audio/pcm"}
+    assert answer_types("/v3/images/edits") == {"application/json"}
+    assert error_schema("/v3/audio/speech", "post", "400") == {"$ref": "#/components/schemas/Error"}

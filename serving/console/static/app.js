@@ -94,7 +94,7 @@
     const body = await response.json();
     servables = body.servables;
     server = { trace: body.trace, metrics: body.metrics };
-    const options = servables.flatMap((s) => s.served_names.map((name) => [name, `${name} (${s.kind.replace("_", " ")}, ${s.state})`]));
+    const options = servables.flatMap((s) => s.served_names.map((name) => [name, `${name} (${s.kind.replaceAll("_", " ")}, ${s.state})`]));
     const signature = JSON.stringify(options);
     if (signature !== shown) {
       // rebuilt only when something changed (the health view refreshes this every 2 s)

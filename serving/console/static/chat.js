@@ -1,12 +1,19 @@
 // The Chat view: a streamed chat for text-generation servables (TTFT, tokens/s and usage under
-// each answer), and small forms for embeddings and rerank servables. Model and user text is only
-// ever inserted as text nodes.
+// each answer), small forms for embeddings and rerank servables, and for image and audio ones a
+// line naming the routes that serve them. Model and user text is only ever inserted as text nodes.
 "use strict";
 
 (() => {
   const con = window.ovserveConsole;
   const $ = (id) => document.getElementById(id);
   const panels = { text_generation: $("chat-llm"), embeddings: $("embed-form"), rerank: $("rerank-form") };
+  // Image and audio servables get no form: the line says where their API is and which doc shows it.
+  const ROUTES = {
+    image_generation: "POST /v3/images/generations and /v3/images/edits (see docs/images.md)",
+    speech_to_text: "POST /v3/audio/transcriptions and /v3/audio/translations (see docs/audio.md)",
+    text_to_speech: "POST /v3/audio/speech (see docs/speech.md)",
+  };
+  const NONE = $("chat-none").textContent;
   const log = $("chat-log");
   const input = $("chat-input");
   const sendButton = $("chat-send");
@@ -19,7 +26,9 @@
   function show(info) {
     const kind = info ? info.kind : null;
     for (const [name, panel] of Object.entries(panels)) panel.hidden = name !== kind;
-    $("chat-none").hidden = !info || kind in panels;
+    const none = $("chat-none");
+    none.hidden = !info || kind in panels;
+    none.textContent = ROUTES[kind] ? `This servable is served at ${ROUTES[kind]}: no form here.` : NONE;
     if (info && info.name === shownName) return; // only its state changed: keep the conversation
     shownName = info ? info.name : null;
     newChat();

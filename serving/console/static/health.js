@@ -63,7 +63,7 @@
       row.dataset.servable = s.name;
       row.append(
         cell(s.name),
-        cell(s.kind.replace("_", " ")),
+        cell(s.kind.replaceAll("_", " ")),
         cell(s.state.toUpperCase() + (s.error ? ": " + s.error : ""), "state " + s.state),
         cell(show(samples && pick(samples, "ovserve_engine_requests_running", model)), "number"),
         cell(show(samples && pick(samples, "ovserve_engine_requests_waiting", model)), "number"),
