@@ -66,6 +66,30 @@ def tiny_tts_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_whisper_hf_dir() -> Path:
+    """The toy Whisper's Hugging Face folder (what tiny_whisper_dir is exported from), cached apart: a `--source_model`."""
+    from tests.models.whisper import build_tiny_whisper_hf
+
+    return build_tiny_whisper_hf()
+
+
+@pytest.fixture(scope="session")
+def tiny_diffusion_hf_dir() -> Path:
+    """The toy Stable Diffusion's diffusers folder (what tiny_diffusion_dir is exported from), cached apart."""
+    from tests.models.diffusion import build_tiny_diffusion_hf
+
+    return build_tiny_diffusion_hf()
+
+
+@pytest.fixture(scope="session")
+def tiny_tts_hf_dir() -> Path:
+    """The toy SpeechT5's Hugging Face folder with its HiFi-GAN in vocoder/ (what tiny_tts_dir is exported from), cached apart."""
+    from tests.models.tts import build_tiny_tts_hf
+
+    return build_tiny_tts_hf()
+
+
+@pytest.fixture(scope="session")
 def smollm2_cache_dir() -> Path:
     """A `--cache_dir` folder in which SmolLM2's GGUF (from the pinned wheel) is already converted
     (calculators/llm/gguf.py, ~8 s once), kept across sessions under the repository's .cache/."""
@@ -97,6 +121,9 @@ MODEL_FIXTURES = frozenset(
         "tiny_whisper_dir",
         "tiny_diffusion_dir",
         "tiny_tts_dir",
+        "tiny_whisper_hf_dir",
+        "tiny_diffusion_hf_dir",
+        "tiny_tts_hf_dir",
         "smollm2_cache_dir",
         "server",
     }

@@ -200,5 +200,13 @@ def _handle(args: argparse.Namespace, progress: Progress) -> int | None:
 
 
 def graph_options_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """The LLM node options the flags marked `pull` set (calculators/llm/options.py), for the graph.pbtxt written."""
-    return {option: getattr(args, flag) for flag, option in PULL_OPTIONS.items() if getattr(args, flag, None) is not None}
+    """The node options for the graph.pbtxt written: the LLM ones of the flags marked `pull`
+    (calculators/llm/options.py; device and plugin_config apply to every task) and the image
+    generation flags (serving/image_flags.py)."""
+    from serving.image_flags import image_node_options
+
+    options = {option: getattr(args, flag) for flag, option in PULL_OPTIONS.items() if getattr(args, flag, None) is not None}
+    try:
+        return {**options, **image_node_options(args)}
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

@@ -3,6 +3,7 @@ the project) and the tokenizer conversion with openvino_tokenizers."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from pathlib import Path
@@ -119,3 +120,52 @@ def export_encoder(hf_folder: Path, out: Path, task: str, weight_format: str, pr
         if (hf_folder / file).is_file():
             (out / file).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(hf_folder / file, out / file)  # the originals, not optimum's re-saved ones
+
+
+def export_image_generation(hf_folder: Path, out: Path, weight_format: str, progress: Progress, model_id: str | None = None) -> None:
+    """A diffusers folder (model_index.json) -> optimum-intel's text-to-image export (one IR per
+    component folder), plus openvino_tokenizer.xml in each tokenizer folder (genai reads those)."""
+    optimum_export(hf_folder, out, OPTIMUM_TASKS["image_generation"], weight_format, progress, model_id, library_name="diffusers")
+    for sub in ("tokenizer", "tokenizer_2", "tokenizer_3"):  # SD / SDXL / SD3 layouts
+        if (hf_folder / sub).is_dir():
+            progress(f"converting {sub} (openvino_tokenizers)")
+            (out / sub).mkdir(exist_ok=True)
+            convert_tokenizer(hf_folder / sub, out / sub, with_detokenizer=True)
+
+
+def export_speech_to_text(hf_folder: Path, out: Path, weight_format: str, progress: Progress, model_id: str | None = None) -> None:
+    """A Whisper folder -> optimum-intel's automatic-speech-recognition-with-past export (stateful
+    decoder) traced at the folder's window (preprocessor_config.json's nb_max_frames: optimum
+    assumes 30 s), the tokenizer IRs, and the folder's own generation/preprocessor configs."""
+    shapes: dict[str, Any] = {}
+    try:
+        frames = json.loads((hf_folder / "preprocessor_config.json").read_text(encoding="utf-8")).get("nb_max_frames")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        frames = None
+    if isinstance(frames, int) and frames > 0:
+        shapes["nb_max_frames"] = frames
+    optimum_export(hf_folder, out, OPTIMUM_TASKS["speech2text"], weight_format, progress, model_id, **shapes)
+    progress("converting tokenizer (openvino_tokenizers)")
+    convert_tokenizer(hf_folder, out)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        if not (out / name).exists() and (hf_folder / name).is_file():
+            shutil.copy2(hf_folder / name, out / name)
+    for name in ("generation_config.json", "preprocessor_config.json"):  # the originals, not optimum's re-saved ones
+        if (hf_folder / name).is_file():
+            shutil.copy2(hf_folder / name, out / name)
+
+
+def export_text_to_speech(
+    hf_folder: Path, out: Path, vocoder: Path, weight_format: str, progress: Progress, model_id: str | None = None
+) -> None:
+    """A SpeechT5 folder -> optimum-intel's text-to-audio export with the HiFi-GAN `vocoder` folder
+    (optimum takes it as a model kwarg), the tokenizer IRs, and the folder's voices/*.bin (speaker
+    embeddings the T2sCalculator lists as voices)."""
+    optimum_export(hf_folder, out, OPTIMUM_TASKS["text2speech"], weight_format, progress, model_id, model_kwargs={"vocoder": str(vocoder)})
+    progress("converting tokenizer (openvino_tokenizers)")
+    convert_tokenizer(hf_folder, out)
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        if not (out / name).exists() and (hf_folder / name).is_file():
+            shutil.copy2(hf_folder / name, out / name)
+    if (hf_folder / "voices").is_dir():
+        shutil.copytree(hf_folder / "voices", out / "voices", dirs_exist_ok=True)

@@ -14,10 +14,39 @@ from serving.repository.layout import (
     atomic_write,
 )
 
-# The one node-options block of each stock graph (LLMCalculatorOptions, or the embeddings/rerank node's)
-_OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com/mediapipe\.\w+Options\] \{\n)(.*?)(\n\s*\})", re.S)
-# Options the CLI may set on an embeddings/rerank node (its other flags are the LLM node's).
+# The one node-options block of each stock graph (LLMCalculatorOptions, the embeddings/rerank node's,
+# or a media node's: OVMS writes those as `[type.googleapis.com / mediapipe.XOptions]: {` with commas)
+_OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com ?/ ?mediapipe\.\w+Options\]:? \{\n)(.*?)(\n\s*\})", re.S)
+# Options the CLI may set on a non-LLM node: pulled option (the LLM node's name) -> the node's field.
 ENCODER_OPTIONS = {"device": "target_device"}
+_AUDIO_OPTIONS = {"device": "target_device", "plugin_config": "plugin_config"}
+IMAGE_OPTIONS = frozenset(
+    {
+        "max_resolution",
+        "default_resolution",
+        "max_num_images_per_prompt",
+        "default_num_inference_steps",
+        "max_num_inference_steps",
+        "resolution",
+        "num_images_per_prompt",
+        "guidance_scale",
+    }
+)  # serving/image_flags.py's flags, each an ImageGenCalculatorOptions field of the same name
+NODE_OPTIONS = {
+    "embeddings": ENCODER_OPTIONS,
+    "rerank": ENCODER_OPTIONS,
+    "image_generation": {"device": "device", "plugin_config": "plugin_config", **{o: o for o in sorted(IMAGE_OPTIONS)}},
+    "speech2text": _AUDIO_OPTIONS,
+    "text2speech": _AUDIO_OPTIONS,
+}
+_KIND = {
+    "text_generation": "LLM",
+    "embeddings": "embeddings",
+    "rerank": "rerank",
+    "image_generation": "image generation",
+    "speech2text": "speech-to-text",
+    "text2speech": "text-to-speech",
+}
 # Enum fields of the LLM node's options proto: written as bare identifiers (pipeline_type: VLM).
 ENUM_OPTIONS = frozenset({"pipeline_type"})
 
@@ -35,8 +64,8 @@ def _pbtxt_value(value: Any, enum: bool = False) -> str:
 
 
 def graph_text(options: dict[str, Any] | None = None, task: str = "text_generation") -> str:
-    """The task's stock graph with ``models_path: "./"`` and `options` set on its node (for
-    embeddings/rerank only the device, as ``target_device``; the other options are the LLM node's)."""
+    """The task's stock graph with ``models_path: "./"`` and `options` set on its node (for the
+    other tasks only those of NODE_OPTIONS, renamed: e.g. device -> target_device; the rest are the LLM node's)."""
     text = resources.files("graphs.stock").joinpath(STOCK_GRAPHS[task]).read_text(encoding="utf-8")
     llm = task == "text_generation"
     match = _OPTIONS_BLOCK.search(text)
@@ -44,19 +73,22 @@ def graph_text(options: dict[str, Any] | None = None, task: str = "text_generati
         raise RuntimeError(f"graphs/stock/{STOCK_GRAPHS[task]}: no calculator options block")
     values: dict[str, Any] = {}
     indent = "      "
-    for line in match.group(2).splitlines():
+    lines = match.group(2).splitlines()
+    for line in lines:
         key, _, raw = line.strip().partition(":")
-        values[key.strip()] = raw.strip()
+        values[key.strip()] = raw.strip().removesuffix(",")
         indent = line[: len(line) - len(line.lstrip())]
     values["models_path"] = '"./"'
     for key, value in (options or {}).items():
         if llm:
             values[key] = _pbtxt_value(value, enum=key in ENUM_OPTIONS)
-        elif key in ENCODER_OPTIONS:
-            values[ENCODER_OPTIONS[key]] = _pbtxt_value(value)
-    body = "\n".join(f"{indent}{key}: {raw}" for key, raw in values.items())
-    kind = {"text_generation": "LLM", "embeddings": "embeddings", "rerank": "rerank"}[task]
-    header = f"# Written by `ovserve --source_model` (the stock {kind} graph); the model files sit beside it.\n"
+        elif key in NODE_OPTIONS[task]:
+            values[NODE_OPTIONS[task][key]] = _pbtxt_value(value)
+    # the stock block's separators kept: OVMS's media graphs end each field with a comma
+    comma = "," if any(line.rstrip().endswith(",") for line in lines) else ""
+    last = "," if lines and lines[-1].rstrip().endswith(",") else ""
+    body = f"{comma}\n".join(f"{indent}{key}: {raw}" for key, raw in values.items()) + last
+    header = f"# Written by `ovserve --source_model` (the stock {_KIND[task]} graph); the model files sit beside it.\n"
     own = ovserve_only_options(options or {}) if llm else []
     if own:
         header += f"# It sets ovserve's own options ({', '.join(own)}): OVMS will not load it as it is.\n"
@@ -73,6 +105,7 @@ def ovserve_only_options(options: dict[str, Any]) -> list[str]:
 
 
 def write_graph(folder: Path, options: dict[str, Any] | None = None, task: str = "text_generation") -> Path:
+    import calculators  # noqa: F401  (declares the options types the stock graphs name, e.g. mediapipe.S2tCalculatorOptions)
     from graphs.pbtxt import parse_graph
 
     text = graph_text(options, task)

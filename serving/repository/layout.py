@@ -35,12 +35,48 @@ REQUIRED_VLM_FILES = (
     "config.json",
     "preprocessor_config.json",
 )
-REQUIRED_FILES = {"text_generation": REQUIRED_LLM_FILES, "embeddings": REQUIRED_EMBEDDINGS_FILES, "rerank": REQUIRED_RERANK_FILES}
+# ... the media tasks' (what genai's Text2ImagePipeline / WhisperPipeline / Text2SpeechPipeline read).
+REQUIRED_IMAGE_FILES = ("model_index.json", "scheduler/scheduler_config.json", "vae_decoder/openvino_model.xml")
+REQUIRED_S2T_FILES = ("openvino_encoder_model.xml", "openvino_decoder_model.xml", TOKENIZER_IR, DETOKENIZER_IR, "config.json")
+REQUIRED_T2S_FILES = (
+    "openvino_encoder_model.xml",
+    "openvino_decoder_model.xml",
+    "openvino_postnet.xml",
+    "openvino_vocoder.xml",
+    TOKENIZER_IR,
+    "config.json",
+)
+REQUIRED_FILES = {
+    "text_generation": REQUIRED_LLM_FILES,
+    "embeddings": REQUIRED_EMBEDDINGS_FILES,
+    "rerank": REQUIRED_RERANK_FILES,
+    "image_generation": REQUIRED_IMAGE_FILES,
+    "speech2text": REQUIRED_S2T_FILES,
+    "text2speech": REQUIRED_T2S_FILES,
+}
+# Tasks served by a genai media pipeline (one node of OVMS's, exported with their own optimum tasks).
+MEDIA_TASKS = ("image_generation", "speech2text", "text2speech")
 # optimum-intel export task per servable task.
-OPTIMUM_TASKS = {"text_generation": "text-generation-with-past", "embeddings": "feature-extraction", "rerank": "text-classification"}
+OPTIMUM_TASKS = {
+    "text_generation": "text-generation-with-past",
+    "embeddings": "feature-extraction",
+    "rerank": "text-classification",
+    "image_generation": "text-to-image",
+    "speech2text": "automatic-speech-recognition-with-past",
+    "text2speech": "text-to-audio",
+}
 # Stock graph per servable task (graphs/stock/<file>).
 # text_generation: OVMS's one-node HttpLLMCalculator graph, so OVMS can load a pulled folder too.
-STOCK_GRAPHS = {"text_generation": "ovms_llm.pbtxt", "embeddings": "embeddings.pbtxt", "rerank": "rerank.pbtxt"}
+STOCK_GRAPHS = {
+    "text_generation": "ovms_llm.pbtxt",
+    "embeddings": "embeddings.pbtxt",
+    "rerank": "rerank.pbtxt",
+    "image_generation": "image_generation.pbtxt",  # the stock media graphs are OVMS's pull graphs
+    "speech2text": "speech_to_text.pbtxt",
+    "text2speech": "text_to_speech.pbtxt",
+}
+# The vocoder optimum-intel needs beside a SpeechT5 checkpoint when the folder has no vocoder/ (genai's documented one).
+DEFAULT_VOCODER = "microsoft/speecht5_hifigan"
 # Sentence-transformers files that say how token states become a sentence vector (copied when present).
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config_sentence_transformers.json")
 # Hugging Face tokenizer files copied beside an exported model when present.
@@ -75,6 +111,13 @@ def is_servable(folder: Path) -> bool:
 def is_openvino_ir(folder: Path) -> bool:
     """An OpenVINO export: a text model, or a vision-language model's text decoder."""
     return (folder / IR_FILE).is_file() or (folder / VLM_IR_FILE).is_file()
+
+
+def is_media_ir(folder: Path, task: str) -> bool:
+    """An OpenVINO export for a media task (a diffusers folder of IRs, or Whisper's / SpeechT5's encoder IR)."""
+    if task == "image_generation":
+        return (folder / "model_index.json").is_file() and (folder / "vae_decoder" / IR_FILE).is_file()
+    return (folder / "openvino_encoder_model.xml").is_file()
 
 
 def atomic_write(path: Path, text: str) -> None:

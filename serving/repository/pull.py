@@ -16,12 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from calculators.llm.pipeline_type import is_vlm_folder
-from serving.repository.export import convert_tokenizer, export_encoder, export_text_generation
-from serving.repository.graph_file import write_graph
+from serving.repository.export import (
+    convert_tokenizer,
+    export_encoder,
+    export_image_generation,
+    export_speech_to_text,
+    export_text_generation,
+    export_text_to_speech,
+)
+from serving.repository.graph_file import IMAGE_OPTIONS, write_graph
 from serving.repository.layout import (
+    DEFAULT_VOCODER,
     DEFAULT_WEIGHT_FORMAT,
     DETOKENIZER_IR,
     GRAPH_FILE,
+    MEDIA_TASKS,
     REQUIRED_FILES,
     REQUIRED_VLM_FILES,
     TASKS,
@@ -30,6 +39,7 @@ from serving.repository.layout import (
     ModelRepositoryError,
     Progress,
     UsageError,
+    is_media_ir,
     is_openvino_ir,
     is_servable,
     stderr_progress,
@@ -58,11 +68,18 @@ def _check_name(name: str) -> None:
         raise UsageError(f"not a usable model name: {name!r}")
 
 
+# config.json architectures served by a media pipeline.
+_MEDIA_ARCHITECTURES = {"WhisperForConditionalGeneration": "speech2text", "SpeechT5ForTextToSpeech": "text2speech"}
+
+
 def infer_task(folder: Path) -> str:
-    """From config.json (and sentence-transformers files): text_generation for a *ForCausalLM
-    architecture or a vision-language model (as OVMS: one task, the folder picks the pipeline),
-    rerank for *ForSequenceClassification, embeddings for a sentence-transformers folder
+    """From config.json (and sentence-transformers files): image_generation for a diffusers folder
+    (model_index.json), speech2text for Whisper, text2speech for SpeechT5's TTS, text_generation for
+    a *ForCausalLM architecture or a vision-language model (as OVMS: one task, the folder picks the
+    pipeline), rerank for *ForSequenceClassification, embeddings for a sentence-transformers folder
     (modules.json / sentence_bert_config.json) or a bare encoder (*Model); otherwise ask for --task."""
+    if (folder / "model_index.json").is_file():
+        return "image_generation"
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -70,6 +87,9 @@ def infer_task(folder: Path) -> str:
     except json.JSONDecodeError as exc:
         raise ModelRepositoryError(f"{folder}/config.json: not valid JSON: {exc}") from None
     architectures = config.get("architectures") or []
+    media = {_MEDIA_ARCHITECTURES[a] for a in map(str, architectures) if a in _MEDIA_ARCHITECTURES}
+    if len(media) == 1:
+        return media.pop()
     if is_hf_vision_language(config, ask_optimum=not is_openvino_ir(folder)):
         return "text_generation"
     if any(str(a).endswith("ForCausalLM") for a in architectures):
@@ -104,8 +124,6 @@ def prepare_model(
         raise UsageError(f"--weight-format must be one of {', '.join(WEIGHT_FORMATS)}")
     if task is not None and task not in TASKS:
         raise UsageError(f"--task must be one of {', '.join(TASKS)}")
-    if task == "image_generation":  # served from a folder (optimum-cli export openvino --task text-to-image), not pulled yet
-        raise UsageError("--task image_generation is served from an exported folder (--model_path); --source_model cannot prepare it yet")
     name = name or servable_name(source)
     _check_name(name)
     target = repository / name
@@ -114,11 +132,6 @@ def prepare_model(
             raise ModelRepositoryError(f"{target} exists but is not a servable (no {GRAPH_FILE}): remove it or give --overwrite_models")
         progress(f"{target} exists: reusing it (give --overwrite_models to prepare it again)")
         return PreparedModel(name, target, reused=True)
-    if task == "speech2text":  # (not exported here yet: docs/audio.md)
-        raise ModelRepositoryError(
-            "--task speech2text is served from a Whisper folder (--model_path, or a graph.pbtxt), not pulled: export it with "
-            "`optimum-cli export openvino --model <id> --task automatic-speech-recognition-with-past <folder>`"
-        )
     local = Path(source).expanduser()
     if local.exists() and not local.is_dir():
         raise ModelRepositoryError(f"--source_model {source}: not a folder")
@@ -137,8 +150,13 @@ def prepare_model(
     folder = local.resolve() if local.exists() else download(source, progress)
     hub_id = None if local.exists() else source.strip("/")  # picks optimum-intel's per-model int4 defaults
     task = task or ("text_generation" if is_openvino_ir(folder) and not (folder / "config.json").exists() else infer_task(folder))
+    image_flags = sorted(IMAGE_OPTIONS.intersection(graph_options or {}))
+    if image_flags and task != "image_generation":
+        raise UsageError(f"--{image_flags[0]} is an image generation option; {name!r} is {task}")
     with _building(target, overwrite) as build:
-        if is_openvino_ir(folder):
+        if task in MEDIA_TASKS:
+            _prepare_media(folder, build, task, weight_format, progress, hub_id)
+        elif is_openvino_ir(folder):
             progress(f"{folder} is an OpenVINO model: taking it as is")
             _copy_tree(folder, build)
             if task == "text_generation" and (not (build / TOKENIZER_IR).is_file() or not (build / DETOKENIZER_IR).is_file()):
@@ -162,6 +180,23 @@ def prepare_model(
         progress(f"writing {GRAPH_FILE}")
         write_graph(build, graph_options or {}, task=task)
     return PreparedModel(name, target, reused=False)
+
+
+def _prepare_media(folder: Path, build: Path, task: str, weight_format: str, progress: Progress, hub_id: str | None) -> None:
+    """An OpenVINO export taken as is, else the task's optimum-intel export (docs/ovms.md, "Pull")."""
+    if is_media_ir(folder, task):
+        progress(f"{folder} is an OpenVINO model: taking it as is")
+        _copy_tree(folder, build)
+    elif task == "image_generation":
+        export_image_generation(folder, build, weight_format, progress, hub_id)
+    elif task == "speech2text":
+        export_speech_to_text(folder, build, weight_format, progress, hub_id)
+    else:
+        vocoder = folder / "vocoder"  # a HiFi-GAN saved beside the checkpoint, else genai's documented one
+        if not (vocoder / "config.json").is_file():
+            progress(f"{folder} has no vocoder/ folder: using {DEFAULT_VOCODER}")
+            vocoder = download(DEFAULT_VOCODER, progress)
+        export_text_to_speech(folder, build, vocoder, weight_format, progress, hub_id)
 
 
 def _hf_vision_language(folder: Path) -> bool:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -108,10 +108,18 @@ def _diffusers_version() -> str:
     return package_version("diffusers")
 
 
+def build_tiny_diffusion_hf(cache_root: Path | None = None) -> Path:
+    """The toy's diffusers folder (model_index.json, random weights, CLIP tokenizer) that
+    :func:`build_tiny_diffusion` exports: a ``--source_model`` for the pull tests (cached apart)."""
+    recipe = tiny_diffusion_recipe()
+    return cached_build(cache_root or default_cache_root(), "tiny-diffusion-hf", recipe, lambda out: _build_hf(out, recipe))
+
+
 def build_tiny_diffusion(cache_root: Path | None = None) -> Path:
     """The toy Stable Diffusion folder (random weights) that genai's image pipelines load."""
     recipe = tiny_diffusion_recipe()
-    return cached_build(cache_root or default_cache_root(), "tiny-diffusion", recipe, lambda out: _build(out, recipe))
+    root = cache_root or default_cache_root()
+    return cached_build(root, "tiny-diffusion", recipe, lambda out: _build(out, build_tiny_diffusion_hf(root)))
 
 
 def write_clip_tokenizer(folder: Path, words: tuple[str, ...]) -> None:
@@ -149,18 +157,16 @@ def clip_tokenizer(folder: Path) -> Any:
         return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
 
 
-def _build(out: Path, recipe: dict[str, Any]) -> None:
+def _build_hf(out: Path, recipe: dict[str, Any]) -> None:
     import torch
 
-    with quiet_build():
+    with quiet_build(), tempfile.TemporaryDirectory() as tok_src:
         from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
         from transformers import CLIPTextConfig, CLIPTextModel
 
         t0 = time.monotonic()
-        hf_dir = out / "hf"
-        tok_dir = hf_dir / "_tokenizer_src"
-        write_clip_tokenizer(tok_dir, recipe["words"])
-        tokenizer = clip_tokenizer(tok_dir)
+        write_clip_tokenizer(Path(tok_src), recipe["words"])
+        tokenizer = clip_tokenizer(Path(tok_src))
         torch.manual_seed(recipe["seed"])
         text_kwargs: dict[str, Any] = {
             **recipe["text_encoder"],
@@ -183,12 +189,15 @@ def _build(out: Path, recipe: dict[str, Any]) -> None:
             feature_extractor=None,
             requires_safety_checker=False,
         )
-        pipe.save_pretrained(hf_dir, safe_serialization=True)  # type: ignore[attr-defined]
-        shutil.rmtree(tok_dir)
-        t1 = time.monotonic()
+        pipe.save_pretrained(out, safe_serialization=True)  # type: ignore[attr-defined]
+        logger.info("tiny diffusion: made in %.1f s", time.monotonic() - t0)
+
+
+def _build(out: Path, hf_dir: Path) -> None:
+    t0 = time.monotonic()
+    with quiet_build():
         export_diffusion(hf_dir, out)
-        shutil.rmtree(hf_dir)
-        logger.info("tiny diffusion: made in %.1f s, exported in %.1f s", t1 - t0, time.monotonic() - t1)
+    logger.info("tiny diffusion: exported in %.1f s", time.monotonic() - t0)
 
 
 #: The files genai's image pipelines read.
@@ -204,12 +213,11 @@ DIFFUSION_FILES = (
 
 
 def export_diffusion(hf_dir: Path, out: Path) -> None:
-    """The product's export (optimum-intel, text-to-image, fp32), then the CLIP tokenizer IRs."""
-    from serving.repository.export import convert_tokenizer, optimum_export
+    """The product's export (serving/repository/export.py, as `--pull --task image_generation`
+    runs it: optimum-intel's text-to-image, then the CLIP tokenizer IRs), fp32."""
+    from serving.repository.export import export_image_generation
 
-    optimum_export(hf_dir, out, "text-to-image", "fp32", logger.debug, library_name="diffusers")
-    (out / "tokenizer").mkdir(exist_ok=True)
-    convert_tokenizer(hf_dir / "tokenizer", out / "tokenizer", with_detokenizer=True)
+    export_image_generation(hf_dir, out, "fp32", logger.debug)
     for name in DIFFUSION_FILES:
         if not (out / name).is_file():
             raise RuntimeError(f"export did not produce {name} in {out}")

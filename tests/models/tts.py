@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -89,10 +88,18 @@ def tiny_tts_recipe() -> dict[str, Any]:
     }
 
 
+def build_tiny_tts_hf(cache_root: Path | None = None) -> Path:
+    """The toy's Hugging Face SpeechT5 folder (random weights, tokenizer, the HiFi-GAN in vocoder/)
+    that :func:`build_tiny_tts` exports: a ``--source_model`` for the pull tests (cached apart)."""
+    recipe = tiny_tts_recipe()
+    return cached_build(cache_root or default_cache_root(), "tiny-tts-hf", recipe, lambda out: _build_hf(out, recipe))
+
+
 def build_tiny_tts(cache_root: Path | None = None) -> Path:
     """The toy SpeechT5 folder (random weights) that genai's Text2SpeechPipeline loads."""
     recipe = tiny_tts_recipe()
-    return cached_build(cache_root or default_cache_root(), "tiny-tts", recipe, lambda out: _build(out, recipe))
+    root = cache_root or default_cache_root()
+    return cached_build(root, "tiny-tts", recipe, lambda out: _build(out, build_tiny_tts_hf(root)))
 
 
 def build_tokenizer() -> Any:
@@ -111,7 +118,7 @@ def build_tokenizer() -> Any:
     )
 
 
-def _build(out: Path, recipe: dict[str, Any]) -> None:
+def _build_hf(out: Path, recipe: dict[str, Any]) -> None:
     import torch
 
     with quiet_build():
@@ -135,15 +142,17 @@ def _build(out: Path, recipe: dict[str, Any]) -> None:
         vocoder = SpeechT5HifiGan(SpeechT5HifiGanConfig(**vocoder_kwargs)).eval()
         with torch.no_grad():
             vocoder.conv_post.weight.mul_(recipe["vocoder_output_gain"])
-        hf_dir, vocoder_dir = out / "hf", out / "hf_vocoder"
-        model.save_pretrained(hf_dir, safe_serialization=True)
-        hf_tok.save_pretrained(hf_dir)
-        vocoder.save_pretrained(vocoder_dir, safe_serialization=True)
-        t1 = time.monotonic()
-        export_tts(hf_dir, vocoder_dir, out)
-        shutil.rmtree(hf_dir)
-        shutil.rmtree(vocoder_dir)
-        logger.info("tiny TTS: made in %.1f s, exported in %.1f s", t1 - t0, time.monotonic() - t1)
+        model.save_pretrained(out, safe_serialization=True)
+        hf_tok.save_pretrained(out)
+        vocoder.save_pretrained(out / "vocoder", safe_serialization=True)  # where `--pull` looks for it
+        logger.info("tiny TTS: made in %.1f s", time.monotonic() - t0)
+
+
+def _build(out: Path, hf_dir: Path) -> None:
+    t0 = time.monotonic()
+    with quiet_build():
+        export_tts(hf_dir, hf_dir / "vocoder", out)
+    logger.info("tiny TTS: exported in %.1f s", time.monotonic() - t0)
 
 
 #: The files genai's Text2SpeechPipeline reads.
@@ -159,15 +168,11 @@ TTS_FILES = (
 
 
 def export_tts(hf_dir: Path, vocoder_dir: Path, out: Path) -> None:
-    """The product's export (optimum-intel, text-to-audio, fp32; the vocoder as a model kwarg),
-    then the tokenizer IRs."""
-    from serving.repository.export import convert_tokenizer, optimum_export
+    """The product's export (serving/repository/export.py, as `--pull --task text2speech` runs it:
+    optimum-intel's text-to-audio with the vocoder as a model kwarg, then the tokenizer IRs), fp32."""
+    from serving.repository.export import export_text_to_speech
 
-    optimum_export(hf_dir, out, "text-to-audio", "fp32", logger.debug, model_kwargs={"vocoder": str(vocoder_dir)})
-    convert_tokenizer(hf_dir, out, with_detokenizer=True)
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
-        if not (out / name).exists():
-            shutil.copy2(hf_dir / name, out / name)
+    export_text_to_speech(hf_dir, out, vocoder_dir, "fp32", logger.debug)
     config = json.loads((out / "config.json").read_text())
     if config.get("reduction_factor") is None:
         raise RuntimeError(f"{out}/config.json lacks reduction_factor")

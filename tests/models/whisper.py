@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -113,10 +112,19 @@ def tiny_whisper_recipe() -> dict[str, Any]:
     }
 
 
+def build_tiny_whisper_hf(cache_root: Path | None = None) -> Path:
+    """The toy's trained Hugging Face folder (weights, tokenizer, generation/preprocessor configs)
+    that :func:`build_tiny_whisper` exports: a ``--source_model`` for the pull tests. Cached apart
+    (``tiny-whisper-hf-<hash>``, same recipe) so the IR folder stays what genai reads and nothing more."""
+    recipe = tiny_whisper_recipe()
+    return cached_build(cache_root or default_cache_root(), "tiny-whisper-hf", recipe, lambda out: _build_hf(out, recipe))
+
+
 def build_tiny_whisper(cache_root: Path | None = None) -> Path:
     """The tiny toy Whisper; WhisperPipeline transcribes every WHISPER_CASES utterance exactly."""
     recipe = tiny_whisper_recipe()
-    return cached_build(cache_root or default_cache_root(), "tiny-whisper", recipe, lambda out: _build(out, recipe))
+    root = cache_root or default_cache_root()
+    return cached_build(root, "tiny-whisper", recipe, lambda out: _build(out, build_tiny_whisper_hf(root)))
 
 
 # --------------------------------------------------------------------------- tokenizer, config
@@ -288,7 +296,7 @@ def train_whisper(model: Any, features: Any, sequences: list[list[list[int]]], s
     return float(loss.detach())
 
 
-def _build(out: Path, recipe: dict[str, Any]) -> None:
+def _build_hf(out: Path, recipe: dict[str, Any]) -> None:
     import numpy as np
     import torch
 
@@ -307,38 +315,27 @@ def _build(out: Path, recipe: dict[str, Any]) -> None:
         torch.manual_seed(recipe["training"]["seed"])
         model = WhisperForConditionalGeneration(whisper_config(recipe, hf_tok))
         loss = train_whisper(model, features, sequences, recipe["training"], hf_tok.convert_tokens_to_ids(ENDOFTEXT))
+        logger.info("tiny Whisper: trained on %d utterances in %.1f s, loss %.5f", len(cases), time.monotonic() - t0, loss)
+        model.save_pretrained(out, safe_serialization=True)
+        hf_tok.save_pretrained(out)
+        (out / "generation_config.json").write_text(json.dumps(generation_config(hf_tok, recipe), indent=2) + "\n")
+        (out / "preprocessor_config.json").write_text(json.dumps(preprocessor_config(recipe), indent=2) + "\n")
+
+
+def _build(out: Path, hf_dir: Path) -> None:
+    """The product's export (serving/repository/export.py, as `--pull --task speech2text` runs it), fp32."""
+    from serving.repository.export import export_speech_to_text
+
+    with quiet_build():
+        t0 = time.monotonic()
+        export_speech_to_text(hf_dir, out, "fp32", logger.debug)
+        for name in WHISPER_FILES:
+            if not (out / name).is_file():
+                raise RuntimeError(f"export did not produce {name} in {out}")
         t1 = time.monotonic()
-        logger.info("tiny Whisper: trained on %d utterances in %.1f s, loss %.5f", len(cases), t1 - t0, loss)
-        hf_dir = out / "hf"
-        model.save_pretrained(hf_dir, safe_serialization=True)
-        hf_tok.save_pretrained(hf_dir)
-        _write_configs(hf_dir, hf_tok, recipe)
-        _export(hf_dir, out, hf_tok, recipe)
-        shutil.rmtree(hf_dir)
-        t2 = time.monotonic()
-        logger.info("tiny Whisper: exported in %.1f s", t2 - t1)
+        logger.info("tiny Whisper: exported in %.1f s", t1 - t0)
         verify_tiny_whisper(out)
-        logger.info("tiny Whisper: verified in %.1f s", time.monotonic() - t2)
-
-
-def _write_configs(folder: Path, hf_tok: Any, recipe: dict[str, Any]) -> None:
-    (folder / "generation_config.json").write_text(json.dumps(generation_config(hf_tok, recipe), indent=2) + "\n")
-    (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor_config(recipe), indent=2) + "\n")
-
-
-def _export(hf_dir: Path, out: Path, hf_tok: Any, recipe: dict[str, Any]) -> None:
-    from serving.repository.export import convert_tokenizer, optimum_export
-
-    frames = preprocessor_config(recipe)["nb_max_frames"]  # optimum traces with 30 s of frames unless told
-    optimum_export(hf_dir, out, "automatic-speech-recognition-with-past", "fp32", logger.debug, nb_max_frames=frames)
-    convert_tokenizer(hf_dir, out, with_detokenizer=True)
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
-        if not (out / name).exists():
-            shutil.copy2(hf_dir / name, out / name)
-    _write_configs(out, hf_tok, recipe)  # ours, not optimum's re-saved ones
-    for name in WHISPER_FILES:
-        if not (out / name).is_file():
-            raise RuntimeError(f"export did not produce {name} in {out}")
+        logger.info("tiny Whisper: verified in %.1f s", time.monotonic() - t1)
 
 
 # --------------------------------------------------------------------------- openvino-genai
