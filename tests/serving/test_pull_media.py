@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import calculators  # noqa: F401  (declares the media options types)
 from graphs.pbtxt import load_graph, parse_graph
 from serving.image_flags import add_image_flags
 from serving.repository import commands, graph_file, layout, pull
+from tests.helpers.server import ROOT
 
 
 def test_infer_task_of_media_folders(tmp_path: Path) -> None:
@@ -87,3 +91,17 @@ def test_an_incomplete_export_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(layout.ModelRepositoryError, match="missing openvino_detokenizer.xml"):
         pull.prepare_model(str(source), tmp_path / "repo", task="speech2text", progress=lambda _: None)
     assert list((tmp_path / "repo").iterdir()) == []  # the hidden build folder is gone too
+
+
+def test_speecht5_without_vocoder_offline_fails_clearly(tmp_path: Path) -> None:
+    """No vocoder/ beside the checkpoint: the default HiFi-GAN is downloaded; offline that is one clear error."""
+    source = tmp_path / "speecht5"
+    source.mkdir()
+    (source / "config.json").write_text(json.dumps({"architectures": ["SpeechT5ForTextToSpeech"]}))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    cmd = [sys.executable, "-m", "serving.cli", "--source_model", str(source), "--model_repository_path", str(tmp_path / "repo"), "--pull"]
+    run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    assert f"using {layout.DEFAULT_VOCODER}" in run.stderr
+    assert f"cannot download {layout.DEFAULT_VOCODER} (offline mode: HF_HUB_OFFLINE is set)" in run.stderr
+    assert list((tmp_path / "repo").iterdir()) == []
