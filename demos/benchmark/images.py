@@ -1,19 +1,33 @@
-"""The image generation bench (issue 22): per-request latency of a generation through ovserve
-against openvino-genai's Text2ImagePipeline called in this process, on the toy Stable Diffusion
-(tests/models/diffusion.py: random weights), same prompt, size, steps and seed.
+"""The image bench (issue 22): per-request latency of generations and edits through ovserve
+against openvino-genai's pipelines called in this process, on the toy Stable Diffusion
+(tests/models/diffusion.py: random weights), same inputs, steps and seed.
 
-Workload: one 32x32 image of "a photo of a red cat", 4 denoising steps, rng_seed 7, one request
-at a time (the servable runs one generation at a time).
+Workloads, one request at a time (the servable runs one generation at a time), 32x32, 4
+denoising steps, rng_seed 7:
 
-1. ovserve `--model_path <toy SD> --task image_generation` on a free port; each request is a
-   `POST /v3/images/generations` JSON body on one keep-alive connection: the server runs the
+- generation: `POST /v3/images/generations` JSON for "a photo of a red cat", against
+  `Text2ImagePipeline(folder, "CPU").generate(prompt, width=, height=, ...)`;
+- edit: `POST /v3/images/edits` multipart with docs/images/edit-input.png (32x32), prompt
+  "a photo of a green tree", strength 0.7 (genai runs int(4 * 0.7) = 2 steps), against
+  `Image2ImagePipeline(folder, "CPU").generate(prompt, image_tensor, strength=, ...)`;
+- inpaint: the same form plus docs/images/edit-mask.png (OpenAI's mask: transparent = redraw),
+  against `InpaintingPipeline(folder, "CPU").generate(prompt, image_tensor, mask_tensor, ...)`.
+
+1. ovserve `--model_path <toy SD> --task image_generation` on a free port; each workload's body
+   is built once and sent on one keep-alive connection: the server decodes the upload, runs the
    graph and generate() in the resource's thread, encodes the PNG, answers base64 JSON.
-2. The engine in this process: `Text2ImagePipeline(folder, "CPU")` and `generate(...)` with the
-   same arguments, plus the same PNG encoding (Pillow), so both sides make the same bytes.
+2. The engine in this process: the server's own steps, called directly. For edits the upload is
+   decoded by the same functions (calculators/image/pixels.py: decode_upload, decode_mask) into
+   the same ov.Tensor; generate() gets the server's arguments (num_images_per_prompt=1,
+   num_inference_steps, width and height of the image, rng_seed, strength, a step callback
+   that never stops); the result is encoded by the same encode_png. Both sides must make the
+   same PNG bytes (checked on every request). The server's pipelines share compiled models (made from its InpaintingPipeline);
+   here each is built from the folder, as a user would.
 
-After a warm-up the two alternate for `--rounds` rounds of `--requests` requests (each side first
-in every other round); per round the median latency of each and their ratio (server / engine);
-the median ratio is reported. Alone:
+After a warm-up the two sides alternate for `--rounds` rounds of `--requests` requests per
+workload (each side first in every other round); per round the median latency of each and their
+ratio (server / engine); the median ratio is reported (keys images_, images_edit_,
+images_inpaint_ latency_ms_server / latency_ms_engine / latency_ratio). Alone:
     python demos/benchmark/images.py [--json bench-images.json] [--rounds 5] [--requests 16]
 or `python demos/benchmark/suite.py --only images`.
 """
@@ -27,7 +41,9 @@ import json
 import statistics
 import sys
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,84 +51,147 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-from calculators.image.pixels import encode_png  # noqa: E402
+from calculators.image.pixels import decode_mask, decode_upload, encode_png  # noqa: E402
 from serving.bench.server_process import start_server  # noqa: E402
 from tests.models import build_tiny_diffusion  # noqa: E402
 
 MODEL_NAME = "sd"
-PROMPT = "a photo of a red cat"
-SIDE, STEPS, SEED = 32, 4, 7
+PROMPT, EDIT_PROMPT = "a photo of a red cat", "a photo of a green tree"
+SIDE, STEPS, SEED, STRENGTH = 32, 4, 7, 0.7
+INPUT_PNG, MASK_PNG = ROOT / "docs/images/edit-input.png", ROOT / "docs/images/edit-mask.png"
+MAX_PIXELS = 1 << 24  # far above 32x32: the server's limit never binds here
 
 
-def server_round(conn: http.client.HTTPConnection, requests: int, expected: bytes) -> list[float]:
-    body = json.dumps({"model": MODEL_NAME, "prompt": PROMPT, "size": f"{SIDE}x{SIDE}", "num_inference_steps": STEPS, "rng_seed": SEED})
+@dataclass(frozen=True)
+class Workload:
+    """One kind of request: the HTTP body (built once) and the same job in process."""
+
+    name: str  # the result keys' prefix
+    label: str
+    path: str
+    body: bytes
+    content_type: str
+    engine: Callable[[], Any]  # one generate() in process, its inputs decoded as the server does
+
+    def engine_png(self) -> bytes:
+        import numpy as np
+
+        return encode_png(np.ascontiguousarray(np.asarray(self.engine().data)[0]))
+
+
+def multipart(fields: dict[str, str], files: dict[str, bytes]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    for name, data in files.items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.png"\r\nContent-Type: image/png\r\n\r\n'
+        parts.append(head.encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def no_stop(step: int, num_steps: int, latent: Any) -> bool:
+    return False
+
+
+def workloads(model_dir: Path) -> list[Workload]:
+    import openvino as ov
+    import openvino_genai as ov_genai
+
+    text2image = ov_genai.Text2ImagePipeline(str(model_dir), "CPU")
+    image2image = ov_genai.Image2ImagePipeline(str(model_dir), "CPU")
+    inpainting = ov_genai.InpaintingPipeline(str(model_dir), "CPU")
+    picture, mask = INPUT_PNG.read_bytes(), MASK_PNG.read_bytes()
+    # The server passes a step callback (to stop a cancelled job); so does this side: in one
+    # probe at load 7 on 2 cores, generate() without it took 30 ms, with it 9 ms.
+    config = {"num_images_per_prompt": 1, "num_inference_steps": STEPS, "rng_seed": SEED, "callback": no_stop}
+
+    def generate() -> Any:
+        return text2image.generate(PROMPT, width=SIDE, height=SIDE, **config)
+
+    def edit(with_mask: bool) -> Any:
+        pixels = decode_upload(picture, MAX_PIXELS)
+        height, width = pixels.shape[:2]
+        kwargs = {**config, "width": width, "height": height, "strength": STRENGTH}
+        if not with_mask:
+            return image2image.generate(EDIT_PROMPT, ov.Tensor(pixels[None]), **kwargs)
+        plane = decode_mask(mask, MAX_PIXELS, (width, height))
+        return inpainting.generate(EDIT_PROMPT, ov.Tensor(pixels[None]), ov.Tensor(plane[None]), **kwargs)
+
+    body = {"model": MODEL_NAME, "prompt": PROMPT, "size": f"{SIDE}x{SIDE}", "num_inference_steps": STEPS, "rng_seed": SEED}
+    fields = {"model": MODEL_NAME, "prompt": EDIT_PROMPT, "strength": str(STRENGTH)}
+    fields |= {"num_inference_steps": str(STEPS), "rng_seed": str(SEED)}
+    edit_body, edit_type = multipart(fields, {"image": picture})
+    inpaint_body, inpaint_type = multipart(fields, {"image": picture, "mask": mask})
+    return [
+        Workload("images", "generation", "/v3/images/generations", json.dumps(body).encode(), "application/json", generate),
+        Workload("images_edit", "edit", "/v3/images/edits", edit_body, edit_type, lambda: edit(False)),
+        Workload("images_inpaint", "inpaint", "/v3/images/edits", inpaint_body, inpaint_type, lambda: edit(True)),
+    ]
+
+
+def server_round(conn: http.client.HTTPConnection, work: Workload, requests: int, expected: bytes) -> list[float]:
     latencies = []
     for _ in range(requests):
         started = time.perf_counter()
-        conn.request("POST", "/v3/images/generations", body=body, headers={"Content-Type": "application/json"})
+        conn.request("POST", work.path, body=work.body, headers={"Content-Type": work.content_type})
         reply = conn.getresponse().read()
         latencies.append(time.perf_counter() - started)
         if base64.b64decode(json.loads(reply)["data"][0]["b64_json"]) != expected:
-            raise RuntimeError(f"the server's image differs from the engine's: {reply[:200]!r}")
+            raise RuntimeError(f"{work.label}: the server's image differs from the engine's: {reply[:200]!r}")
     return latencies
 
 
-def engine_once(pipeline: Any) -> bytes:
-    import numpy as np
-
-    tensor = pipeline.generate(PROMPT, width=SIDE, height=SIDE, num_inference_steps=STEPS, rng_seed=SEED, num_images_per_prompt=1)
-    return encode_png(np.ascontiguousarray(np.asarray(tensor.data)[0]))
-
-
-def engine_round(pipeline: Any, requests: int, expected: bytes) -> list[float]:
+def engine_round(work: Workload, requests: int, expected: bytes) -> list[float]:
     latencies = []
     for _ in range(requests):
         started = time.perf_counter()
-        png = engine_once(pipeline)
+        png = work.engine_png()
         latencies.append(time.perf_counter() - started)
         if png != expected:
-            raise RuntimeError("the engine's image changed between runs")
+            raise RuntimeError(f"{work.label}: the engine's image changed between runs")
     return latencies
 
 
-def run(json_path: Path | None, rounds: int = 5, requests: int = 16, log: Callable[[str], None] = print) -> dict[str, Any]:
-    import openvino_genai as ov_genai
+def measure(conn: http.client.HTTPConnection, work: Workload, rounds: int, requests: int, log: Callable[[str], None]) -> dict[str, float]:
+    expected = work.engine_png()
+    engine_round(work, 4, expected)  # warm-up
+    server_round(conn, work, 4, expected)
+    ratios, server_ms, engine_ms = [], [], []
+    for index in range(rounds):
+        if index % 2 == 0:
+            served = server_round(conn, work, requests, expected)
+            direct = engine_round(work, requests, expected)
+        else:
+            direct = engine_round(work, requests, expected)
+            served = server_round(conn, work, requests, expected)
+        s, e = statistics.median(served) * 1000, statistics.median(direct) * 1000
+        server_ms.append(s)
+        engine_ms.append(e)
+        ratios.append(s / e)
+        log(f"{work.label} round {index + 1}: server {s:.2f} ms, engine in process {e:.2f} ms (medians), ratio {s / e:.3f}")
+    result = {
+        f"{work.name}_latency_ms_server": statistics.median(server_ms),
+        f"{work.name}_latency_ms_engine": statistics.median(engine_ms),
+        f"{work.name}_latency_ratio": statistics.median(ratios),
+    }
+    log(
+        f"image {work.label} latency (toy SD, {SIDE}x{SIDE}, {STEPS} steps, c1): server {result[f'{work.name}_latency_ms_server']:.2f} ms, "
+        f"engine in process {result[f'{work.name}_latency_ms_engine']:.2f} ms, server/engine {result[f'{work.name}_latency_ratio']:.3f}"
+    )
+    return result
 
+
+def run(json_path: Path | None, rounds: int = 5, requests: int = 16, log: Callable[[str], None] = print) -> dict[str, Any]:
     model_dir = build_tiny_diffusion()
     server = start_server("--model_path", str(model_dir), "--model_name", MODEL_NAME, "--task", "image_generation")
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
+    result: dict[str, Any] = {}
     try:
-        pipeline = ov_genai.Text2ImagePipeline(str(model_dir), "CPU")
-        expected = engine_once(pipeline)
-        engine_round(pipeline, 4, expected)  # warm-up
-        server_round(conn, 4, expected)
-        ratios, server_ms, engine_ms = [], [], []
-        for index in range(rounds):
-            if index % 2 == 0:
-                served = server_round(conn, requests, expected)
-                direct = engine_round(pipeline, requests, expected)
-            else:
-                direct = engine_round(pipeline, requests, expected)
-                served = server_round(conn, requests, expected)
-            s, e = statistics.median(served) * 1000, statistics.median(direct) * 1000
-            server_ms.append(s)
-            engine_ms.append(e)
-            ratios.append(s / e)
-            log(f"round {index + 1}: server {s:.2f} ms, engine in process {e:.2f} ms (medians), ratio {s / e:.3f}")
+        for work in workloads(model_dir):
+            result.update(measure(conn, work, rounds, requests, log))
     finally:
         conn.close()
         server.stop()
-    result = {
-        "images_latency_ms_server": statistics.median(server_ms),
-        "images_latency_ms_engine": statistics.median(engine_ms),
-        "images_latency_ratio": statistics.median(ratios),
-        "rounds": rounds,
-        "requests_per_round": requests,
-    }
-    log(
-        f"image generation latency (toy SD, {SIDE}x{SIDE}, {STEPS} steps, c1): server {result['images_latency_ms_server']:.2f} ms, "
-        f"engine in process {result['images_latency_ms_engine']:.2f} ms, server/engine {result['images_latency_ratio']:.3f}"
-    )
+    result.update(rounds=rounds, requests_per_round=requests)
     if json_path is not None:
         json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         log(f"wrote {json_path}")
