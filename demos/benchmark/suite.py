@@ -27,8 +27,8 @@ of each figure, and bench.json keeps every run. Steps:
 
 `--only audio`: the toy Whisper's transcription latency through the server against WhisperPipeline
 in process (demos/benchmark/audio.py; not in the full run).
-`--only images`: the toy Stable Diffusion's generation latency through the server against
-Text2ImagePipeline in process (demos/benchmark/images.py; not in the full run).
+`--only images`: the toy Stable Diffusion's generation, edit and inpainting latency through the
+server against Text2Image/Image2Image/InpaintingPipeline in process (demos/benchmark/images.py; not in the full run).
 `--only speech`: the toy SpeechT5's speech latency through the server against Text2SpeechPipeline
 in process (demos/benchmark/speech.py; not in the full run).
 
