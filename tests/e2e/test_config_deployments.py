@@ -82,3 +82,27 @@ def test_speech_speaks_in_its_two_voices(client: openai.OpenAI) -> None:
     alloy = read_wav(client.audio.speech.create(model="speech", voice="alloy", input="hello").content)[0]
     echo = read_wav(client.audio.speech.create(model="speech", voice="echo", input="hello").content)[0]
     assert alloy.shape == echo.shape == (6 * 5120,) and (alloy != echo).any()  # config/speech's voices differ
+
+
+def test_whisper_transcribes_in_every_format(client: openai.OpenAI) -> None:
+    from tests.helpers.audio import encode
+    from tests.models.whisper_data import WHISPER_CASES
+
+    case = WHISPER_CASES[0]
+    text = " ".join(case.words)
+    upload = ("case.wav", encode(case), "audio/wav")
+    assert client.audio.transcriptions.create(model="whisper", file=upload).text == text
+    assert client.audio.transcriptions.create(model="whisper", file=upload, response_format="text").strip() == text
+    for subtitles in ("srt", "vtt"):
+        assert text in client.audio.transcriptions.create(model="whisper", file=upload, response_format=subtitles)
+    verbose = client.audio.transcriptions.create(model="whisper", file=upload, response_format="verbose_json")
+    assert verbose.text == text and verbose.segments
+
+
+def test_sd_generates_and_edits(client: openai.OpenAI) -> None:
+    from tests.helpers.image_gen import decoded, png
+
+    made = client.images.generate(model="sd", prompt="a red cat", size="64x64", n=2, extra_body={"rng_seed": 3})
+    assert [decoded(image.b64_json)[1] for image in made.data] == [(64, 64), (64, 64)]
+    edited = client.images.edit(model="sd", image=("in.png", png(), "image/png"), prompt="a blue cat", extra_body={"rng_seed": 3})
+    assert decoded(edited.data[0].b64_json)[1] == (64, 64)
