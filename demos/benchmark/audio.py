@@ -21,11 +21,9 @@ or `python demos/benchmark/suite.py --only audio`.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import io
 import json
-import statistics
 import sys
 import time
 import uuid
@@ -36,6 +34,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
+
+import paired_latency  # noqa: E402
 
 from serving.bench.server_process import start_server  # noqa: E402
 from tests.models import WHISPER_CASES, build_tiny_whisper  # noqa: E402
@@ -100,49 +100,26 @@ def run(json_path: Path | None, rounds: int = 5, requests: int = 64, log: Callab
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     try:
         pipeline = ov_genai.WhisperPipeline(str(model_dir), "CPU", word_timestamps=True)
-        server_round(conn, forms, texts, 8)  # warm-up
-        engine_round(pipeline, samples, texts, 8)
-        ratios, server_ms, engine_ms = [], [], []
-        for index in range(rounds):
-            if index % 2 == 0:
-                served = server_round(conn, forms, texts, requests)
-                direct = engine_round(pipeline, samples, texts, requests)
-            else:
-                direct = engine_round(pipeline, samples, texts, requests)
-                served = server_round(conn, forms, texts, requests)
-            s, e = statistics.median(served) * 1000, statistics.median(direct) * 1000
-            server_ms.append(s)
-            engine_ms.append(e)
-            ratios.append(s / e)
-            log(f"round {index + 1}: server {s:.2f} ms, engine in process {e:.2f} ms (medians), ratio {s / e:.3f}")
+        result: dict[str, Any] = paired_latency.measure(
+            "audio",
+            "transcription latency (toy Whisper, c1)",
+            lambda n: server_round(conn, forms, texts, n),
+            lambda n: engine_round(pipeline, samples, texts, n),
+            rounds=rounds,
+            requests=requests,
+            warmup=8,
+            log=log,
+        )
     finally:
         conn.close()
         server.stop()
-    result = {
-        "audio_latency_ms_server": statistics.median(server_ms),
-        "audio_latency_ms_engine": statistics.median(engine_ms),
-        "audio_latency_ratio": statistics.median(ratios),
-        "rounds": rounds,
-        "requests_per_round": requests,
-    }
-    log(
-        f"transcription latency (toy Whisper, c1): server {result['audio_latency_ms_server']:.2f} ms, engine in process "
-        f"{result['audio_latency_ms_engine']:.2f} ms, server/engine {result['audio_latency_ratio']:.3f}"
-    )
-    if json_path is not None:
-        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        log(f"wrote {json_path}")
+    result.update(rounds=rounds, requests_per_round=requests)
+    paired_latency.write_json(result, json_path, log)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", type=Path, default=ROOT / "bench-audio.json")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=64)
-    args = parser.parse_args(argv)
-    run(args.json, args.rounds, args.requests)
-    return 0
+    return paired_latency.main(__doc__, run, ROOT / "bench-audio.json", 64, argv)
 
 
 if __name__ == "__main__":

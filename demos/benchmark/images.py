@@ -34,11 +34,9 @@ or `python demos/benchmark/suite.py --only images`.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import http.client
 import json
-import statistics
 import sys
 import time
 import uuid
@@ -50,6 +48,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
+
+import paired_latency  # noqa: E402
 
 from calculators.image.pixels import decode_mask, decode_upload, encode_png  # noqa: E402
 from serving.bench.server_process import start_server  # noqa: E402
@@ -153,31 +153,17 @@ def engine_round(work: Workload, requests: int, expected: bytes) -> list[float]:
 
 def measure(conn: http.client.HTTPConnection, work: Workload, rounds: int, requests: int, log: Callable[[str], None]) -> dict[str, float]:
     expected = work.engine_png()
-    engine_round(work, 4, expected)  # warm-up
-    server_round(conn, work, 4, expected)
-    ratios, server_ms, engine_ms = [], [], []
-    for index in range(rounds):
-        if index % 2 == 0:
-            served = server_round(conn, work, requests, expected)
-            direct = engine_round(work, requests, expected)
-        else:
-            direct = engine_round(work, requests, expected)
-            served = server_round(conn, work, requests, expected)
-        s, e = statistics.median(served) * 1000, statistics.median(direct) * 1000
-        server_ms.append(s)
-        engine_ms.append(e)
-        ratios.append(s / e)
-        log(f"{work.label} round {index + 1}: server {s:.2f} ms, engine in process {e:.2f} ms (medians), ratio {s / e:.3f}")
-    result = {
-        f"{work.name}_latency_ms_server": statistics.median(server_ms),
-        f"{work.name}_latency_ms_engine": statistics.median(engine_ms),
-        f"{work.name}_latency_ratio": statistics.median(ratios),
-    }
-    log(
-        f"image {work.label} latency (toy SD, {SIDE}x{SIDE}, {STEPS} steps, c1): server {result[f'{work.name}_latency_ms_server']:.2f} ms, "
-        f"engine in process {result[f'{work.name}_latency_ms_engine']:.2f} ms, server/engine {result[f'{work.name}_latency_ratio']:.3f}"
+    return paired_latency.measure(
+        work.name,
+        f"image {work.label} latency (toy SD, {SIDE}x{SIDE}, {STEPS} steps, c1)",
+        lambda n: server_round(conn, work, n, expected),
+        lambda n: engine_round(work, n, expected),
+        rounds=rounds,
+        requests=requests,
+        warmup=4,
+        log=log,
+        label=f"{work.label} ",
     )
-    return result
 
 
 def run(json_path: Path | None, rounds: int = 5, requests: int = 16, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -192,20 +178,12 @@ def run(json_path: Path | None, rounds: int = 5, requests: int = 16, log: Callab
         conn.close()
         server.stop()
     result.update(rounds=rounds, requests_per_round=requests)
-    if json_path is not None:
-        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        log(f"wrote {json_path}")
+    paired_latency.write_json(result, json_path, log)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", type=Path, default=ROOT / "bench-images.json")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=16)
-    args = parser.parse_args(argv)
-    run(args.json, args.rounds, args.requests)
-    return 0
+    return paired_latency.main(__doc__, run, ROOT / "bench-images.json", 16, argv)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,8 @@ or `python demos/benchmark/suite.py --only speech`.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +35,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT), str(HERE)]
+
+import paired_latency  # noqa: E402
 
 from serving.bench.server_process import start_server  # noqa: E402
 from tests.helpers.speech import VOICES, embedding, folder_with_voices  # noqa: E402
@@ -88,50 +88,26 @@ def run(json_path: Path | None, rounds: int = 5, requests: int = 32, log: Callab
         server = start_server("--model_path", str(folder), "--model_name", MODEL_NAME, "--task", "text2speech")
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
         try:
-            server_round(conn, bodies, lengths, 8)  # warm-up
-            engine_round(pipeline, voice, lengths, 8)
-            ratios, server_ms, engine_ms = [], [], []
-            for index in range(rounds):
-                if index % 2 == 0:
-                    served = server_round(conn, bodies, lengths, requests)
-                    direct = engine_round(pipeline, voice, lengths, requests)
-                else:
-                    direct = engine_round(pipeline, voice, lengths, requests)
-                    served = server_round(conn, bodies, lengths, requests)
-                s, e = statistics.median(served) * 1000, statistics.median(direct) * 1000
-                server_ms.append(s)
-                engine_ms.append(e)
-                ratios.append(s / e)
-                log(f"round {index + 1}: server {s:.2f} ms, engine in process {e:.2f} ms (medians), ratio {s / e:.3f}")
+            result: dict[str, Any] = paired_latency.measure(
+                "speech",
+                "speech latency (toy SpeechT5, c1, pcm)",
+                lambda n: server_round(conn, bodies, lengths, n),
+                lambda n: engine_round(pipeline, voice, lengths, n),
+                rounds=rounds,
+                requests=requests,
+                warmup=8,
+                log=log,
+            )
         finally:
             conn.close()
             server.stop()
-    result = {
-        "speech_latency_ms_server": statistics.median(server_ms),
-        "speech_latency_ms_engine": statistics.median(engine_ms),
-        "speech_latency_ratio": statistics.median(ratios),
-        "speech_samples": lengths,
-        "rounds": rounds,
-        "requests_per_round": requests,
-    }
-    log(
-        f"speech latency (toy SpeechT5, c1, pcm): server {result['speech_latency_ms_server']:.2f} ms, engine in process "
-        f"{result['speech_latency_ms_engine']:.2f} ms, server/engine {result['speech_latency_ratio']:.3f}"
-    )
-    if json_path is not None:
-        json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        log(f"wrote {json_path}")
+    result.update(speech_samples=lengths, rounds=rounds, requests_per_round=requests)
+    paired_latency.write_json(result, json_path, log)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", type=Path, default=ROOT / "bench-speech.json")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=32)
-    args = parser.parse_args(argv)
-    run(args.json, args.rounds, args.requests)
-    return 0
+    return paired_latency.main(__doc__, run, ROOT / "bench-speech.json", 32, argv)
 
 
 if __name__ == "__main__":
