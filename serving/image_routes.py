@@ -6,58 +6,29 @@ cancels the run, which stops the engine at its next denoising step."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import Any
-
 import msgspec
 from aiohttp import web
 
 from calculators.openai.tolerance import HEADER as IGNORED_HEADER
-from calculators.packets import Endpoint, ResponseBody
-from graphs.errors import OvserveError
-from serving.errors import error_response, internal_error
-from serving.frontend import CONTEXT, CORE, JsonAnswer, Sender, read_json_body
+from calculators.packets import ResponseBody
+from serving.frontend import JsonAnswer, RequestContext, Sender, read_json_body
 from serving.multipart_form import read_form
+from serving.whole_answer import whole_answer
 
-log = logging.getLogger("ovserve.http")
 _json = msgspec.json.Encoder()
 
 
-async def _images(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
-    core, ctx = request.app[CORE], request[CONTEXT]
-    async with core.admission.slot(ctx.deadline):
-        try:
-            body: dict[str, Any] = await (read_form(request) if endpoint == "images/edits" else read_json_body(request))
-            servable = await core.resolve(ctx, body.get("model"))
-            run = core.start(ctx, servable, endpoint, body)
-        except OvserveError as exc:
-            return error_response(exc)
-        send = Sender(request, core.admission, servable.name)
-        try:
-            async with core.admission.within(ctx.deadline):
-                async for out in run:
-                    value = out.packet.value
-                    if not isinstance(value, ResponseBody):
-                        raise TypeError(f"graph of {servable.name!r} answered {type(value).__name__}, not a JSON body")
-                    ignored = ctx.ignored.header()
-                    return JsonAnswer(_json.encode(value.body), send, {IGNORED_HEADER: ignored} if ignored else None)
-            raise RuntimeError(f"graph of {servable.name!r} produced no response")
-        except OvserveError as exc:
-            return error_response(exc)
-        except Exception:
-            log.exception("request to %s failed", servable.name)
-            return error_response(internal_error())
-        finally:
-            await asyncio.shield(servable.finish(run))
+def _json_answer(value: ResponseBody, send: Sender, ctx: RequestContext) -> web.StreamResponse:
+    ignored = ctx.ignored.header()
+    return JsonAnswer(_json.encode(value.body), send, {IGNORED_HEADER: ignored} if ignored else None)
 
 
 async def generations(request: web.Request) -> web.StreamResponse:
-    return await _images(request, "images/generations")
+    return await whole_answer(request, "images/generations", read_json_body, ResponseBody, _json_answer)
 
 
 async def edits(request: web.Request) -> web.StreamResponse:
-    return await _images(request, "images/edits")
+    return await whole_answer(request, "images/edits", read_form, ResponseBody, _json_answer)
 
 
 def add_routes(app: web.Application) -> None:

@@ -9,19 +9,16 @@ dropped)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from typing import Any
 
 from aiohttp import web
 
 from calculators.audio.speech_encode import SpeechAudio
 from calculators.audio.speech_protocol import SPEECH
-from graphs.errors import InvalidRequestError, OvserveError
-from serving.errors import error_response, internal_error
-from serving.frontend import CONTEXT, CORE, Sender, read_json_body
+from graphs.errors import InvalidRequestError
+from serving.frontend import RequestContext, Sender, read_json_body
 from serving.state import SETTINGS
-
-log = logging.getLogger("ovserve.http")
+from serving.whole_answer import whole_answer
 
 
 class AudioAnswer(web.Response):
@@ -41,32 +38,18 @@ def check_input_length(body: dict[str, object], limit: int) -> None:
         raise InvalidRequestError(f"input has {len(text)} characters; the limit is {limit} (--max_speech_input_chars)", param="input")
 
 
+async def _read(request: web.Request) -> dict[str, Any]:
+    body = await read_json_body(request)
+    check_input_length(body, request.app[SETTINGS].max_speech_input_chars)
+    return body
+
+
+def _audio_answer(value: SpeechAudio, send: Sender, ctx: RequestContext) -> web.StreamResponse:
+    return AudioAnswer(value, send)
+
+
 async def speech(request: web.Request) -> web.StreamResponse:
-    core, ctx = request.app[CORE], request[CONTEXT]
-    async with core.admission.slot(ctx.deadline):
-        try:
-            body = await read_json_body(request)
-            check_input_length(body, request.app[SETTINGS].max_speech_input_chars)
-            servable = await core.resolve(ctx, body.get("model"))
-            run = core.start(ctx, servable, SPEECH, body)
-        except OvserveError as exc:
-            return error_response(exc)
-        send = Sender(request, core.admission, servable.name)
-        try:
-            async with core.admission.within(ctx.deadline):
-                async for out in run:
-                    value = out.packet.value
-                    if not isinstance(value, SpeechAudio):
-                        raise TypeError(f"graph of {servable.name!r} answered {type(value).__name__}, not audio")
-                    return AudioAnswer(value, send)
-            raise RuntimeError(f"graph of {servable.name!r} produced no audio")
-        except OvserveError as exc:
-            return error_response(exc)
-        except Exception:
-            log.exception("request to %s failed", servable.name)
-            return error_response(internal_error())
-        finally:
-            await asyncio.shield(servable.finish(run))
+    return await whole_answer(request, SPEECH, _read, SpeechAudio, _audio_answer)
 
 
 def add_routes(app: web.Application) -> None:
