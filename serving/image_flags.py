@@ -5,15 +5,9 @@ pulls): OVMS's, each one an option of the graph's ImageGenCalculator node, where
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from serving.cli_types import positive_int
-
-if TYPE_CHECKING:
-    from graphs import GraphConfig
-    from serving.settings import Settings
 
 # flag -> (type, help); the node option has the flag's name
 _FLAGS: dict[str, tuple[Any, str]] = {
@@ -47,15 +41,3 @@ def image_node_options(args: argparse.Namespace) -> dict[str, Any]:
             except ValueError as exc:
                 raise ValueError(f"--{name}: {exc}") from None
     return options
-
-
-def image_generation_graph(graph: GraphConfig, model_path: Path, settings: Settings) -> GraphConfig:
-    """The stock image generation graph on `model_path` with the flags applied (device and
-    plugin_config as for the other tasks)."""
-    options: dict[str, Any] = {"models_path": str(model_path.resolve()), **settings.image_options}
-    if settings.llm.target_device:
-        options["device"] = settings.llm.target_device
-    if settings.llm.plugin_config:
-        options["plugin_config"] = settings.llm.plugin_config
-    nodes = tuple(dataclasses.replace(node, options={**node.options, **options}) for node in graph.nodes)
-    return dataclasses.replace(graph, nodes=nodes)

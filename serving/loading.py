@@ -7,19 +7,17 @@ import hashlib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import calculators  # noqa: F401 - registers the stock calculators
 from graphs import GraphConfig, GraphConfigError
 from graphs.pbtxt import load_graph, parse_graph
 from graphs.plugins import PluginError, load_entry_points
 from graphs.plugins import load_calculator_modules as load_plugin_modules
-from serving.audio_flags import speech_to_text_graph
 from serving.config_file import ConfigFileError, load_calculator_modules, load_config_file, load_monitoring
-from serving.image_flags import image_generation_graph
 from serving.metrics_catalog import check_names
 from serving.servable import Servable, make_servable
 from serving.settings import Settings
-from serving.speech_flags import text_to_speech_graph
 
 STOCK_LLM_GRAPH = "llm.pbtxt"
 
@@ -29,23 +27,30 @@ def stock_graph(name: str) -> GraphConfig:
     return parse_graph(text, source=f"graphs/stock/{name}")
 
 
+def _stock_on_model(
+    name: str, model_path: Path, settings: Settings, device_key: str = "target_device", extra: dict[str, Any] | None = None
+) -> GraphConfig:
+    """The stock graph `name` with every node pointed at `model_path`, given --target_device and
+    --plugin_config when set (ImageGenCalculator calls the device option `device`) and `extra`."""
+    graph = stock_graph(name)
+    options: dict[str, Any] = {"models_path": str(model_path.resolve()), **(extra or {})}
+    if settings.llm.target_device:
+        options[device_key] = settings.llm.target_device
+    if settings.llm.plugin_config:
+        options["plugin_config"] = settings.llm.plugin_config
+    return dataclasses.replace(graph, nodes=tuple(dataclasses.replace(n, options={**n.options, **options}) for n in graph.nodes))
+
+
 def single_model_graph(model_path: Path, settings: Settings) -> GraphConfig:
     """The stock graph for the task pointed at `model_path`, with the CLI's flags applied."""
     if settings.task in ("embeddings", "rerank"):
-        graph = stock_graph(f"{settings.task}.pbtxt")
-        flags = settings.llm
-        options = {"models_path": str(model_path.resolve())}
-        if flags.target_device:
-            options["target_device"] = flags.target_device
-        if flags.plugin_config:
-            options["plugin_config"] = flags.plugin_config
-        return dataclasses.replace(graph, nodes=tuple(dataclasses.replace(n, options={**n.options, **options}) for n in graph.nodes))
-    if settings.task == "speech2text":
-        return speech_to_text_graph(stock_graph("speech_to_text.pbtxt"), model_path, settings)
-    if settings.task == "image_generation":
-        return image_generation_graph(stock_graph("image_generation.pbtxt"), model_path, settings)
-    if settings.task == "text2speech":
-        return text_to_speech_graph(stock_graph("text_to_speech.pbtxt"), model_path, settings)
+        return _stock_on_model(f"{settings.task}.pbtxt", model_path, settings)
+    if settings.task == "speech2text":  # OVMS's graph
+        return _stock_on_model("speech_to_text.pbtxt", model_path, settings)
+    if settings.task == "image_generation":  # the image flags are the node's options
+        return _stock_on_model("image_generation.pbtxt", model_path, settings, "device", settings.image_options)
+    if settings.task == "text2speech":  # OVMS's pull graph; voices come from the folder's voices/
+        return _stock_on_model("text_to_speech.pbtxt", model_path, settings)
     if settings.task not in (None, "text_generation"):
         raise ValueError(f"--task {settings.task} is not served yet")
     graph = stock_graph(STOCK_LLM_GRAPH)
