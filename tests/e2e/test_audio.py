@@ -6,7 +6,6 @@ mp3 (encoded here with soundfile, at other rates, in stereo), and OVMS's plain g
 from __future__ import annotations
 
 import json
-import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import openai
 import pytest
 
 from tests.helpers.audio import CONTAINERS, encode, post_form, speech_graph
+from tests.helpers.metrics import scrape, value
 from tests.helpers.servables import write_config
 from tests.helpers.server import Server, start_server
 from tests.models.whisper_data import WHISPER_CASES
@@ -97,10 +97,7 @@ def test_v1_alias_and_ovms_plain_graph(server: Server) -> None:
 def test_engine_time_metric_and_trace_spans(server: Server) -> None:
     status, headers, _ = post_form(server, "/v3/audio/transcriptions", {"model": "whisper"}, WAV, headers={"X-Ovserve-Trace": "1"})
     assert status == 200
-    with urllib.request.urlopen(server.base_url + "/metrics", timeout=30) as response:
-        metrics = response.read().decode()
-    count = re.search(r'^ovserve_speech_to_text_seconds_count\{model="whisper"\} (\S+)$', metrics, re.MULTILINE)
-    assert count is not None and float(count.group(1)) >= 1
+    assert value(scrape(server), "ovserve_speech_to_text_seconds_count", model="whisper") >= 1
     with urllib.request.urlopen(f"{server.base_url}/debug/traces/{headers['X-Ovserve-Trace-Id']}", timeout=30) as response:
         names = {e.get("name") for e in json.load(response)["traceEvents"]}
     assert {"decode audio", "generate"} <= names

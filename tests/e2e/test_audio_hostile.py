@@ -12,15 +12,12 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.audio import encode, post_form, speech_graph
-from tests.helpers.http import RawStream, assert_openai_error, post, user
-from tests.helpers.processes import paused
+from tests.helpers.bystander import chat_stream_paused
+from tests.helpers.http import assert_openai_error, post, user
 from tests.helpers.servables import llm_graph, write_config
 from tests.helpers.server import Server, start_server
-from tests.helpers.stats import engine
-from tests.models import TINY_PROMPTS
 from tests.models.whisper_data import WHISPER_CASES
 
-STORY = "Tell me a story."
 PATH = "/v3/audio/transcriptions"
 MAX_BYTES = 100_000
 MAX_SECONDS = 1.5  # WHISPER_CASES[0] lasts 1.2 s, [3] 1.6 s
@@ -59,10 +56,8 @@ HOSTILE: list[tuple[str, dict[str, str], bytes | None, int, str | None, str]] = 
 
 
 def hostile_while_streaming(server: Server) -> list[tuple[int, bytes]]:
-    stream = RawStream(server, {"model": "tiny", "messages": user(STORY), "stream": True})
-    stream.read_until(b'"content"')
     answers = []
-    with paused(engine(server, "tiny")["pid"]):
+    with chat_stream_paused(server):
         for _, fields, file, _, _, _ in HOSTILE:
             status, _, reply = post_form(server, PATH, fields, None if file is None else ("speech.wav", file))
             answers.append((status, reply))
@@ -72,9 +67,6 @@ def hostile_while_streaming(server: Server) -> list[tuple[int, bytes]]:
         answers.append((status, reply))
         status, _, reply = post(server, "/v3/chat/completions", {"model": "whisper", "messages": user("hi")})
         answers.append((status, reply))
-    stream.read_to_end()
-    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in stream.events() if e.get("choices"))
-    assert text == TINY_PROMPTS[STORY]
     return answers
 
 

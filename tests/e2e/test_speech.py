@@ -7,7 +7,6 @@ its pull writes it, `--task text2speech`, metrics and trace spans."""
 from __future__ import annotations
 
 import json
-import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import openai
 import pytest
 
 from tests.helpers.http import post
+from tests.helpers.metrics import scrape, value
 from tests.helpers.servables import write_config
 from tests.helpers.server import Server, start_server
 from tests.helpers.speech import VOICES, embedding, folder_with_voices, read_wav, speech_graph, stock_graph, write_voices
@@ -94,10 +94,7 @@ def test_v1_alias_and_ovms_graph_without_voices(server: Server) -> None:
 def test_engine_time_metric_and_trace_spans(server: Server) -> None:
     status, headers, _ = post(server, "/v3/audio/speech", {"model": "speech", "input": "hi"}, headers={"X-Ovserve-Trace": "1"})
     assert status == 200
-    with urllib.request.urlopen(server.base_url + "/metrics", timeout=30) as response:
-        metrics = response.read().decode()
-    count = re.search(r'^ovserve_text_to_speech_seconds_count\{model="speech"\} (\S+)$', metrics, re.MULTILINE)
-    assert count is not None and float(count.group(1)) >= 1
+    assert value(scrape(server), "ovserve_text_to_speech_seconds_count", model="speech") >= 1
     with urllib.request.urlopen(f"{server.base_url}/debug/traces/{headers['X-Ovserve-Trace-Id']}", timeout=30) as response:
         names = {e.get("name") for e in json.load(response)["traceEvents"]}
     assert {"generate speech", "encode audio"} <= names

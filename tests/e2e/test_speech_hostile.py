@@ -11,15 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.http import RawStream, assert_openai_error, post, user
-from tests.helpers.processes import paused
+from tests.helpers.bystander import chat_stream_paused
+from tests.helpers.http import assert_openai_error, post, user
 from tests.helpers.servables import llm_graph, write_config
 from tests.helpers.server import Server, start_server
 from tests.helpers.speech import VOICES, read_wav, speech_graph, write_voices
-from tests.helpers.stats import engine
-from tests.models import TINY_PROMPTS
 
-STORY = "Tell me a story."
 PATH = "/v3/audio/speech"
 MAX_CHARS = 200  # the toy's positions end at 102 input tokens: longer input fails in the engine
 BODY = {"model": "speech", "voice": "alloy", "input": "hello world"}
@@ -61,10 +58,8 @@ HOSTILE: list[tuple[str, dict[str, Any], int, str | None, str]] = [
 
 
 def hostile_while_streaming(server: Server) -> list[tuple[int, bytes]]:
-    stream = RawStream(server, {"model": "tiny", "messages": user(STORY), "stream": True})
-    stream.read_until(b'"content"')
     answers = []
-    with paused(engine(server, "tiny")["pid"]):
+    with chat_stream_paused(server):
         for _, body, _, _, _ in HOSTILE:
             status, _, reply = post(server, PATH, body)
             answers.append((status, reply))
@@ -74,9 +69,6 @@ def hostile_while_streaming(server: Server) -> list[tuple[int, bytes]]:
         answers.append((status, reply))
         status, _, reply = post(server, "/v3/chat/completions", {"model": "speech", "messages": user("hi")})
         answers.append((status, reply))
-    stream.read_to_end()
-    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in stream.events() if e.get("choices"))
-    assert text == TINY_PROMPTS[STORY]
     return answers
 
 
