@@ -16,13 +16,13 @@ from tests.helpers.answer_graph import GRAPH
 
 
 @pytest.fixture
-async def make_client() -> AsyncIterator[Callable[[Settings], Any]]:
-    """Makes test clients of apps with these settings serving model `m` (tests.helpers.answer_graph);
-    closes them after the test."""
+async def make_client() -> AsyncIterator[Callable[..., Any]]:
+    """Makes test clients of apps with these settings serving `servable` (by default model `m`,
+    tests.helpers.answer_graph); closes them after the test."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(settings: Settings) -> TestClient[Any, Any]:
-        client = TestClient(TestServer(create_app(settings, ServableManager([Servable("m", Path("."), GRAPH)]))))
+    async def make(settings: Settings, servable: Servable | None = None) -> TestClient[Any, Any]:
+        client = TestClient(TestServer(create_app(settings, ServableManager([servable or Servable("m", Path("."), GRAPH)]))))
         await client.start_server()
         clients.append(client)
         return client

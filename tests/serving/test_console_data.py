@@ -3,19 +3,17 @@ lazy so that no model loads), its 404 in OpenAI's shape, the API key, and `--con
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from graphs.pbtxt import load_graph
 from graphs.validate import validate
-from serving.app import create_app
 from serving.console_data import graph_json
 from serving.graph_cli import edges, node_ids, side_packets
-from serving.servable import Servable, ServableManager
+from serving.servable import Servable
 from serving.settings import Settings
 
 STOCK = Path(__file__).resolve().parents[2] / "graphs" / "stock" / "ovms_llm.pbtxt"
@@ -25,19 +23,9 @@ Make = Callable[[Settings], Any]
 
 
 @pytest.fixture
-async def make() -> AsyncIterator[Make]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def start(settings: Settings) -> TestClient[Any, Any]:
-        servable = Servable("chat", STOCK.parent, validate(load_graph(STOCK)), lazy=True)  # lazy: nothing loads
-        client = TestClient(TestServer(create_app(settings, ServableManager([servable]))))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        await client.close()
+def make(make_client: Callable[..., Any]) -> Make:
+    """Clients of apps serving the stock graph as `chat`, lazy: nothing loads."""
+    return lambda settings: make_client(settings, Servable("chat", STOCK.parent, validate(load_graph(STOCK)), lazy=True))
 
 
 def test_the_stock_graph_expanded_with_graph_cli_ids() -> None:

@@ -5,19 +5,17 @@ files with their content types and CSP, `/` for browsers and for Ollama's client
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from graphs.pbtxt import load_graph
 from graphs.validate import validate
 from serving import console_routes
-from serving.app import create_app
 from serving.cli import build_parser, settings_from_args
-from serving.servable import Servable, ServableManager
+from serving.servable import Servable
 from serving.settings import Settings
 
 STOCK = Path(__file__).resolve().parents[2] / "graphs" / "stock" / "llm.pbtxt"
@@ -29,19 +27,8 @@ Make = Callable[[Settings], Any]
 
 
 @pytest.fixture
-async def make() -> AsyncIterator[Make]:
-    clients: list[TestClient[Any, Any]] = []
-
-    async def start(settings: Settings) -> TestClient[Any, Any]:
-        servable = Servable("chat", STOCK.parent, validate(load_graph(STOCK)), lazy=True)
-        client = TestClient(TestServer(create_app(settings, ServableManager([servable]))))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        await client.close()
+def make(make_client: Callable[..., Any]) -> Make:
+    return lambda settings: make_client(settings, Servable("chat", STOCK.parent, validate(load_graph(STOCK)), lazy=True))
 
 
 def test_the_flag() -> None:
