@@ -60,6 +60,19 @@ def console_errors(page: Page) -> list[str]:
     return errors
 
 
+@contextmanager
+def checked_page(context: BrowserContext, init_script: str | None = None) -> Iterator[Page]:
+    """A new page (running `init_script` before the page's own) that must log no console error
+    by the time it is closed: no script error, no CSP violation, no failed request."""
+    page = context.new_page()
+    if init_script is not None:
+        page.add_init_script(init_script)
+    errors = console_errors(page)
+    yield page
+    page.close()
+    assert not errors, errors
+
+
 def screenshot(page: Page, name: str) -> Path:
     """A full-page screenshot in build/artefacts/console/ (kept by CI as a test artefact)."""
     ARTEFACTS.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.e2e.browser import chromium, console_errors, screenshot
+from tests.e2e.browser import checked_page, chromium, console_errors, screenshot
 from tests.helpers.servables import three_servables
 from tests.helpers.server import Server, start_server
 from tests.models import TINY_PROMPTS
@@ -49,12 +49,8 @@ def browser() -> Iterator[BrowserContext]:
 @pytest.fixture
 def page(browser: BrowserContext, server: Server) -> Iterator[Page]:
     """A page with the key already typed (kept in sessionStorage, as the key field does)."""
-    page = browser.new_page()
-    page.add_init_script(f"sessionStorage.setItem('ovserve.apiKey', {json.dumps(KEY)})")
-    errors = console_errors(page)
-    yield page
-    page.close()
-    assert not errors, errors  # no script error, no CSP violation, no failed request
+    with checked_page(browser, f"sessionStorage.setItem('ovserve.apiKey', {json.dumps(KEY)})") as page:
+        yield page
 
 
 def keyed_json(server: Server, path: str) -> object:

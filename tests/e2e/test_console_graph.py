@@ -17,7 +17,7 @@ from graphs.validate import validate
 from serving.graph_cli import node_ids
 from serving.loading import single_model_graph
 from serving.settings import Settings
-from tests.e2e.browser import chromium, console_errors, screenshot
+from tests.e2e.browser import checked_page, chromium, screenshot
 from tests.helpers.http import CHAT, get, post, user
 from tests.helpers.server import Server, start_server, wait_for
 from tests.models import TINY_PROMPTS
@@ -40,11 +40,8 @@ def browser() -> Iterator[BrowserContext]:
 
 @pytest.fixture
 def page(browser: BrowserContext, server: Server) -> Iterator[Page]:
-    page = browser.new_page()
-    errors = console_errors(page)
-    yield page
-    page.close()
-    assert not errors, errors  # no script error, no CSP violation
+    with checked_page(browser) as page:
+        yield page
 
 
 def get_json(server: Server, path: str) -> Any:
