@@ -12,9 +12,7 @@ time (the pipeline runs one generation at a time per servable), greedy, json for
 2. The engine in this process: `WhisperPipeline(folder, "CPU", word_timestamps=True)` (as the
    stock graph builds it) and `generate(samples)` on the float samples the wav holds.
 
-After a warm-up, the two alternate for `--rounds` rounds of `--requests` requests (each side
-first in every other round); per round the median latency of each, and their ratio (server /
-engine); the median ratio is reported. Alone:
+Timed in alternating rounds by paired_latency.py (median of the per-round medians; ratio server / engine). Alone:
     python demos/benchmark/audio.py [--json bench-audio.json] [--rounds 5] [--requests 64]
 or `python demos/benchmark/suite.py --only audio`.
 """

@@ -24,10 +24,9 @@ denoising steps, rng_seed 7:
    same PNG bytes (checked on every request). The server's pipelines share compiled models (made from its InpaintingPipeline);
    here each is built from the folder, as a user would.
 
-After a warm-up the two sides alternate for `--rounds` rounds of `--requests` requests per
-workload (each side first in every other round); per round the median latency of each and their
-ratio (server / engine); the median ratio is reported (keys images_, images_edit_,
-images_inpaint_ latency_ms_server / latency_ms_engine / latency_ratio). Alone:
+Each workload timed in alternating rounds by paired_latency.py (median of the per-round medians;
+ratio server / engine; keys images_, images_edit_, images_inpaint_ latency_ms_server /
+latency_ms_engine / latency_ratio). Alone:
     python demos/benchmark/images.py [--json bench-images.json] [--rounds 5] [--requests 16]
 or `python demos/benchmark/suite.py --only images`.
 """

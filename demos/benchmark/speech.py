@@ -14,9 +14,7 @@ one request at a time (the pipeline runs one generation at a time per servable),
    its float samples copied out (genai reuses the tensor's memory).
 
 Both sides must give the same number of samples for each input (the server's pcm bytes / 2).
-After a warm-up, the two alternate for `--rounds` rounds of `--requests` requests (each side
-first in every other round); per round the median latency of each, and their ratio (server /
-engine); the median ratio is reported. Alone:
+Timed in alternating rounds by paired_latency.py (median of the per-round medians; ratio server / engine). Alone:
     python demos/benchmark/speech.py [--json bench-speech.json] [--rounds 5] [--requests 32]
 or `python demos/benchmark/suite.py --only speech`.
 """
