@@ -16,7 +16,7 @@ from aiohttp.http_exceptions import BadHttpMessage
 from calculators.audio.protocol import AudioUpload
 from graphs.errors import InvalidRequestError
 from serving.errors import RequestTooLargeError
-from serving.multipart_form import part_error
+from serving.multipart_form import part_error, part_names
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 64
@@ -48,12 +48,13 @@ async def read_audio_form(request: web.Request, max_audio_bytes: int, max_audio_
             parts += 1
             if parts > MAX_PARTS or not isinstance(part, BodyPartReader):
                 raise InvalidRequestError(f"a form of at most {MAX_PARTS} plain parts is expected")
-            name = part.name or ""
+            name, filename = part_names(part)
+            name = name or ""
             if name == "file":
                 message = f"the audio file is larger than this server's limit of {max_audio_bytes} bytes (--max_audio_bytes)"
                 too_large = RequestTooLargeError(message, param="file")
                 data = await _read_part(part, max_audio_bytes, too_large)
-                body["file"] = AudioUpload(data, part.filename or "", part.headers.get("Content-Type", ""), max_audio_seconds)
+                body["file"] = AudioUpload(data, filename or "", part.headers.get("Content-Type", ""), max_audio_seconds)
                 continue
             over = InvalidRequestError(f"field {name!r} is over {MAX_FIELD_BYTES} bytes", param=name)
             raw = await _read_part(part, MAX_FIELD_BYTES, over)
