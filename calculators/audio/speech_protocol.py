@@ -2,7 +2,7 @@
 
 OpenAI's fields: `model`, `input`, `voice`, `response_format`, `speed`, `instructions`,
 `stream_format`; OVMS adds `language` (for multilingual models such as Kokoro). What the
-engine cannot do is a 400 naming the field: audio formats other than wav and pcm, `instructions`
+engine cannot do is a 400 naming the field: `aac` (libsndfile has no AAC encoder), `instructions`
 (a prompt for OpenAI's own voice model), `stream_format: "sse"` (the audio is sent whole, as
 `stream_format: "audio"` asks). Fields nobody defines are ignored.
 """
@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from calculators.audio.speech_encode import MEDIA_TYPES
 from graphs.errors import InvalidRequestError
 
 SPEECH: Final = "audio/speech"
-FORMATS = ("wav", "pcm")  # what the server encodes (calculators/audio/speech_encode.py)
+FORMATS = tuple(MEDIA_TYPES)  # what the server encodes: wav, pcm, flac, mp3, opus
 OPENAI_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
 

@@ -1,6 +1,6 @@
 """Text to speech through the OpenAI SDK against a real server (OVMS's text-to-speech graph on the
-toy SpeechT5 of tests/models/tts.py, whose random weights speak noise of a known length): wav and
-pcm, voices from the graph's `voices` and from the model folder's `voices/`, the model's default
+toy SpeechT5 of tests/models/tts.py, whose random weights speak noise of a known length): wav,
+pcm, flac, mp3 and opus, voices from the graph's `voices` and from the model folder's `voices/`, the model's default
 voice, the same input giving the same samples, the engine's own waveform, /v1, OVMS's graph as
 its pull writes it, `--task text2speech`, metrics and trace spans."""
 
@@ -59,6 +59,24 @@ def test_pcm_streamed_is_the_wav_samples(client: openai.OpenAI) -> None:
         pcm = b"".join(response.iter_bytes())
     assert len(pcm) == 2 * SAMPLES
     assert np.array_equal(np.frombuffer(pcm, dtype="<i2"), wav)
+
+
+@pytest.mark.parametrize(("response_format", "media_type"), [("flac", "audio/flac"), ("mp3", "audio/mpeg"), ("opus", "audio/ogg")])
+def test_compressed_formats(client: openai.OpenAI, response_format: str, media_type: str) -> None:
+    import io
+
+    import soundfile
+
+    wav = read_wav(client.audio.speech.create(model="speech", voice="alloy", input=TEXT).content)[0]
+    response = client.audio.speech.create(model="speech", voice="alloy", input=TEXT, response_format=response_format)
+    assert response.response.headers["content-type"] == media_type
+    with soundfile.SoundFile(io.BytesIO(response.content)) as audio:
+        assert (audio.samplerate, audio.channels) == (SAMPLE_RATE, 1)
+        samples = audio.read(dtype="int16")
+    if response_format == "flac":
+        assert np.array_equal(samples, wav)  # lossless: the wav's samples
+    else:
+        assert abs(len(samples) - SAMPLES) < 2048  # the codec's padding at most
 
 
 def test_the_samples_are_the_engines(client: openai.OpenAI, tiny_tts_dir: Path) -> None:

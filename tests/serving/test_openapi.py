@@ -88,7 +88,8 @@ def test_image_and_audio_routes_bodies_and_answers() -> None:
         assert answer_types(path) == {"application/json", "text/plain", "text/vtt", SSE}
     assert "timestamp_granularities[]" in body_schema("/v3/audio/transcriptions", FORM)["properties"]
     speech = body_schema("/v3/audio/speech", "application/json")
-    assert set(speech["required"]) == {"model", "input"} and speech["properties"]["response_format"] == {"enum": ["wav", "pcm"]}
-    assert answer_types("/v3/audio/speech") == {"audio/wav", "audio/pcm"}
+    assert set(speech["required"]) == {"model", "input"}
+    assert speech["properties"]["response_format"] == {"enum": ["wav", "pcm", "flac", "mp3", "opus"]}
+    assert answer_types("/v3/audio/speech") == {"audio/wav", "audio/pcm", "audio/flac", "audio/mpeg", "audio/ogg"}
     assert answer_types("/v3/images/edits") == {"application/json"}
     assert error_schema("/v3/audio/speech", "post", "400") == {"$ref": "#/components/schemas/Error"}

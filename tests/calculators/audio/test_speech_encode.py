@@ -26,6 +26,22 @@ def test_wav_is_16_bit_pcm_and_pcm_its_samples() -> None:
     assert pcm.media_type == "audio/pcm" and np.array_equal(np.frombuffer(pcm.data, "<i2"), samples)
 
 
+def test_flac_is_lossless_and_mp3_opus_decode_at_the_models_rate() -> None:
+    tone = (0.5 * np.sin(np.arange(16000) / 8)).astype(np.float32)  # 1 s at 16 kHz
+    wav = soundfile.read(io.BytesIO(encode_speech(tone, 16000, "wav").data), dtype="int16")[0]
+    flac = encode_speech(tone, 16000, "flac")
+    assert flac.media_type == "audio/flac" and flac.data[:4] == b"fLaC"
+    assert np.array_equal(soundfile.read(io.BytesIO(flac.data), dtype="int16")[0], wav)
+    for name, media_type, magic in (("mp3", "audio/mpeg", b"\xff"), ("opus", "audio/ogg", b"OggS")):
+        encoded = encode_speech(tone, 16000, name)
+        assert encoded.media_type == media_type and encoded.data.startswith(magic), name
+        with soundfile.SoundFile(io.BytesIO(encoded.data)) as decoded:
+            assert decoded.samplerate == 16000 and decoded.channels == 1, name
+            lossy = decoded.read(dtype="float32")
+        assert abs(len(lossy) - len(tone)) < 2048, name  # codec padding at most
+        assert 0.8 < np.sqrt(np.mean(lossy**2)) / np.sqrt(np.mean(tone**2)) < 1.2, name  # the tone, not silence
+
+
 def test_voices_from_the_folder_and_the_options(tmp_path: Path) -> None:
     (tmp_path / "model" / "voices").mkdir(parents=True)
     (tmp_path / "model" / "voices" / "a.bin").write_bytes(np.ones(4, "<f4").tobytes())

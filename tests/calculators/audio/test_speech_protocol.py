@@ -29,7 +29,7 @@ def test_defaults_and_fields() -> None:
         ({**BASE, "input": "  \n"}, "input", "empty"),
         ({**BASE, "input": 3}, "input", "a string"),
         ({**BASE, "voice": {"id": "x"}}, "voice", "a string"),
-        ({**BASE, "response_format": "mp3"}, "response_format", "supported: wav, pcm"),
+        ({**BASE, "response_format": "aac"}, "response_format", "supported: wav, pcm, flac, mp3, opus"),
         ({**BASE, "response_format": "ogg"}, "response_format", "not an audio format"),
         ({**BASE, "speed": "fast"}, "speed", "a number"),
         ({**BASE, "speed": True}, "speed", "a number"),
