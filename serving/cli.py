@@ -279,6 +279,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         media=media_policy(args),
         max_images_per_request=args.max_images_per_request,
         image_options=image_node_options(args),
+        image_url_store_mb=args.image_url_store_mb,
+        image_url_ttl_s=args.image_url_ttl_s,
         max_audio_bytes=args.max_audio_bytes,
         max_audio_seconds=args.max_audio_seconds,
         max_speech_input_chars=args.max_speech_input_chars,

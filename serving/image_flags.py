@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from serving.cli_types import positive_int
+from serving.cli_types import non_negative_int, positive_float, positive_int
 
 # flag -> (type, help); the node option has the flag's name
 _FLAGS: dict[str, tuple[Any, str]] = {
@@ -26,6 +26,14 @@ def add_image_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("image generation (--task image_generation; the ImageGenCalculator node's options)")
     for name, (kind, text) in _FLAGS.items():
         group.add_argument(f"--{name}", type=kind, help=text)
+    # the server's, not the node's: images kept for `response_format: "url"` (serving/image_store.py)
+    group.add_argument(
+        "--image_url_store_mb",
+        type=non_negative_int,
+        default=64,
+        help="MiB of generated PNGs kept for response_format url answers, least recently used evicted first; 0: url is refused [64]",
+    )
+    group.add_argument("--image_url_ttl_s", type=positive_float, default=3600.0, help="seconds an image URL answers [3600]")
 
 
 def image_node_options(args: argparse.Namespace) -> dict[str, Any]:

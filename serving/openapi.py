@@ -73,7 +73,7 @@ def _path_parameter(name: str) -> dict[str, Any]:
 
 def _route_operation(route: Route, ref: Callable[[type[BaseModel]], dict[str, Any]]) -> dict[str, Any]:
     """Another API's operation (serving.openapi_frontends): its own error shape and stream type."""
-    responses = _responses(_OBJECT, route.error, route.stream or False, route.own_refusals)
+    responses = _responses(route.answer or _OBJECT, route.error, route.stream or False, route.own_refusals)
     ok = responses["200"]["content"]
     ok.update({media: {"schema": {"type": "string"}} for media in route.answers})  # text or audio
     if not route.json_answer:

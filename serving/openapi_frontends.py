@@ -192,6 +192,22 @@ SPEECH = _object(
     },
     ("model", "input"),
 )
+# The images answer: each image as base64 PNG, or (response_format url) an absolute URL to GET.
+IMAGES_ANSWER = _object(
+    {
+        "created": _INT,
+        "data": {
+            "type": "array",
+            "items": {
+                "oneOf": [_object({"b64_json": _STRING}, ("b64_json",)), _object({"url": {"type": "string", "format": "uri"}}, ("url",))]
+            },
+        },
+        "output_format": {"const": "png"},
+        "size": _STRING,
+    },
+    ("created", "data"),
+)
+
 # A transcript answers as JSON (json, verbose_json), text (text, srt), WebVTT or SSE (stream: true).
 TRANSCRIPT_TYPES = ("text/plain", "text/vtt")
 
@@ -215,6 +231,7 @@ class Route:
     body_type: str = JSON  # the request body's media type
     answers: tuple[str, ...] = ()  # the 200's media types besides JSON and the stream's (text, audio)
     json_answer: bool = True  # whether the 200 can be JSON
+    answer: Schema | None = None  # the 200's JSON schema, where written out (else any object)
 
 
 def _path_parameter(name: str) -> Schema:
@@ -236,8 +253,32 @@ def routes() -> list[Route]:
     media: list[Route] = []
     for prefix in ("/v3", "/v1"):
         media += [
-            Route(f"{prefix}/images/generations", "post", "Image generation (JSON: b64_json images)", OPENAI_ERROR, IMAGE_GENERATION),
-            Route(f"{prefix}/images/edits", "post", "Image edit or inpainting (multipart form)", OPENAI_ERROR, IMAGE_EDIT, body_type=FORM),
+            Route(
+                f"{prefix}/images/generations",
+                "post",
+                "Image generation (JSON: b64_json images, or with response_format url links to GET)",
+                OPENAI_ERROR,
+                IMAGE_GENERATION,
+                answer=IMAGES_ANSWER,
+            ),
+            Route(
+                f"{prefix}/images/edits",
+                "post",
+                "Image edit or inpainting (multipart form; b64_json images, or url links)",
+                OPENAI_ERROR,
+                IMAGE_EDIT,
+                body_type=FORM,
+                answer=IMAGES_ANSWER,
+            ),
+            Route(
+                f"{prefix}/images/files/{{image_id}}.png",
+                "get",
+                "A generated image a response_format url answer links to (404 once expired or evicted)",
+                OPENAI_ERROR,
+                parameters=[_path_parameter("image_id")],
+                answers=("image/png",),
+                json_answer=False,
+            ),
             Route(
                 f"{prefix}/audio/transcriptions",
                 "post",

@@ -109,6 +109,8 @@ class Settings:
     media: MediaPolicy | None = None  # None: MediaPolicy()'s defaults (no URL, no file)
     max_images_per_request: int = 8  # calculators.media.access.DEFAULT_MAX_IMAGES_PER_REQUEST
     image_options: dict[str, Any] = field(default_factory=dict)  # --task image_generation's node options (serving/image_flags.py)
+    image_url_store_mb: int = 64  # images kept for response_format url (serving/image_store.py); 0: url refused
+    image_url_ttl_s: float = 3600.0  # and for how long (s)
     max_audio_bytes: int = 25 * 1024 * 1024  # audio uploads (serving/audio_flags.py): 413 above
     max_audio_seconds: float = 1500.0  # and 400 above
     max_speech_input_chars: int = 4096  # /v3/audio/speech's `input` (serving/speech_flags.py): 400 above

@@ -101,7 +101,10 @@ def parse_request(kind: Kind, body: dict[str, Any], options: ImageGenOptions, mu
         raise describe_validation_error(exc) from None
     _refuse_fixed(request)
     if request.response_format == "url":
-        raise InvalidRequestError("response_format 'url' is not served: ask for 'b64_json'", param="response_format")
+        raise InvalidRequestError(
+            "response_format 'url' is not served: ask for 'b64_json', or start the server with --image_url_store_mb above 0",
+            param="response_format",
+        )
     if request.n is not None and request.num_images_per_prompt is not None and request.n != request.num_images_per_prompt:
         raise InvalidRequestError("n and num_images_per_prompt differ: give one", param="n")
     if request.seed is not None and request.rng_seed is not None and request.seed != request.rng_seed:

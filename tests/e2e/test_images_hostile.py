@@ -31,7 +31,8 @@ def server(tiny_model_dir: Path, tiny_diffusion_dir: Path, tmp_path_factory: pyt
     config = write_config(
         tmp_path_factory.mktemp("images-hostile"), {"tiny": llm_graph(tiny_model_dir), "sd": image_graph(tiny_diffusion_dir)}
     )
-    srv = start_server("--config_path", str(config), "--max_request_size", str(BODY_LIMIT))
+    # the URL store off: url answers are refused (tests/e2e/test_image_urls.py serves them)
+    srv = start_server("--config_path", str(config), "--max_request_size", str(BODY_LIMIT), "--image_url_store_mb", "0")
     yield srv
     assert srv.process.poll() is None, "the server exited during the module's tests:\n" + "\n".join(srv.output)
     assert srv.stop() == 0, "\n".join(srv.output)
@@ -66,7 +67,7 @@ HOSTILE: list[tuple[str, tuple[str, bytes, dict[str, str]], int, str | None, str
     ("no image at all", gen(n=0), 400, "n", "greater than or equal to 1"),
     ("too many steps", gen(num_inference_steps=9), 400, "num_inference_steps", "at most 8"),
     ("zero steps (genai would crash the process)", gen(num_inference_steps=0), 400, "num_inference_steps", "greater than or equal"),
-    ("a url answer", gen(response_format="url"), 400, "response_format", "b64_json"),
+    ("a url answer, the URL store off", gen(response_format="url"), 400, "response_format", "--image_url_store_mb"),
     ("no prompt", (GENERATIONS, json.dumps({"model": "sd"}).encode(), {}), 400, "prompt", "missing required field"),
     ("a second prompt for a one-encoder model", gen(prompt_2="x"), 400, "prompt_2", "1 text encoder"),
     ("strength without an image", gen(strength=0.5), 400, "strength", "images/edits"),

@@ -34,6 +34,7 @@ def test_every_front_ends_routes_are_described() -> None:
         "/detokenize": {"post"},
         **{f"{prefix}/{path}": {"post"} for prefix in ("/v3", "/v1") for path in MEDIA_ROUTES},
     }
+    expected.update({f"{prefix}/images/files/{{image_id}}.png": {"get"} for prefix in ("/v3", "/v1")})
     for path, methods in expected.items():
         assert set(PATHS[path]) == methods, path
 
@@ -92,4 +93,12 @@ def test_image_and_audio_routes_bodies_and_answers() -> None:
     assert speech["properties"]["response_format"] == {"enum": ["wav", "pcm", "flac", "mp3", "opus"]}
     assert answer_types("/v3/audio/speech") == {"audio/wav", "audio/pcm", "audio/flac", "audio/mpeg", "audio/ogg"}
     assert answer_types("/v3/images/edits") == {"application/json"}
+    assert "url" in generation["properties"]["response_format"]["anyOf"][0]["enum"]
+    image_file = PATHS["/v3/images/files/{image_id}.png"]["get"]
+    assert set(image_file["responses"]["200"]["content"]) == {"image/png"}
+    assert image_file["parameters"][0]["name"] == "image_id" and "url" in PATHS["/v3/images/generations"]["post"]["summary"]
+    for path in ("/v3/images/generations", "/v3/images/edits"):
+        item = PATHS[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["data"]["items"]
+        assert [set(choice["required"]) for choice in item["oneOf"]] == [{"b64_json"}, {"url"}]
+    assert error_schema("/v3/images/files/{image_id}.png", "get", "404") == {"$ref": "#/components/schemas/Error"}
     assert error_schema("/v3/audio/speech", "post", "400") == {"$ref": "#/components/schemas/Error"}
