@@ -67,8 +67,6 @@ async def read_audio_form(request: web.Request, max_audio_bytes: int, max_audio_
                 body[name] = [*(previous if isinstance(previous, list) else [previous]), value]
             else:
                 body[name] = value
-    except ValueError as exc:  # aiohttp: a malformed part
-        raise InvalidRequestError(f"unreadable {MULTIPART} body: {exc}") from None
-    except BadHttpMessage as exc:  # aiohttp: a part header with control characters, a line over its limit
+    except (ValueError, BadHttpMessage) as exc:  # aiohttp: a malformed part, a part header with control characters, a too-long line
         raise InvalidRequestError(f"unreadable {MULTIPART} body: {part_error(exc)}") from None
     return body

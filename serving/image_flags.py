@@ -21,6 +21,8 @@ _FLAGS: dict[str, tuple[Any, str]] = {
     "guidance_scale": (float, "with --resolution: the one guidance_scale requests must use [the model's]"),
 }
 
+NODE_OPTIONS = frozenset(_FLAGS)  # the ImageGenCalculatorOptions fields a pull may set (serving/repository/graph_file.py)
+
 
 def add_image_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("image generation (--task image_generation; the ImageGenCalculator node's options)")

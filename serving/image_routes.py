@@ -40,53 +40,44 @@ def _json_answer(value: ResponseBody, send: Sender, ctx: RequestContext) -> web.
     return JsonAnswer(_json.encode(value.body), send, {IGNORED_HEADER: ignored} if ignored else None)
 
 
-def _url_answer(request: web.Request, store: ImageStore) -> Callable[[ResponseBody, Sender, RequestContext], web.StreamResponse]:
+def _url_answer(request: web.Request, store: ImageStore, value: ResponseBody, send: Sender, ctx: RequestContext) -> web.StreamResponse:
     """The answer with each image's b64_json swapped for a URL to it in `store`."""
+    body: dict[str, Any] = dict(value.body)
+    pngs = [base64.b64decode(item["b64_json"]) for item in body["data"]]
+    total = sum(len(png) for png in pngs)
+    if total > store.max_bytes:  # kept whole or not at all: no answer with URLs evicted already
+        return error_response(
+            InvalidRequestError(
+                f"the answer's images take {total} bytes, more than the URL store's {store.max_bytes} "
+                "(--image_url_store_mb): ask for response_format 'b64_json', or fewer or smaller images",
+                param="response_format",
+            )
+        )
     prefix = "/v1" if request.path.startswith("/v1/") else "/v3"
     origin = str(request.url.origin())
-
-    def answer(value: ResponseBody, send: Sender, ctx: RequestContext) -> web.StreamResponse:
-        body: dict[str, Any] = dict(value.body)
-        pngs = [base64.b64decode(item["b64_json"]) for item in body["data"]]
-        total = sum(len(png) for png in pngs)
-        if total > store.max_bytes:  # kept whole or not at all: no answer with URLs evicted already
-            return error_response(
-                InvalidRequestError(
-                    f"the answer's images take {total} bytes, more than the URL store's {store.max_bytes} "
-                    "(--image_url_store_mb): ask for response_format 'b64_json', or fewer or smaller images",
-                    param="response_format",
-                )
-            )
-        body["data"] = [{URL: f"{origin}{prefix}/images/files/{store.put(png)}.png"} for png in pngs]
-        return _json_answer(ResponseBody(body), send, ctx)
-
-    return answer
-
-
-def _reading(read: Reader, wants_url: list[bool]) -> Reader:
-    """`read`, asking the graph for b64_json where the client asked for url (noted in `wants_url`)."""
-
-    async def read_asking_b64(request: web.Request) -> dict[str, Any]:
-        body = await read(request)
-        if body.get("response_format") == URL:
-            body["response_format"] = "b64_json"
-            wants_url.append(True)
-        return body
-
-    return read_asking_b64
+    body["data"] = [{URL: f"{origin}{prefix}/images/files/{store.put(png)}.png"} for png in pngs]
+    return _json_answer(ResponseBody(body), send, ctx)
 
 
 async def _images(request: web.Request, endpoint: Endpoint, read: Reader) -> web.StreamResponse:
     store = request.app.get(IMAGE_STORE)
-    if store is None:
-        return await whole_answer(request, endpoint, read, ResponseBody, _json_answer)
-    wants_url: list[bool] = []
-    url_answer = _url_answer(request, store)
+    wants_url = False
+
+    async def read_body(request: web.Request) -> dict[str, Any]:
+        """`read`, asking the graph for b64_json where the client asked for url and the store is on."""
+        nonlocal wants_url
+        body = await read(request)
+        if store is not None and body.get("response_format") == URL:
+            body["response_format"] = "b64_json"
+            wants_url = True
+        return body
 
     def answer(value: ResponseBody, send: Sender, ctx: RequestContext) -> web.StreamResponse:
-        return (url_answer if wants_url else _json_answer)(value, send, ctx)
+        if wants_url and store is not None:
+            return _url_answer(request, store, value, send, ctx)
+        return _json_answer(value, send, ctx)
 
-    return await whole_answer(request, endpoint, _reading(read, wants_url), ResponseBody, answer)
+    return await whole_answer(request, endpoint, read_body, ResponseBody, answer)
 
 
 async def generations(request: web.Request) -> web.StreamResponse:

@@ -44,9 +44,7 @@ async def read_form(request: web.Request) -> dict[str, Any]:
     while True:
         try:
             part = await reader.next()
-        except (ValueError, AssertionError, RuntimeError) as exc:
-            raise InvalidRequestError(f"the multipart body is malformed: {exc}") from None
-        except BadHttpMessage as exc:
+        except _MALFORMED as exc:
             raise InvalidRequestError(f"the multipart body is malformed: {part_error(exc)}") from None
         if part is None:
             return form
@@ -76,16 +74,20 @@ async def read_form(request: web.Request) -> dict[str, Any]:
 async def _chunk(part: BodyPartReader) -> bytes:
     try:
         return await part.read_chunk(_CHUNK)
-    except (ValueError, AssertionError, RuntimeError) as exc:
-        raise InvalidRequestError(f"the multipart body is malformed: {exc}") from None
-    except BadHttpMessage as exc:
+    except _MALFORMED as exc:
         raise InvalidRequestError(f"the multipart body is malformed: {part_error(exc)}") from None
 
 
-def part_error(exc: BadHttpMessage) -> str:
-    """aiohttp's reason for refusing a part (a header with control characters, a line over its
-    limit where a boundary should be), without the body bytes a too-long line's message quotes."""
-    return "a line is too long where a boundary is expected" if isinstance(exc, LineTooLong) else exc.message
+# What aiohttp's multipart reader raises on a broken body: ValueError and friends for a malformed
+# part, BadHttpMessage for a part header with control characters or a line over its limit.
+_MALFORMED = (ValueError, AssertionError, RuntimeError, BadHttpMessage)
+
+
+def part_error(exc: Exception) -> str:
+    """aiohttp's reason for refusing a part, without the body bytes a too-long line's message quotes."""
+    if isinstance(exc, LineTooLong):
+        return "a line is too long where a boundary is expected"
+    return exc.message if isinstance(exc, BadHttpMessage) else str(exc)
 
 
 def part_names(part: BodyPartReader) -> tuple[str | None, str | None]:

@@ -2,10 +2,10 @@
 over a servable whose graph is OVMS's text-to-speech one (calculators/audio/speech_calculator.py).
 
 A thin layer: the body is read, `input` checked against --max_speech_input_chars (a server
-limit the graph cannot know), the model resolved and the graph run under admission; the audio
-is sent whole with its media type (audio/wav, audio/pcm, audio/flac, audio/mpeg, audio/ogg) within --send_timeout. A client that
-hangs up cancels the run (the engine's generation cannot be stopped: it ends, and its audio is
-dropped)."""
+limit the graph cannot know), the model resolved and the graph run under admission (serving/
+whole_answer.py); the audio is sent whole with its media type (audio/wav, audio/pcm, audio/flac,
+audio/mpeg, audio/ogg) within --send_timeout. A client that hangs up cancels the run (the
+engine's generation cannot be stopped: it ends, and its audio is dropped)."""
 
 from __future__ import annotations
 

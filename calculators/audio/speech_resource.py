@@ -75,7 +75,7 @@ class SpeechSynthesisResource:
     voices: dict[str, np.ndarray]  # name -> float32 speaker embedding of the pipeline's shape
     model_type: str  # config.json's ("speecht5"): SpeechT5 has no speed control
     servable_name: str = ""
-    reload: Callable[[], Any] | None = None  # a fresh pipeline, after one failed
+    new_pipeline: Callable[[], Any] | None = None  # loads a fresh pipeline, after one failed
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def check(self, request: SynthesisRequest) -> None:
@@ -116,18 +116,18 @@ class SpeechSynthesisResource:
                 raise
             except RuntimeError as exc:  # genai refused the input (e.g. longer than the model's positions)
                 reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
-                if self.reload is not None:
+                if self.new_pipeline is not None:
                     log.warning("servable %s: generate failed (%s); loading the pipeline afresh", self.servable_name, reason)
                     await self._reload()
                 raise InvalidRequestError(f"the engine could not speak this input: {reason}", param="input") from None
 
     async def _reload(self) -> None:
         """A fresh pipeline, under the lock; a cancelled caller still waits for it."""
-        assert self.reload is not None
-        reload = self.reload
+        new_pipeline = self.new_pipeline
+        assert new_pipeline is not None
 
         def load() -> None:
-            self.pipeline = reload()
+            self.pipeline = new_pipeline()
 
         loading = asyncio.ensure_future(asyncio.to_thread(load))
         try:
@@ -197,6 +197,6 @@ async def create_speech_synthesis_resource(options: T2sOptions, ctx: ResourceCon
         first = pipeline()
         shape = tuple(int(d) for d in first.get_speaker_embedding_shape())
         voices = load_voices(model_dir, ctx.base_path, options.voices, shape)
-        return SpeechSynthesisResource(options, first, voices, _model_type(model_dir), ctx.servable_name, reload=pipeline)
+        return SpeechSynthesisResource(options, first, voices, _model_type(model_dir), ctx.servable_name, new_pipeline=pipeline)
 
     return await asyncio.to_thread(load)

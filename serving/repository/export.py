@@ -96,9 +96,7 @@ def export_text_generation(hf_folder: Path, out: Path, weight_format: str, progr
     convert_tokenizer(hf_folder, out)
     # optimum writes most of these; make sure of the ones serving reads (chat template, generation defaults)
     kept = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
-    for file in (*kept, "special_tokens_map.json"):
-        if not (out / file).exists() and (hf_folder / file).is_file():
-            shutil.copy2(hf_folder / file, out / file)
+    _copy(hf_folder, out, (*kept, "special_tokens_map.json"), overwrite=False)
 
 
 def export_encoder(hf_folder: Path, out: Path, task: str, weight_format: str, progress: Progress, model_id: str | None = None) -> None:
@@ -116,10 +114,18 @@ def export_encoder(hf_folder: Path, out: Path, task: str, weight_format: str, pr
             raise
         progress(f"no OpenVINO pair tokenizer ({exc}); the rerank calculator uses tokenizer.json")
     copied = ("config.json", *TOKENIZER_FILES, *(SENTENCE_TRANSFORMERS_FILES if task == "embeddings" else ()))
-    for file in copied:
-        if (hf_folder / file).is_file():
+    _copy(hf_folder, out, copied, overwrite=True)  # the originals, not optimum's re-saved ones
+
+
+def _copy(hf_folder: Path, out: Path, files: tuple[str, ...], *, overwrite: bool) -> None:
+    """Each of `files` the HF folder has, to the same place in `out` (only where missing unless `overwrite`)."""
+    for file in files:
+        if (hf_folder / file).is_file() and (overwrite or not (out / file).exists()):
             (out / file).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(hf_folder / file, out / file)  # the originals, not optimum's re-saved ones
+            shutil.copy2(hf_folder / file, out / file)
+
+
+_MEDIA_KEPT = ("config.json", "tokenizer.json", "tokenizer_config.json")  # beside a Whisper / SpeechT5 export, where optimum wrote none
 
 
 def export_image_generation(hf_folder: Path, out: Path, weight_format: str, progress: Progress, model_id: str | None = None) -> None:
@@ -147,12 +153,8 @@ def export_speech_to_text(hf_folder: Path, out: Path, weight_format: str, progre
     optimum_export(hf_folder, out, OPTIMUM_TASKS["speech2text"], weight_format, progress, model_id, **shapes)
     progress("converting tokenizer (openvino_tokenizers)")
     convert_tokenizer(hf_folder, out)
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
-        if not (out / name).exists() and (hf_folder / name).is_file():
-            shutil.copy2(hf_folder / name, out / name)
-    for name in ("generation_config.json", "preprocessor_config.json"):  # the originals, not optimum's re-saved ones
-        if (hf_folder / name).is_file():
-            shutil.copy2(hf_folder / name, out / name)
+    _copy(hf_folder, out, _MEDIA_KEPT, overwrite=False)
+    _copy(hf_folder, out, ("generation_config.json", "preprocessor_config.json"), overwrite=True)  # the originals
 
 
 def export_text_to_speech(
@@ -164,8 +166,6 @@ def export_text_to_speech(
     optimum_export(hf_folder, out, OPTIMUM_TASKS["text2speech"], weight_format, progress, model_id, model_kwargs={"vocoder": str(vocoder)})
     progress("converting tokenizer (openvino_tokenizers)")
     convert_tokenizer(hf_folder, out)
-    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
-        if not (out / name).exists() and (hf_folder / name).is_file():
-            shutil.copy2(hf_folder / name, out / name)
+    _copy(hf_folder, out, _MEDIA_KEPT, overwrite=False)
     if (hf_folder / "voices").is_dir():
         shutil.copytree(hf_folder / "voices", out / "voices", dirs_exist_ok=True)

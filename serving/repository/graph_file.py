@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from serving.image_flags import NODE_OPTIONS as IMAGE_NODE_OPTIONS
 from serving.repository.layout import (
     GRAPH_FILE,
     STOCK_GRAPHS,
@@ -20,18 +21,7 @@ _OPTIONS_BLOCK = re.compile(r"(\[type\.googleapis\.com ?/ ?mediapipe\.\w+Options
 # Options the CLI may set on a non-LLM node: pulled option (the LLM node's name) -> the node's field.
 ENCODER_OPTIONS = {"device": "target_device"}
 _AUDIO_OPTIONS = {"device": "target_device", "plugin_config": "plugin_config"}
-IMAGE_OPTIONS = frozenset(
-    {
-        "max_resolution",
-        "default_resolution",
-        "max_num_images_per_prompt",
-        "default_num_inference_steps",
-        "max_num_inference_steps",
-        "resolution",
-        "num_images_per_prompt",
-        "guidance_scale",
-    }
-)  # serving/image_flags.py's flags, each an ImageGenCalculatorOptions field of the same name
+IMAGE_OPTIONS = IMAGE_NODE_OPTIONS  # serving/image_flags.py's flags, each an ImageGenCalculatorOptions field of the same name
 NODE_OPTIONS = {
     "embeddings": ENCODER_OPTIONS,
     "rerank": ENCODER_OPTIONS,
